@@ -1,0 +1,262 @@
+"""Pydantic models of every message on the bus: news articles, licence records, alerts, dead letters.
+
+Field names are a public contract. Adding an optional field is fine; renaming, removing or changing
+the meaning of one needs a new topic version. Unknown fields sent by producers are kept
+(``extra="allow"``) so that producers can evolve before consumers do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+
+CountryCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.", examples=["CN"]),
+]
+EventId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=256,
+        description="Stable identifier of the event; also the Kafka message key.",
+        examples=["news-5f1c2a9e0b7d4c61"],
+    ),
+]
+
+
+class _Open(BaseModel):
+    """Base for bus messages: unknown fields are kept, known ones are validated strictly."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, str_strip_whitespace=False)
+
+
+class NewsArticle(_Open):
+    """A news article, press release or report, with its body as plain text."""
+
+    type: Literal["news_article"] = Field(
+        default="news_article", description="Discriminator of the event kind."
+    )
+    id: EventId
+    source: str = Field(
+        min_length=1,
+        description="Where the article comes from: the outlet or feed name.",
+        examples=["amnesty.org"],
+    )
+    url: str = Field(
+        min_length=1,
+        description="Canonical URL of the article.",
+        examples=["https://www.amnesty.org/en/latest/news/2023/06/eu-ai-act/"],
+    )
+    title: str = Field(
+        description="Headline as published.", examples=["EU firms sold facial recognition to China"]
+    )
+    body: str = Field(description="Plain text of the article, paragraphs separated by blank lines.")
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}$",
+        description="ISO 639-1 language code, or null when unknown.",
+        examples=["en", "nl"],
+    )
+    published_at: AwareDatetime = Field(
+        description="Publication time, timezone-aware.", examples=["2023-06-13T09:00:00+00:00"]
+    )
+
+
+class Decision(StrEnum):
+    """What the export authority decided about a licence."""
+
+    GRANTED = "granted"
+    REFUSED = "refused"
+    REVOKED = "revoked"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+
+
+class LicenceItem(_Open):
+    """One line of goods on a licence."""
+
+    control_code: str | None = Field(
+        default=None,
+        description="Control-list code as published (e.g. 5A001.j, 5A001j, ML11, End Use), or null.",
+        examples=["5A001.j"],
+    )
+    description: str | None = Field(
+        default=None,
+        description="Goods description as published, or null.",
+        examples=["IP network communications surveillance systems"],
+    )
+
+
+class LicenceRecord(_Open):
+    """An export licence (or a group of licences) granted, refused or revoked by an authority."""
+
+    type: Literal["licence_record"] = Field(
+        default="licence_record", description="Discriminator of the event kind."
+    )
+    id: EventId
+    authority: str = Field(
+        min_length=1,
+        description="The export authority or the data set the record comes from.",
+        examples=["UK ECJU (via CAAT)"],
+    )
+    licensing_country: CountryCode = Field(description="ISO alpha-2 code of the licensing state.")
+    destination_country: CountryCode | None = Field(
+        default=None, description="ISO alpha-2 code of the destination, or null when unknown."
+    )
+    destination_name: str | None = Field(
+        default=None,
+        description="Destination as published, or null.",
+        examples=["Hong Kong Special Administrative Region"],
+    )
+    exporter: str | None = Field(default=None, description="Exporting company, when published.")
+    end_user: str | None = Field(default=None, description="End user, when published.")
+    items: list[LicenceItem] = Field(default_factory=list, description="Goods on the licence.")
+    value: float | None = Field(default=None, ge=0, description="Declared value in `currency`.")
+    currency: str | None = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="ISO 4217 currency code.", examples=["GBP"]
+    )
+    decision: Decision = Field(description="The authority's decision.")
+    decided_on: dt.date | None = Field(default=None, description="Date of the decision, or null.")
+    source_url: str | None = Field(default=None, description="Where the record was published.")
+
+
+Event = Annotated[NewsArticle | LicenceRecord, Field(discriminator="type")]
+_EVENT_ADAPTER: TypeAdapter[NewsArticle | LicenceRecord] = TypeAdapter(Event)
+
+
+class Severity(StrEnum):
+    """How urgently a researcher should look at an alert."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
+
+
+class EvidenceKind(StrEnum):
+    TECHNOLOGY = "technology"
+    DESTINATION = "destination"
+    ENTITY = "entity"
+    CONTROL_CODE = "control_code"
+
+
+class Evidence(_Open):
+    """One piece of text in the event that made the rule fire."""
+
+    field: str = Field(
+        description="Path of the event field the text is in: `title`, `body`, `items.0.control_code`.",
+        examples=["body"],
+    )
+    start: int = Field(ge=0, description="Start offset (Python string index) in that field.")
+    end: int = Field(ge=0, description="End offset (exclusive) in that field.")
+    text: str = Field(description="Exactly `event[field][start:end]` of the original event.")
+    snippet: str = Field(description="The text with some context around it, for reading.")
+    kind: EvidenceKind = Field(description="What the text was matched as.")
+    ref: str = Field(
+        description="Id of the watchlist entry it matched: technology id, country code, vendor id or code.",
+        examples=["facial-recognition", "CN"],
+    )
+
+
+class Alert(_Open):
+    """A match of an event against the watchlists, explained."""
+
+    type: Literal["alert"] = Field(default="alert", description="Discriminator of the message kind.")
+    id: str = Field(
+        min_length=1,
+        description="Deterministic id: the same event matched by the same rule always gives the same id.",
+    )
+    event_type: Literal["news_article", "licence_record"] = Field(description="Kind of event matched.")
+    event_id: str = Field(description="Id of the event matched.")
+    title: str = Field(description="Title of the article, or a generated title for a licence.")
+    url: str | None = Field(default=None, description="Link to the source, when there is one.")
+    severity: Severity
+    score: float = Field(ge=0, le=1, description="Confidence of the match, 0 to 1.")
+    technologies: list[str] = Field(
+        default_factory=list, description="Technology category ids (shared domain section 2)."
+    )
+    destinations: list[CountryCode] = Field(default_factory=list, description="High-risk destinations.")
+    entities: list[str] = Field(default_factory=list, description="Vendor ids.")
+    control_codes: list[str] = Field(default_factory=list, description="Control codes, canonical form.")
+    evidence: list[Evidence] = Field(default_factory=list)
+    rule: str = Field(description="Id of the rule that fired.", examples=["news.tech_destination"])
+    summary: str = Field(description="One plain sentence saying why this alert was raised.")
+    watchlist_version: str = Field(description="Version of the watchlists the alert was made with.")
+    created_at: AwareDatetime = Field(description="When the alert was made.")
+
+
+class DeadLetter(_Open):
+    """A message that could not be processed, with the reason and the original bytes."""
+
+    type: Literal["dead_letter"] = "dead_letter"
+    service: str = Field(description="Service that rejected the message.", examples=["match"])
+    source_topic: str | None = Field(default=None, description="Topic the message was read from.")
+    source_partition: int | None = None
+    source_offset: int | None = None
+    source: str | None = Field(
+        default=None, description="Where the input came from when not a topic: a file, a feed, an API call."
+    )
+    key: str | None = Field(default=None, description="Message key, decoded as UTF-8 with replacement.")
+    reason: str = Field(description="Short machine-readable reason.", examples=["invalid_event"])
+    detail: str = Field(description="Human-readable explanation of what was wrong.")
+    original_base64: str = Field(description="The original bytes, base64-encoded.")
+    created_at: AwareDatetime
+
+
+class InvalidEvent(ValueError):
+    """Raised by :func:`parse_event` with a reason code and a readable detail."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _describe(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def parse_event(raw: bytes | str | dict[str, Any]) -> NewsArticle | LicenceRecord:
+    """Parse one event from JSON bytes, text or a decoded object; raise InvalidEvent with the reason."""
+    try:
+        if isinstance(raw, dict):
+            return _EVENT_ADAPTER.validate_python(raw)
+        return _EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0] if exc.error_count() else None
+        if first is not None and first["type"] == "json_invalid":
+            raise InvalidEvent("invalid_json", f"not valid JSON: {first['msg']}") from None
+        if first is not None and first["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            raise InvalidEvent(
+                "unknown_event_type", "field `type` must be 'news_article' or 'licence_record'"
+            ) from None
+        if first is not None and first["type"] == "model_attributes_type":
+            raise InvalidEvent("invalid_event", "an event must be a JSON object") from None
+        raise InvalidEvent("invalid_event", _describe(exc)) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent("invalid_encoding", f"not UTF-8: {exc.reason}") from None

@@ -1,0 +1,219 @@
+"""The ``exportwatch`` command: run a service, the embedded broker, the whole local stack, or the
+offline matcher."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+SERVICES = ("ingest", "match", "notify")
+
+
+def _serve(name: str) -> int:
+    from services.common.logging import configure
+    from services.common.runtime import run_until_signal
+
+    if name == "ingest":
+        from services.ingest.app import create_service
+        from services.ingest.settings import IngestSettings
+
+        settings = IngestSettings()
+        configure(name, settings.common.log_format, settings.common.log_level)
+        service = create_service(settings)
+    elif name == "match":
+        from services.match.app import create_service as create_match
+        from services.match.settings import MatchSettings
+
+        msettings = MatchSettings()
+        configure(name, msettings.common.log_format, msettings.common.log_level)
+        service = create_match(msettings)
+    else:
+        from services.notify.app import create_service as create_notify
+        from services.notify.settings import NotifySettings
+
+        nsettings = NotifySettings()
+        configure(name, nsettings.common.log_format, nsettings.common.log_level)
+        service = create_notify(nsettings)
+    asyncio.run(run_until_signal(service))
+    return 0
+
+
+def _broker(port: int, partitions: int) -> int:
+    import signal
+
+    from services.common.embedded import EmbeddedBroker
+    from services.common.logging import configure
+
+    configure("broker")
+
+    async def run() -> None:
+        broker = await EmbeddedBroker(port=port, partitions=partitions).start()
+        print(f"embedded broker on {broker.bootstrap} (memory storage; Ctrl-C stops it)", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await stop.wait()
+        finally:
+            broker.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def _topics() -> int:
+    from schemas import topics
+    from services.common.settings import CommonSettings
+    from services.common.topics import ensure_topics
+
+    settings = CommonSettings()
+    created = asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap,
+            list(topics.ALL),
+            settings.topic_partitions,
+            settings.topic_replication,
+            timeout=120,
+        )
+    )
+    print(f"topics ready ({', '.join(created) or 'all existed'})")
+    return 0
+
+
+def match_stream(
+    lines: TextIO, out: TextIO, err: TextIO, watchlists: Sequence[Path] = ()
+) -> tuple[int, int, int]:
+    """Offline matching: JSON Lines events in, JSON Lines alerts out, invalid lines reported on ``err``.
+    Returns (events, alerts, invalid lines)."""
+    from schemas import InvalidEvent, parse_event
+    from services.match.core.engine import Matcher
+
+    matcher = Matcher.load(watchlists)
+    events = alerts = invalid = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            event = parse_event(line)
+        except InvalidEvent as exc:
+            invalid += 1
+            err.write(f"line {number}: {exc.reason}: {exc.detail}\n")
+            continue
+        events += 1
+        for alert in matcher.evaluate(event, dt.datetime.now(dt.UTC)):
+            alerts += 1
+            out.write(alert.model_dump_json() + "\n")
+    return events, alerts, invalid
+
+
+def _match(path: str, watchlists: Sequence[Path]) -> int:
+    from services.match.core.engine import WatchlistError
+
+    try:
+        stream: contextlib.AbstractContextManager[TextIO] = (
+            contextlib.nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+        )
+        with stream as lines:
+            events, alerts, invalid = match_stream(lines, sys.stdout, sys.stderr, watchlists)
+    except OSError as exc:
+        print(f"exportwatch match: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except WatchlistError as exc:
+        print(f"exportwatch match: invalid watchlist: {exc}", file=sys.stderr)
+        return 2
+    print(f"{events} events, {alerts} alerts, {invalid} invalid lines", file=sys.stderr)
+    return 1 if invalid else 0
+
+
+def _schemas(check: bool) -> int:
+    from schemas import export
+
+    if check:
+        stale = [
+            name
+            for name, text in export.render().items()
+            if not (export.SCHEMA_DIR / name).is_file()
+            or (export.SCHEMA_DIR / name).read_text(encoding="utf-8") != text
+        ]
+        if stale:
+            print("stale JSON Schemas: " + ", ".join(stale) + " (run: exportwatch schemas)", file=sys.stderr)
+            return 1
+        print("JSON Schemas are current")
+        return 0
+    for path in export.write():
+        print(f"wrote {path}")
+    return 0
+
+
+def _webhook_sink(host: str, port: int, out: Path) -> int:
+    from services.common.webhook_sink import WebhookSink
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sink = WebhookSink(host, port, out)
+    print(f"webhook sink on {sink.url}, writing {out}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        sink.serve_forever()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exportwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run one service (configuration from EXPORTWATCH_* variables)")
+    serve.add_argument("service", choices=SERVICES)
+    broker = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu, memory)")
+    broker.add_argument("--port", type=int, default=9092)
+    broker.add_argument("--partitions", type=int, default=4)
+    stack = sub.add_parser("stack", help="run broker, services and sample feeds locally until Ctrl-C")
+    stack.add_argument("--dir", type=Path, default=Path("var"), help="where logs and deliveries go")
+    stack.add_argument("--port", type=int, default=0, help="broker port (default: a free one)")
+    stack.add_argument(
+        "--source",
+        type=Path,
+        action="append",
+        default=None,
+        help="files or folders to ingest instead of the bundled samples",
+    )
+    match = sub.add_parser("match", help="match JSON Lines events offline; alerts as JSON Lines on stdout")
+    match.add_argument("file", nargs="?", default="-", help="a JSON Lines file, or - for stdin")
+    match.add_argument(
+        "--watchlists", type=Path, action="append", default=[], help="extra watchlist folder (repeatable)"
+    )
+    sub.add_parser("topics", help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit")
+    schemas = sub.add_parser("schemas", help="write the JSON Schemas of every message")
+    schemas.add_argument("--check", action="store_true", help="only check they are current")
+    sink = sub.add_parser("webhook-sink", help="a local webhook receiver writing what it gets to a file")
+    sink.add_argument("--host", default="127.0.0.1")
+    sink.add_argument("--port", type=int, default=8090)
+    sink.add_argument("--out", type=Path, default=Path("var/webhook-deliveries.jsonl"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args.service)
+    if args.command == "broker":
+        return _broker(args.port, args.partitions)
+    if args.command == "stack":
+        from services.stack import run_stack
+
+        return run_stack(args.dir, args.port, args.source)
+    if args.command == "match":
+        return _match(args.file, args.watchlists)
+    if args.command == "topics":
+        return _topics()
+    if args.command == "schemas":
+        return _schemas(args.check)
+    return _webhook_sink(args.host, args.port, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

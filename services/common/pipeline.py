@@ -1,0 +1,247 @@
+"""Consuming and producing with at-least-once semantics, dead letters and the metrics every service shares.
+
+Handlers consume in batches (a batch subscriber does several times the throughput of a per-message
+one) and commit only after every output of the batch is acknowledged by the broker. The ack policy is
+``NACK_ON_ERROR``: if publishing fails the offsets are rewound and the batch is read again, and the
+deterministic ids downstream make the repeats harmless. Bad input never raises: it becomes a dead
+letter, so no poison message can block a partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import (
+    PLATFORM_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+)
+from pydantic import BaseModel
+
+from schemas import DeadLetter, topics
+
+log = logging.getLogger("exportwatch.pipeline")
+
+DEADLETTER_REASONS = (
+    "invalid_json",
+    "invalid_encoding",
+    "unknown_event_type",
+    "invalid_event",
+    "too_large",
+    "processing_error",
+    "delivery_failed",
+)
+OUTCOMES = ("ok", "deadlettered")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish: topic, key and the model (or raw bytes) as value."""
+
+    topic: str
+    key: str
+    value: BaseModel | bytes
+
+
+def encode(value: BaseModel | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return value.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+def dead_letter(
+    service: str,
+    reason: str,
+    detail: str,
+    raw: bytes,
+    *,
+    topic: str | None = None,
+    partition: int | None = None,
+    offset: int | None = None,
+    key: bytes | str | None = None,
+    source: str | None = None,
+    now: dt.datetime | None = None,
+) -> Outgoing:
+    """A dead-letter message for ``raw``, keyed like the original so it stays next to its siblings."""
+    key_text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    letter = DeadLetter(
+        service=service,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        source=source,
+        key=key_text,
+        reason=reason,
+        detail=detail[:2000],
+        original_base64=base64.b64encode(raw).decode("ascii"),
+        created_at=now or dt.datetime.now(dt.UTC),
+    )
+    fallback = f"{topic}:{partition}:{offset}" if topic else (source or "unknown")
+    return Outgoing(topics.DEADLETTER, key_text or fallback, letter)
+
+
+class PipelineMetrics:
+    """The metrics every service exports, registered on the service's own registry."""
+
+    def __init__(self, service: str, registry: CollectorRegistry, consumed_topics: Sequence[str]) -> None:
+        prefix = f"exportwatch_{service}"
+        self.consumed = Counter(
+            f"{prefix}_messages_consumed_total",
+            "Messages consumed, by topic and outcome.",
+            ["topic", "outcome"],
+            registry=registry,
+        )
+        self.produced = Counter(
+            f"{prefix}_messages_produced_total",
+            "Messages produced and acknowledged by the broker, by topic.",
+            ["topic"],
+            registry=registry,
+        )
+        self.deadlettered = Counter(
+            f"{prefix}_deadletters_total",
+            "Messages sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.processing = Histogram(
+            f"{prefix}_batch_processing_seconds",
+            "Time to process one consumed batch, publishing included.",
+            registry=registry,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.publish_failures = Counter(
+            f"{prefix}_publish_failures_total",
+            "Batches whose outputs could not be published; they are read again.",
+            registry=registry,
+        )
+        self.build_info = Gauge(f"{prefix}_build_info", "Build information.", ["version"], registry=registry)
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            ver = version("exportwatch")
+        except PackageNotFoundError:
+            ver = "unknown"
+        self.build_info.labels(version=ver).set(1)
+        for topic in consumed_topics:
+            for outcome in OUTCOMES:
+                self.consumed.labels(topic=topic, outcome=outcome)
+        for topic in topics.ALL:
+            self.produced.labels(topic=topic)
+        for reason in DEADLETTER_REASONS:
+            self.deadlettered.labels(reason=reason)
+
+
+def new_registry() -> CollectorRegistry:
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    registry.register(PLATFORM_COLLECTOR)
+    return registry
+
+
+async def publish_all(broker: KafkaBroker, messages: Sequence[Outgoing], metrics: PipelineMetrics) -> None:
+    """Publish every message and wait for every acknowledgement; raise if any failed."""
+    if not messages:
+        return
+    results = await asyncio.gather(
+        *(
+            broker.publish(
+                encode(m.value),
+                topic=m.topic,
+                key=m.key.encode("utf-8"),
+                headers={"content-type": "application/json"},
+            )
+            for m in messages
+        ),
+        return_exceptions=True,
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    for m, r in zip(messages, results, strict=True):
+        if not isinstance(r, BaseException):
+            metrics.produced.labels(topic=m.topic).inc()
+    if errors:
+        raise errors[0]
+
+
+BatchHandler = Callable[[Sequence[ConsumerRecord[bytes, bytes]]], Awaitable[list[Outgoing]]]
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    source_topics: Sequence[str],
+    group_id: str,
+    handle: BatchHandler,
+    metrics: PipelineMetrics,
+    *,
+    max_records: int = 500,
+    retry_delay: float = 1.0,
+) -> None:
+    """Register a batch consumer: ``handle`` turns records into outgoing messages, which are published
+    before the offsets are committed. A failure to publish rewinds the batch (after ``retry_delay``)."""
+
+    async def _consume(msg: KafkaMessage) -> None:
+        raw: Any = msg.raw_message
+        records: Sequence[ConsumerRecord[bytes, bytes]] = raw if isinstance(raw, tuple) else (raw,)
+        started = time.perf_counter()
+        outgoing = await handle(records)
+        try:
+            await publish_all(broker, outgoing, metrics)
+        except Exception:
+            metrics.publish_failures.inc()
+            log.exception("publishing failed; the batch will be read again", extra={"records": len(records)})
+            await asyncio.sleep(retry_delay)
+            raise
+        dead_keys = {
+            (o.value.source_topic, o.value.source_partition, o.value.source_offset)
+            for o in outgoing
+            if isinstance(o.value, DeadLetter)
+        }
+        for r in records:
+            outcome = "deadlettered" if (r.topic, r.partition, r.offset) in dead_keys else "ok"
+            metrics.consumed.labels(topic=r.topic, outcome=outcome).inc()
+        for o in outgoing:
+            if isinstance(o.value, DeadLetter):
+                metrics.deadlettered.labels(reason=o.value.reason).inc()
+        metrics.processing.observe(time.perf_counter() - started)
+
+    broker.subscriber(
+        *source_topics,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=100,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=f"{group_id}-consumer",
+    )(_consume)
+
+
+def dead_letter_record(
+    service: str, record: ConsumerRecord[bytes, bytes], reason: str, detail: str
+) -> Outgoing:
+    """A dead letter for a consumed record, pointing back at its topic, partition and offset."""
+    return dead_letter(
+        service,
+        reason,
+        detail,
+        record.value or b"",
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+    )

@@ -1,0 +1,84 @@
+"""Creating our topics, and re-creating them when a broker has lost them (the embedded broker forgets
+everything on restart)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+log = logging.getLogger("exportwatch.topics")
+
+
+async def _create_missing(
+    admin: AIOKafkaAdminClient, names: Sequence[str], partitions: int, replication: int
+) -> list[str]:
+    existing = set(await admin.list_topics())
+    missing = [n for n in names if n not in existing]
+    if not missing:
+        return []
+    try:
+        response = await admin.create_topics(
+            [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in missing]
+        )
+    except TopicAlreadyExistsError:
+        return []
+    for topic, code, *_ in getattr(response, "topic_errors", []):
+        # 36 = TOPIC_ALREADY_EXISTS: another replica won the race, which is fine.
+        if code not in (0, 36):
+            raise KafkaError(f"creating topic {topic} failed with error code {code}")
+    return missing
+
+
+async def ensure_topics(
+    bootstrap: str,
+    names: Sequence[str],
+    partitions: int,
+    replication: int = 1,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create whichever of ``names`` do not exist; retry until ``timeout``. Returns the created ones."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        try:
+            await admin.start()
+            created = await _create_missing(admin, names, partitions, replication)
+            if created:
+                log.info("created topics", extra={"topics": ",".join(created)})
+            return created
+        except (KafkaError, OSError) as exc:
+            last = exc
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"could not create topics on {bootstrap}: {last!r}")
+
+
+async def watch_topics(
+    bootstrap: str,
+    names: Sequence[str],
+    partitions: int,
+    replication: int = 1,
+    interval: float = 5.0,
+    on_recreated: object = None,
+) -> None:
+    """Forever: every ``interval`` seconds, re-create any of our topics the broker has lost."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            created = await ensure_topics(bootstrap, names, partitions, replication, timeout=interval)
+        except (TimeoutError, KafkaError, OSError) as exc:
+            log.warning("topic check failed", extra={"error": repr(exc)})
+            continue
+        if created:
+            log.warning("broker had lost topics; re-created them", extra={"topics": ",".join(created)})
+            if callable(on_recreated):
+                on_recreated(created)

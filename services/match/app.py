@@ -1,0 +1,117 @@
+"""The match service: consumes news and licence events, evaluates the watchlists, publishes alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+
+from aiokafka import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from schemas import InvalidEvent, parse_event, topics
+from services.common.pipeline import (
+    BatchHandler,
+    Outgoing,
+    PipelineMetrics,
+    dead_letter_record,
+    new_registry,
+    subscribe_batches,
+)
+from services.common.runtime import Service, make_broker
+from services.match.core.engine import Matcher
+from services.match.settings import MatchSettings
+
+log = logging.getLogger("exportwatch.match")
+SERVICE = "match"
+CONSUMED = (topics.NEWS, topics.LICENCES)
+
+
+class MatchMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.events = Counter(
+            "exportwatch_match_events_total",
+            "Events evaluated, by type and outcome.",
+            ["event_type", "outcome"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "exportwatch_match_alerts_total",
+            "Alerts emitted, by severity and rule.",
+            ["severity", "rule"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "exportwatch_match_evaluation_seconds",
+            "Time to evaluate one event.",
+            registry=registry,
+            buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+        )
+        self.watchlist = Gauge(
+            "exportwatch_match_watchlist_info", "Watchlist version in use.", ["version"], registry=registry
+        )
+        for event_type in ("news_article", "licence_record"):
+            for outcome in ("alerted", "no_match", "invalid", "error"):
+                self.events.labels(event_type=event_type, outcome=outcome)
+
+
+def make_handler(matcher: Matcher, metrics: MatchMetrics) -> BatchHandler:
+    async def handle(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        now = dt.datetime.now(dt.UTC)
+        for r in records:
+            raw = r.value or b""
+            try:
+                event = parse_event(raw)
+            except InvalidEvent as exc:
+                event_type = "news_article" if r.topic == topics.NEWS else "licence_record"
+                metrics.events.labels(event_type=event_type, outcome="invalid").inc()
+                log.warning(
+                    "invalid event dead-lettered",
+                    extra={"reason": exc.reason, "offset": r.offset, "partition": r.partition},
+                )
+                out.append(dead_letter_record(SERVICE, r, exc.reason, exc.detail))
+                continue
+            started = time.perf_counter()
+            try:
+                alerts = matcher.evaluate(event, now)
+            except Exception as exc:  # a bug on one event must not stop the partition
+                metrics.events.labels(event_type=event.type, outcome="error").inc()
+                log.exception("matching failed", extra={"event_id": event.id})
+                out.append(dead_letter_record(SERVICE, r, "processing_error", f"{type(exc).__name__}: {exc}"))
+                continue
+            metrics.seconds.observe(time.perf_counter() - started)
+            metrics.events.labels(event_type=event.type, outcome="alerted" if alerts else "no_match").inc()
+            for alert in alerts:
+                metrics.alerts.labels(severity=alert.severity.value, rule=alert.rule).inc()
+                log.info(
+                    "alert",
+                    extra={"alert_id": alert.id, "event_id": event.id, "severity": alert.severity.value},
+                )
+                out.append(Outgoing(topics.ALERTS, alert.id, alert))
+        return out
+
+    return handle
+
+
+def create_service(settings: MatchSettings | None = None, matcher: Matcher | None = None) -> Service:
+    settings = settings or MatchSettings()
+    matcher = matcher or Matcher.load(settings.watchlist_dirs)
+    registry = new_registry()
+    pipeline = PipelineMetrics(SERVICE, registry, CONSUMED)
+    metrics = MatchMetrics(registry)
+    metrics.watchlist.labels(version=matcher.version).set(1)
+    broker = make_broker(settings.common, SERVICE)
+    subscribe_batches(
+        broker,
+        CONSUMED,
+        settings.group_id,
+        make_handler(matcher, metrics),
+        pipeline,
+        max_records=settings.max_batch,
+    )
+    log.info("watchlists loaded", extra={"version": matcher.version})
+    return Service(
+        name=SERVICE, settings=settings.common, http_port=settings.http_port, broker=broker, registry=registry
+    )

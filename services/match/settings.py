@@ -1,0 +1,20 @@
+"""Settings of the match service (``EXPORTWATCH_MATCH_*``, plus the common ``EXPORTWATCH_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import PathList, ServiceSettings
+
+
+class MatchSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_MATCH_", extra="ignore")
+
+    http_port: int = Field(default=8082, description="Port of /metrics and /healthz.")
+    watchlist_dirs: PathList = Field(
+        default_factory=list,
+        description="Operator watchlist folders loaded after the bundled defaults (they add or override).",
+    )
+    group_id: str = Field(default="exportwatch-match", description="Kafka consumer group.")
+    max_batch: int = Field(default=500, ge=1, description="Records per consumed batch.")

@@ -1,0 +1,153 @@
+"""The local stack: embedded broker, a webhook receiver, and the three services as separate processes,
+fed with the bundled sample news and licence data. Alerts appear on the console (from notify) and in
+``<dir>/webhook-deliveries.jsonl`` (what a webhook integrator receives). Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.resources
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from services.common.embedded import BrokerStartError, EmbeddedBroker, free_port
+from services.common.webhook_sink import WebhookSink
+
+DEFAULT_PORTS = {"ingest": 8081, "match": 8082, "notify": 8083}
+START_ORDER = ("notify", "match", "ingest")  # consumers first, so they are in their groups early
+
+
+def bundled_samples() -> Path:
+    return Path(str(importlib.resources.files("services.ingest").joinpath("samples")))
+
+
+def _port(preferred: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if sock.connect_ex(("127.0.0.1", preferred)) != 0:
+            return preferred
+    return free_port()
+
+
+def service_env(
+    name: str, bootstrap: str, http_port: int, workdir: Path, webhook_url: str, sources: list[Path]
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORTWATCH_")}
+    env.update(
+        {
+            "EXPORTWATCH_KAFKA_BOOTSTRAP": bootstrap,
+            f"EXPORTWATCH_{name.upper()}_HTTP_PORT": str(http_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    if name == "ingest":
+        env["EXPORTWATCH_INGEST_SOURCES"] = ",".join(str(s) for s in sources)
+    if name == "notify":
+        env.update(
+            {
+                "EXPORTWATCH_NOTIFY_CONSOLE": "true",
+                "EXPORTWATCH_NOTIFY_FILE_PATH": str(workdir / "alerts.jsonl"),
+                "EXPORTWATCH_NOTIFY_WEBHOOK_URLS": webhook_url,
+                "EXPORTWATCH_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true",
+            }
+        )
+    return env
+
+
+def _terminate(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    for name in reversed(START_ORDER):  # producers first, so nothing is left half-processed
+        proc = procs.get(name)
+        if proc is None or proc.poll() is not None:
+            continue
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            print(f"  {name} did not stop in {timeout:.0f}s; killing it", flush=True)
+            proc.kill()
+            proc.wait(5)
+
+
+def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = None) -> int:
+    workdir = workdir.resolve()
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    for name in ("webhook-deliveries.jsonl", "alerts.jsonl"):
+        (workdir / name).unlink(missing_ok=True)
+    sources = [s.resolve() for s in (sources or [bundled_samples()])]
+
+    stopping = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    broker = EmbeddedBroker(port=broker_port, log_path=workdir / "logs" / "tansu.log")
+    try:
+        asyncio.run(broker.start())
+    except BrokerStartError as exc:
+        print(f"exportwatch stack: the embedded broker did not start: {exc}", file=sys.stderr)
+        return 1
+    sink = WebhookSink(out=workdir / "webhook-deliveries.jsonl").start()
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    ports = {name: _port(p) for name, p in DEFAULT_PORTS.items()}
+    code = 0
+    try:
+        for name in START_ORDER:
+            log = open(workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "serve", name],
+                env=service_env(name, broker.bootstrap, ports[name], workdir, sink.url, sources),
+                stdout=None if name == "notify" else log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            log.close()
+        print(
+            "\n".join(
+                [
+                    "ExportWatch local stack",
+                    f"  broker   {broker.bootstrap} (embedded Tansu, memory storage)",
+                    *(f"  {n:<8} http://127.0.0.1:{ports[n]}/metrics  /healthz" for n in DEFAULT_PORTS),
+                    f"  push API POST http://127.0.0.1:{ports['ingest']}/v1/events"
+                    " (tokens: EXPORTWATCH_INGEST_API_TOKENS)",
+                    f"  sources  {', '.join(str(s) for s in sources)}",
+                    f"  webhook deliveries -> {workdir / 'webhook-deliveries.jsonl'}",
+                    f"  logs     {workdir / 'logs'}",
+                    "Alerts appear below as notify delivers them. Ctrl-C stops everything.",
+                    "",
+                ]
+            ),
+            flush=True,
+        )
+        while not stopping:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    print(
+                        f"exportwatch stack: {name} exited with code {proc.returncode}; "
+                        f"see {workdir / 'logs' / (name + '.log')}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    stopping, code = True, 1
+                    break
+            time.sleep(0.3)
+    finally:
+        print("\nstopping the stack ...", flush=True)
+        _terminate(procs)
+        sink.stop()
+        broker.stop()
+        delivered = len(sink.received)
+        print(
+            f"stopped. {delivered} webhook deliveries this run, in {workdir / 'webhook-deliveries.jsonl'}",
+            flush=True,
+        )
+    return code

@@ -1,0 +1,119 @@
+"""Shared fixtures: the real samples, the embedded broker (a failure, never a skip, when it cannot
+start), and helpers to run services in-process on free ports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.common.embedded import EmbeddedBroker
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
+BUNDLED_SAMPLES = ROOT / "services" / "ingest" / "samples"
+
+
+@pytest.fixture(scope="session")
+def samples_dir() -> Path:
+    """The real-world samples beside the project (../shared/samples); their absence is a failure."""
+    assert (SHARED_SAMPLES / "news.jsonl").is_file(), f"missing {SHARED_SAMPLES}: clone beside shared/"
+    return SHARED_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def news_samples(samples_dir: Path) -> dict[str, dict[str, Any]]:
+    lines = (samples_dir / "news.jsonl").read_text(encoding="utf-8").splitlines()
+    return {doc["id"]: doc for doc in (json.loads(line) for line in lines if line.strip())}
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded Tansu broker for the session. If it cannot start, every test using it errors."""
+    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
+    broker = EmbeddedBroker(partitions=4, log_path=log)
+    asyncio.run(broker.start())
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool] | bool], timeout: float = 30.0, interval: float = 0.1
+) -> None:
+    """Wait until ``check()`` is true, or fail with a timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: str,
+    until: Callable[[list[Any]], bool],
+    timeout: float = 30.0,
+) -> list[Any]:
+    """Read ``topic`` from the beginning (no consumer group) until ``until(records)`` holds."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        await consumer.seek_to_beginning(*assignment)
+        deadline = time.monotonic() + timeout
+        while not until(records):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{topic}: condition not met within {timeout}s; got {len(records)} records"
+                )
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the broker is marked, so a skip of one can be caught below."""
+    for item in items:
+        if "kafka" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.broker)
+
+
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and ("broker" in report.keywords or os.environ.get("CI") == "true"):
+        _SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped broker test (or any skip in CI) is a hidden failure: fail the run."""
+    if _SKIPPED:
+        print(f"\nFAILED: {len(_SKIPPED)} test(s) skipped that must run: " + ", ".join(_SKIPPED))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

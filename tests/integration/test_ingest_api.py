@@ -1,0 +1,100 @@
+"""The push API on the real broker: authentication, per-line errors, size limit, publish-then-202."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from schemas import topics
+from services.common.embedded import EmbeddedBroker, free_port
+from services.common.settings import CommonSettings
+from services.ingest.app import create_service
+from services.ingest.settings import IngestSettings
+from tests.conftest import read_topic
+
+pytestmark = pytest.mark.broker
+TOKEN = "s3cret-token-for-tests"
+
+
+@pytest.fixture
+async def ingest_url(kafka: EmbeddedBroker) -> AsyncIterator[str]:
+    settings = IngestSettings(
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        http_port=free_port(),
+        api_tokens=[TOKEN],
+        max_body_bytes=20_000,
+    )
+    service = create_service(settings)
+    async with service.running():
+        yield f"http://127.0.0.1:{settings.http_port}"
+
+
+def _article(event_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "news_article",
+        "id": event_id,
+        "source": "test",
+        "url": f"https://t.example/{event_id}",
+        "title": "t",
+        "body": "b",
+        "language": "en",
+        "published_at": "2026-01-01T00:00:00Z",
+        **extra,
+    }
+
+
+async def test_push_api_authentication(ingest_url: str) -> None:
+    async with httpx.AsyncClient(base_url=ingest_url) as client:
+        body = json.dumps(_article("auth-1"))
+        assert (await client.post("/v1/events", content=body)).status_code == 401
+        wrong = await client.post("/v1/events", content=body, headers={"authorization": "Bearer nope"})
+        assert wrong.status_code == 403
+
+
+async def test_push_api_reports_every_bad_line_and_publishes_nothing(ingest_url: str) -> None:
+    lines = [
+        json.dumps(_article("lines-ok-1")),
+        "{oops",
+        json.dumps({"type": "tweet"}),
+        json.dumps(_article("lines-ok-2", published_at="yesterday")),
+    ]
+    async with httpx.AsyncClient(base_url=ingest_url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
+        response = await client.post("/v1/events", content="\n".join(lines))
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert [(e["line"], e["reason"]) for e in errors] == [
+        (2, "invalid_json"),
+        (3, "unknown_event_type"),
+        (4, "invalid_event"),
+    ]
+    assert "published_at" in errors[2]["detail"]
+
+
+async def test_push_api_size_limit(ingest_url: str) -> None:
+    big = json.dumps(_article("too-big", body="x" * 30_000))
+    async with httpx.AsyncClient(base_url=ingest_url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
+        assert (await client.post("/v1/events", content=big)).status_code == 413
+
+
+async def test_push_api_accepts_object_array_and_lines_and_publishes(
+    ingest_url: str, kafka: EmbeddedBroker, news_samples: dict[str, dict[str, Any]]
+) -> None:
+    async with httpx.AsyncClient(base_url=ingest_url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
+        one = await client.post("/v1/events", json=_article("push-1"))
+        many = await client.post("/v1/events", json=[_article("push-2"), _article("push-3")])
+        jsonl = await client.post(
+            "/v1/events",
+            content=json.dumps(news_samples["sample-003"]) + "\n" + json.dumps(_article("push-4")) + "\n",
+        )
+    assert one.status_code == many.status_code == jsonl.status_code == 202
+    assert one.json() == {"accepted": 1, "ids": ["push-1"]}
+    assert many.json()["ids"] == ["push-2", "push-3"]
+    assert jsonl.json()["ids"] == ["sample-003", "push-4"]
+    wanted = {b"push-1", b"push-2", b"push-3", b"push-4", b"sample-003"}
+    records = await read_topic(kafka.bootstrap, topics.NEWS, lambda rs: wanted <= {r.key for r in rs})
+    by_key = {r.key: json.loads(r.value) for r in records}
+    assert by_key[b"sample-003"]["body"] == news_samples["sample-003"]["body"]

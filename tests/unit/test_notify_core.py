@@ -1,0 +1,187 @@
+"""Notify's pure parts: retry policy, failure classification, forbidden targets, rendering, delivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from schemas import Alert, Evidence, EvidenceKind, Severity
+from services.notify.app import Deliverer, NotifyMetrics
+from services.notify.channels.base import DeliveryError, Reason
+from services.notify.channels.webhook import classify
+from services.notify.core.render import render_text
+from services.notify.core.retry import RetryPolicy
+from services.notify.core.targets import forbidden_address
+
+
+def make_alert(severity: Severity = Severity.HIGH, alert_id: str = "alert-1") -> Alert:
+    body = "EU firms sold facial recognition to police in China."
+    start = body.index("facial recognition")
+    return Alert(
+        id=alert_id,
+        event_type="news_article",
+        event_id="n1",
+        title="EU firms sold surveillance",
+        url="https://example.org/a",
+        severity=severity,
+        score=0.9,
+        technologies=["facial-recognition"],
+        destinations=["CN"],
+        evidence=[
+            Evidence(
+                field="body",
+                start=start,
+                end=start + 18,
+                text="facial recognition",
+                snippet=body,
+                kind=EvidenceKind.TECHNOLOGY,
+                ref="facial-recognition",
+            )
+        ],
+        rule="news.technology_destination",
+        summary="Facial recognition and China in the same sentence.",
+        watchlist_version="wl-test",
+        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    policy = RetryPolicy(attempts=10, base_seconds=1, cap_seconds=8)
+    rng = random.Random(1)
+    for attempt, ceiling in [(1, 1), (2, 2), (3, 4), (4, 8), (9, 8)]:
+        delay = policy.delay(attempt, rng)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+def test_retry_after_wins_but_is_bounded() -> None:
+    policy = RetryPolicy(max_retry_after_seconds=60)
+    assert policy.delay(1, random.Random(), retry_after=7) == 7
+    assert policy.delay(1, random.Random(), retry_after=3600) == 60
+
+
+def test_should_retry_only_retryable_and_within_attempts() -> None:
+    policy = RetryPolicy(attempts=3)
+    assert policy.should_retry(1, True) and policy.should_retry(2, True)
+    assert not policy.should_retry(3, True)
+    assert not policy.should_retry(1, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "reason", "retry_after"),
+    [
+        (200, {}, None, None),
+        (204, {}, None, None),
+        (429, {"retry-after": "12"}, Reason.RATE_LIMITED, 12.0),
+        (503, {}, Reason.SERVER_ERROR, None),
+        (500, {"retry-after": "x"}, Reason.SERVER_ERROR, None),
+        (401, {}, Reason.AUTH_ERROR, None),
+        (403, {}, Reason.AUTH_ERROR, None),
+        (400, {}, Reason.CLIENT_ERROR, None),
+        (404, {}, Reason.CLIENT_ERROR, None),
+        (301, {"location": "http://169.254.169.254/"}, Reason.CLIENT_ERROR, None),
+    ],
+)
+def test_http_status_classification(
+    status: int, headers: dict[str, str], reason: Reason | None, retry_after: float | None
+) -> None:
+    error = classify(httpx.Response(status, headers=headers))
+    if reason is None:
+        assert error is None
+    else:
+        assert error is not None and error.reason is reason and error.retry_after == retry_after
+
+
+def test_reasons_know_whether_to_retry() -> None:
+    assert {r for r in Reason if r.retryable} == {
+        Reason.RATE_LIMITED,
+        Reason.SERVER_ERROR,
+        Reason.TIMEOUT,
+        Reason.NETWORK,
+    }
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("192.168.0.1", "private"),
+        ("172.16.5.4", "private"),
+        ("169.254.169.254", "private"),
+        ("fe80::1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("0.0.0.0", "private"),
+        ("8.8.8.8", None),
+        ("2001:4860:4860::8888", None),
+    ],
+)
+def test_forbidden_addresses(address: str, why: str | None) -> None:
+    result = forbidden_address(address)
+    assert (result is None) == (why is None)
+
+
+def test_render_text_explains_the_alert() -> None:
+    text = render_text(make_alert())
+    assert text.startswith("[HIGH] Facial recognition and China in the same sentence.")
+    assert "https://example.org/a" in text
+    assert 'technology facial-recognition: "facial recognition" in body' in text
+    assert "destinations: CN" in text
+
+
+class FlakyChannel:
+    def __init__(self, name: str, failures: list[Reason]) -> None:
+        self.name = name
+        self.failures = failures
+        self.sent: list[str] = []
+        self.calls = 0
+
+    async def send(self, alert: Alert) -> None:
+        self.calls += 1
+        if self.failures:
+            raise DeliveryError(self.failures.pop(0), "boom")
+        self.sent.append(alert.id)
+
+    async def close(self) -> None:
+        return None
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+async def test_deliverer_retries_then_delivers_once() -> None:
+    channel = FlakyChannel("hook", [Reason.SERVER_ERROR, Reason.TIMEOUT])
+    deliverer = Deliverer(
+        [channel], NotifyMetrics(CollectorRegistry(), ["hook"]), RetryPolicy(attempts=5), sleep=_no_sleep
+    )
+    assert await deliverer.deliver(make_alert()) == []
+    assert await deliverer.deliver(make_alert()) == []  # redelivered alert: not sent twice
+    assert channel.sent == ["alert-1"] and channel.calls == 3
+
+
+async def test_deliverer_gives_up_at_once_on_permanent_errors() -> None:
+    channel = FlakyChannel("hook", [Reason.CLIENT_ERROR])
+    deliverer = Deliverer(
+        [channel], NotifyMetrics(CollectorRegistry(), ["hook"]), RetryPolicy(attempts=5), sleep=_no_sleep
+    )
+    ((name, error),) = await deliverer.deliver(make_alert())
+    assert (name, error.reason, channel.calls) == ("hook", Reason.CLIENT_ERROR, 1)
+
+
+async def test_deliverer_filters_by_severity() -> None:
+    channel = FlakyChannel("hook", [])
+    deliverer = Deliverer(
+        [channel],
+        NotifyMetrics(CollectorRegistry(), ["hook"]),
+        RetryPolicy(),
+        min_severity=Severity.HIGH,
+        sleep=_no_sleep,
+    )
+    await deliverer.deliver(make_alert(Severity.MEDIUM, "a-medium"))
+    await deliverer.deliver(make_alert(Severity.CRITICAL, "a-critical"))
+    assert channel.sent == ["a-critical"]
