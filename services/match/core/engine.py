@@ -1,0 +1,42 @@
+"""The matcher: loads and compiles the watchlists once, then evaluates events against the rules.
+
+Pure: no clock (``now`` is passed in), no I/O after ``load``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+from schemas.events import Alert, LicenceRecord, NewsArticle
+from services.match.core import terms, watchlists
+from services.match.core.rules import Compiled, evaluate_licence, evaluate_news
+from services.match.core.watchlists import WatchlistError, Watchlists
+
+__all__ = ["Matcher", "WatchlistError"]
+
+
+class Matcher:
+    """Compiled watchlists and the default rules."""
+
+    version: str
+
+    def __init__(self, lists: Watchlists) -> None:
+        self.lists = lists
+        self.version = lists.version
+        self._compiled = Compiled.of(lists, terms.build(lists))
+
+    @classmethod
+    def load(cls, extra_dirs: Sequence[Path] = ()) -> Matcher:
+        """Bundled defaults, then operator folders that add or override entries by id.
+
+        Raises WatchlistError (naming the file and the problem) when a file is invalid.
+        """
+        return cls(watchlists.load([Path(d) for d in extra_dirs]))
+
+    def evaluate(self, event: NewsArticle | LicenceRecord, now: dt.datetime) -> list[Alert]:
+        """Alerts for one event (at most one per rule); ``now`` becomes ``created_at``."""
+        if isinstance(event, NewsArticle):
+            return evaluate_news(self._compiled, event, now, self.version)
+        return evaluate_licence(self._compiled, event, now, self.version)

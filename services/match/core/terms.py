@@ -1,0 +1,381 @@
+"""The term index: every watchlist term (technologies, destinations, vendors, context words) compiled
+once into one trie-shaped regular expression over normalised text, and the scan that turns its
+matches into hits with original offsets, after case, language, negative-context and elision rules."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from services.match.core.text import Normalised, fold, normalise
+from services.match.core.watchlists import (
+    Case,
+    Tail,
+    TermItem,
+    TermSpec,
+    WatchlistError,
+    Watchlists,
+    cldr_names,
+)
+
+Kind = Literal["technology", "destination", "vendor", "context"]
+
+_TAIL_ORDER: dict[Tail, int] = {"none": 0, "plural": 1, "inflect": 2, "compound": 3}
+_TAIL_REGEX: dict[Tail, str] = {
+    "none": "",
+    "plural": "(?:e?s)?",
+    "inflect": "[a-z]{0,3}",
+    "compound": "[a-z]*",
+}
+_SEPARATORS = re.compile(r"[\s\-]+")
+_SEPARATOR_REGEX = r"[\s\-]+"
+# A coordinated fragment before a term: "facial and| emotion recognition", "Gesichts- und| Emotions…".
+_ELISION = re.compile(
+    r"(?<![\w-])([a-z]+)(-?)(?:\s*,\s*|\s+(?:and|or|&|en|of|und|oder|sowie|et|ou|y|e|o|u)\s+)$"
+)
+# A coordinated modifier after a head-first term: "reconnaissance faciale |et émotionnelle",
+# "reconocimiento facial |y de emociones".
+_TRAILING_ELISION = re.compile(
+    r"(?:\s*,\s*|\s+(?:and|or|&|en|of|und|oder|et|ou|y|e|o|u)\s+)"
+    r"((?:(?:de\s+la|de|des|du|del|d')\s*)?[a-z]+)(?![\w-])"
+)
+_NEGATIVE_WINDOW = 48
+
+
+@dataclass(frozen=True, slots=True)
+class TermInfo:
+    """One watchlist term as compiled: what it refers to and the rules a match must pass."""
+
+    kind: Kind
+    ref: str
+    key: str
+    written: str
+    case: Case
+    tail: Tail
+    languages: frozenset[str] | None
+    ambiguous: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A term found in one field of an event, with original offsets."""
+
+    field: str
+    start: int
+    end: int
+    info: TermInfo
+
+    @property
+    def kind(self) -> Kind:
+        return self.info.kind
+
+    @property
+    def ref(self) -> str:
+        return self.info.ref
+
+
+def _tail_allows(tail: Tail, rest: str) -> bool:
+    if tail == "none":
+        return rest == ""
+    if tail == "plural":
+        return rest in ("", "s", "es")
+    if tail == "inflect":
+        return len(rest) <= 3 and (rest == "" or rest.isalpha())
+    return rest == "" or rest.isalpha()
+
+
+def _case_allows(info: TermInfo, original: str) -> bool:
+    if info.case == "any":
+        return True
+    if info.case == "title":
+        return original[:1].isupper()
+    if info.case == "upper":
+        letters = [c for c in original[: len(info.written)] if c.isalpha()]
+        return all(c.isupper() for c in letters)
+    return " ".join(original.split()).startswith(info.written)
+
+
+def _is_acronym(term: str) -> bool:
+    letters = [c for c in term if c.isalpha()]
+    return len(letters) >= 2 and all(c.isupper() for c in letters)
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.infos: dict[str, list[TermInfo]] = {}
+
+    def add(
+        self,
+        kind: Kind,
+        ref: str,
+        item: TermItem,
+        *,
+        case: Case,
+        tail: Tail,
+        ambiguous: bool = False,
+        where: str,
+    ) -> None:
+        spec = item if isinstance(item, TermSpec) else TermSpec(term=item)
+        written = " ".join(spec.term.split())
+        key = _SEPARATORS.sub(" ", fold(written)).strip()
+        if not key or not re.search(r"\w", key):
+            raise WatchlistError(f"{where}: term {spec.term!r} is empty once normalised")
+        default_case: Case = "upper" if _is_acronym(written) and case != "exact" else case
+        info = TermInfo(
+            kind=kind,
+            ref=ref,
+            key=key,
+            written=written,
+            case=spec.case or default_case,
+            tail=spec.tail or tail,
+            languages=frozenset(spec.languages) if spec.languages else None,
+            ambiguous=spec.ambiguous if spec.ambiguous is not None else ambiguous,
+        )
+        existing = self.infos.setdefault(key, [])
+        for other in existing:
+            if other.kind == kind and other.ref != ref and kind != "context":
+                raise WatchlistError(f"{where}: term {spec.term!r} is already a term of {kind} {other.ref!r}")
+            if other == info:
+                return
+        existing.append(info)
+
+
+def _technology_tail(lang: str) -> Tail:
+    return "compound" if lang in ("nl", "de") else "plural"
+
+
+def build(lists: Watchlists) -> TermIndex:
+    """Compile every enabled watchlist term into one index."""
+    b = _Builder()
+    for tech in lists.technologies.values():
+        for lang, items in tech.terms.items():
+            for item in items:
+                b.add(
+                    "technology",
+                    tech.id,
+                    item,
+                    case="any",
+                    tail=_technology_tail(lang),
+                    where=f"{lists.origin('technologies', tech.id)}: technologies: {tech.id}",
+                )
+    for ctx in lists.context.values():
+        for lang, items in ctx.terms.items():
+            for item in items:
+                b.add(
+                    "context",
+                    ctx.id,
+                    item,
+                    case="any",
+                    tail=_technology_tail(lang),
+                    where=f"{lists.origin('context', ctx.id)}: context: {ctx.id}",
+                )
+    negatives: dict[tuple[Kind, str], re.Pattern[str]] = {}
+    for dest in lists.destinations.values():
+        where = f"{lists.origin('destinations', dest.id)}: destinations: {dest.id}"
+        names: list[TermItem] = [*dest.names]
+        if dest.cldr:
+            names.extend(cldr_names(dest.id))
+        for item in names:
+            b.add("destination", dest.id, item, case="title", tail="plural", where=where)
+        for item in dest.adjectives:
+            b.add("destination", dest.id, item, case="any", tail="inflect", where=where)
+        for item in dest.places:
+            b.add("destination", dest.id, item, case="title", tail="plural", where=where)
+        patterns = [*dest.negative, *lists.destination_negative]
+        if patterns:
+            negatives[("destination", dest.id)] = _combine(patterns)
+    for vendor in lists.vendors.values():
+        where = f"{lists.origin('vendors', vendor.id)}: vendors: {vendor.id}"
+        for item in [*vendor.aliases, *vendor.products]:
+            ambiguous = isinstance(item, TermSpec) and bool(item.ambiguous)
+            b.add(
+                "vendor",
+                vendor.id,
+                item,
+                case="title" if ambiguous else "any",
+                tail="none",
+                where=where,
+            )
+        if vendor.negative:
+            negatives[("vendor", vendor.id)] = _combine(vendor.negative)
+    return TermIndex(b.infos, negatives)
+
+
+def _combine(patterns: list[str]) -> re.Pattern[str]:
+    """One expression for several negative patterns; a leading (?i) becomes a scoped flag."""
+    parts = []
+    for p in patterns:
+        m = re.match(r"\(\?([aiLmsux]+)\)", p)
+        parts.append(f"(?{m.group(1)}:{p[m.end() :]})" if m else f"(?:{p})")
+    return re.compile("|".join(parts))
+
+
+def _trie_regex(tails: dict[str, Tail]) -> str:
+    """One alternation shaped as a character trie, longer continuations first (longest match)."""
+    trie: dict[str, object] = {}
+    for key, tail in tails.items():
+        node = trie
+        for ch in key:
+            child = node.setdefault(ch, {})
+            assert isinstance(child, dict)
+            node = child
+        node[""] = _TAIL_REGEX[tail]
+
+    def emit(node: dict[str, object]) -> str:
+        branches: list[str] = []
+        terminal: str | None = None
+        for ch in sorted(node):
+            child = node[ch]
+            if ch == "":
+                assert isinstance(child, str)
+                terminal = child + r"(?!\w)"
+                continue
+            assert isinstance(child, dict)
+            atom = _SEPARATOR_REGEX if ch == " " else re.escape(ch)
+            branches.append(atom + emit(child))
+        if terminal is not None:
+            branches.append(terminal)
+        if len(branches) == 1:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ")"
+
+    return r"(?<!\w)" + emit(trie)
+
+
+class TermIndex:
+    """All terms in one compiled expression; ``scan`` is linear in the text, not in the term count."""
+
+    def __init__(
+        self, infos: dict[str, list[TermInfo]], negatives: dict[tuple[Kind, str], re.Pattern[str]]
+    ) -> None:
+        self._infos = infos
+        self._negatives = negatives
+        tails: dict[str, Tail] = {}
+        for key, group in infos.items():
+            tails[key] = max((i.tail for i in group), key=_TAIL_ORDER.__getitem__)
+        self._regex = re.compile(_trie_regex(tails)) if tails else None
+        self._shortest = min((len(k) for k in infos), default=1)
+
+    def infos(self, key: str) -> list[TermInfo]:
+        return self._infos.get(key, [])
+
+    def _resolve(self, canon: str) -> Iterator[tuple[TermInfo, str]]:
+        """The watchlist terms a matched (canonical) string stands for, longest key first."""
+        for k in range(len(canon), self._shortest - 1, -1):
+            group = self._infos.get(canon[:k])
+            if not group:
+                continue
+            rest = canon[k:]
+            found = False
+            for info in group:
+                if _tail_allows(info.tail, rest):
+                    found = True
+                    yield info, rest
+            if found:
+                return
+
+    def defused(self, hit: Hit, text: str) -> bool:
+        """True when a negative context of the hit's entry overlaps or touches it ("Pegasus Airlines",
+        "Chinese| model")."""
+        return self._defused(hit.info, text, hit.start, hit.end)
+
+    def _defused(self, info: TermInfo, text: str, start: int, end: int) -> bool:
+        pattern = self._negatives.get((info.kind, info.ref))
+        if pattern is None:
+            return False
+        lo = max(0, start - _NEGATIVE_WINDOW)
+        hi = min(len(text), end + _NEGATIVE_WINDOW)
+        return any(m.start() <= end and m.end() >= start for m in pattern.finditer(text, lo, hi))
+
+    def scan(
+        self,
+        field: str,
+        text: str,
+        language: str | None,
+        kinds: Iterable[Kind] | None = None,
+        defer: Iterable[Kind] = (),
+    ) -> list[Hit]:
+        """Every term in ``text`` that passes its rules, as hits on ``field`` (original offsets).
+
+        Negative contexts of the ``defer`` kinds are not checked: the caller checks them with
+        ``defused`` only when the event could alert (most events stop earlier)."""
+        deferred = frozenset(defer)
+        if self._regex is None or not text:
+            return []
+        wanted = frozenset(kinds) if kinds is not None else None
+        norm = normalise(text)
+        hits: list[Hit] = []
+        for m in self._regex.finditer(norm.text):
+            start, end = norm.span(m.start(), m.end())
+            original = text[start:end]
+            canon = _SEPARATORS.sub(" ", m.group())
+            seen: set[tuple[str, str]] = set()
+            for info, _rest in self._resolve(canon):
+                if wanted is not None and info.kind not in wanted:
+                    continue
+                if (info.kind, info.ref) in seen:
+                    continue
+                if info.languages is not None and language not in info.languages:
+                    continue
+                if not _case_allows(info, original):
+                    continue
+                if info.kind not in deferred and self._defused(info, text, start, end):
+                    continue
+                seen.add((info.kind, info.ref))
+                hits.append(Hit(field, start, end, info))
+                if info.kind == "technology":
+                    hits.extend(self._elided(field, norm, m.start(), info, end, seen))
+                    hits.extend(self._elided_after(field, norm, m.end(), info, start, seen))
+        return hits
+
+    def _elided(
+        self, field: str, norm: Normalised, pos: int, head: TermInfo, end: int, seen: set[tuple[str, str]]
+    ) -> Iterator[Hit]:
+        """Terms whose head noun is shared with the next one: "facial and emotion recognition",
+        "gezichts- en emotieherkenning", "Gesichts- und Emotionserkennungstechnologie"."""
+        key = head.key
+        while True:
+            m = _ELISION.search(norm.text, max(0, pos - 60), pos)
+            if m is None:
+                return
+            fragment, hyphen = m.group(1), m.group(2)
+            if hyphen:
+                candidates = [fragment + key[i:] for i in range(1, len(key)) if key[i] != " "]
+            else:
+                candidates = [fragment + key[i:] for i, ch in enumerate(key) if ch == " "]
+            info = next(
+                (
+                    i
+                    for c in candidates
+                    for i in self._infos.get(c, [])
+                    if i.kind == "technology" and not i.ambiguous
+                ),
+                None,
+            )
+            if info is None:
+                return
+            if (info.kind, info.ref) not in seen:
+                seen.add((info.kind, info.ref))
+                start, _ = norm.span(m.start(1), m.end(1))
+                yield Hit(field, start, end, info)
+            pos = m.start(1)
+
+    def _elided_after(
+        self, field: str, norm: Normalised, pos: int, head: TermInfo, start: int, seen: set[tuple[str, str]]
+    ) -> Iterator[Hit]:
+        """Head-first terms sharing their head with a following modifier (French, Spanish):
+        "reconnaissance faciale et émotionnelle", "reconocimiento facial y de emociones"."""
+        m = _TRAILING_ELISION.match(norm.text, pos)
+        if m is None or " " not in head.key:
+            return
+        fragment = _SEPARATORS.sub(" ", m.group(1))
+        candidates = [head.key[:i] + " " + fragment for i, ch in enumerate(head.key) if ch == " "]
+        for c in candidates:
+            for info in self._infos.get(c, []):
+                if info.kind == "technology" and not info.ambiguous and (info.kind, info.ref) not in seen:
+                    seen.add((info.kind, info.ref))
+                    _, end = norm.span(m.start(1), m.end(1))
+                    yield Hit(field, start, end, info)
+                    return

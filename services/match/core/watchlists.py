@@ -1,0 +1,352 @@
+"""Watchlist files (YAML): their schema, loading with operator overrides by id, and validation errors
+that name the file, the line and the problem."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from babel import Locale
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.match.core.codes import ControlCode
+
+LANGUAGES = ("en", "nl", "fr", "de", "es")
+FILES = ("technologies", "destinations", "vendors", "control_codes")
+
+Case = Literal["any", "title", "upper", "exact"]
+Tail = Literal["none", "plural", "inflect", "compound"]
+Tier = Literal["core", "further", "optional"]
+
+
+class WatchlistError(ValueError):
+    """A watchlist file is invalid; the message names the file, the line when known, and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TermSpec(_Strict):
+    """A term with options; a bare string takes the defaults of the list it is in."""
+
+    term: str = Field(min_length=1)
+    case: Case | None = Field(default=None, description="Case the original text must have.")
+    tail: Tail | None = Field(default=None, description="Letters allowed after the term.")
+    languages: list[str] | None = Field(default=None, description="Only in articles in these languages.")
+    ambiguous: bool | None = Field(default=None, description="Counts only near a surveillance term.")
+
+
+TermItem = str | TermSpec
+
+
+def _check_patterns(patterns: list[str]) -> list[str]:
+    for p in patterns:
+        try:
+            re.compile(p)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {p!r}: {exc}") from None
+    return patterns
+
+
+class TechnologyEntry(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    name: str = Field(min_length=1, description="Label for people, e.g. 'Facial recognition'.")
+    rationale: str = Field(min_length=1)
+    source: str | None = None
+    enabled: bool = True
+    terms: dict[str, list[TermItem]] = Field(default_factory=dict, description="Terms by language.")
+
+
+class ContextEntry(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    rationale: str = Field(min_length=1)
+    enabled: bool = True
+    terms: dict[str, list[TermItem]] = Field(default_factory=dict)
+
+
+class DestinationEntry(_Strict):
+    id: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code.")
+    name: str | None = Field(default=None, description="English name; CLDR's when omitted.")
+    tier: Tier
+    rationale: str = Field(min_length=1)
+    source: str | None = None
+    enabled: bool = True
+    cldr: bool = Field(default=True, description="Add the CLDR names in en, nl, fr, de, es.")
+    names: list[TermItem] = Field(default_factory=list)
+    adjectives: list[TermItem] = Field(default_factory=list, description="Adjectives and peoples.")
+    places: list[TermItem] = Field(default_factory=list, description="Cities and regions.")
+    negative: list[str] = Field(default_factory=list, description="Regexes that defuse a mention.")
+
+    _check = field_validator("negative")(_check_patterns)
+
+
+class VendorEntry(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    name: str = Field(min_length=1)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    rationale: str = Field(min_length=1)
+    source: str | None = None
+    enabled: bool = True
+    technologies: list[str] = Field(default_factory=list)
+    aliases: list[TermItem] = Field(default_factory=list)
+    products: list[TermItem] = Field(default_factory=list)
+    negative: list[str] = Field(default_factory=list)
+
+    _check = field_validator("negative")(_check_patterns)
+
+
+class CodeEntry(_Strict):
+    code: str
+    level: Literal["exact", "parent", "encryption"] = Field(
+        description="exact: a surveillance sub-item; parent: covers non-surveillance items too; "
+        "encryption: never alerts alone."
+    )
+    technologies: list[str] = Field(default_factory=list)
+    label: str = Field(min_length=1, description="What the code covers, for people.")
+    rationale: str = Field(min_length=1)
+    source: str | None = None
+    enabled: bool = True
+
+    @field_validator("code")
+    @classmethod
+    def _parse(cls, value: str) -> str:
+        code = ControlCode.parse(value)
+        if code is None:
+            raise ValueError(f"{value!r} is not a control code such as 5A001.j")
+        return code.canonical
+
+
+class CatchAllEntry(_Strict):
+    id: str = Field(min_length=1, description="How the catch-all appears in alerts, e.g. 'End Use'.")
+    label: str = Field(min_length=1)
+    terms: list[str] = Field(min_length=1)
+    rationale: str = Field(min_length=1)
+    source: str | None = None
+    enabled: bool = True
+
+
+class TechnologiesFile(_Strict):
+    technologies: list[TechnologyEntry] = Field(default_factory=list)
+    context: list[ContextEntry] = Field(default_factory=list)
+
+
+class DestinationsFile(_Strict):
+    alert_tiers: list[Tier] | None = None
+    negative: list[str] | None = None
+    destinations: list[DestinationEntry] = Field(default_factory=list)
+
+    @field_validator("negative")
+    @classmethod
+    def _negative(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _check_patterns(value)
+
+
+class VendorsFile(_Strict):
+    vendors: list[VendorEntry] = Field(default_factory=list)
+
+
+class ControlCodesFile(_Strict):
+    codes: list[CodeEntry] = Field(default_factory=list)
+    catch_all: list[CatchAllEntry] = Field(default_factory=list)
+
+
+_MODELS: dict[str, type[_Strict]] = {
+    "technologies": TechnologiesFile,
+    "destinations": DestinationsFile,
+    "vendors": VendorsFile,
+    "control_codes": ControlCodesFile,
+}
+
+
+@dataclass(frozen=True)
+class Watchlists:
+    """All entries after merging defaults and operator folders (disabled entries removed)."""
+
+    technologies: dict[str, TechnologyEntry]
+    context: dict[str, ContextEntry]
+    destinations: dict[str, DestinationEntry]
+    alert_tiers: frozenset[str]
+    destination_negative: tuple[str, ...]
+    vendors: dict[str, VendorEntry]
+    codes: dict[str, CodeEntry]
+    catch_all: dict[str, CatchAllEntry]
+    version: str
+    origins: dict[str, Path]
+
+    def origin(self, section: str, ident: str) -> str:
+        """The file an entry was loaded from, for error messages."""
+        path = self.origins.get(f"{section}:{ident}")
+        return str(path) if path is not None else section
+
+
+def bundled_dir() -> Path:
+    return Path(str(resources.files("services.match.watchlists")))
+
+
+def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
+    """1-based line of the deepest YAML node on the path ``loc`` (from a pydantic error)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            nxt = node.value[key]
+        else:
+            nxt = None
+        if nxt is None:
+            break
+        node = nxt
+        line = node.start_mark.line + 1
+    return line
+
+
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _read(path: Path, data: bytes) -> _Strict:
+    kind = path.stem
+    model = _MODELS.get(kind)
+    if model is None:
+        raise WatchlistError(f"{path}: unknown watchlist file; expected one of {', '.join(FILES)} (.yaml)")
+    try:
+        text = data.decode("utf-8")
+        raw: Any = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    except UnicodeDecodeError:
+        raise WatchlistError(f"{path}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise WatchlistError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise WatchlistError(f"{path}: line 1: the file must be a mapping with keys such as {kind!r}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)  # only now: for line numbers
+        problems = []
+        for err in exc.errors(include_url=False)[:5]:
+            loc = [p for p in err["loc"] if isinstance(p, int | str)]
+            line = _line_of(node, loc)
+            where = ".".join(str(p) for p in loc) or "(file)"
+            problems.append(f"line {line}: {where}: {err['msg']}" if line else f"{where}: {err['msg']}")
+        raise WatchlistError(f"{path}: " + "; ".join(problems)) from None
+
+
+def _merge(
+    target: dict[str, Any],
+    entries: Sequence[Any],
+    key: str,
+    path: Path,
+    section: str,
+    origins: dict[str, Path],
+) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        ident = getattr(entry, key)
+        if ident in seen:
+            raise WatchlistError(f"{path}: {section}: duplicate id {ident!r}")
+        seen.add(ident)
+        target[ident] = entry
+        origins[f"{section}:{ident}"] = path
+
+
+def load(extra_dirs: Sequence[Path] = ()) -> Watchlists:
+    """Load the bundled defaults, then each operator folder (same file names; entries replace the
+    defaults with the same id, ``enabled: false`` removes one)."""
+    folders = [bundled_dir(), *extra_dirs]
+    digest = hashlib.sha256()
+    technologies: dict[str, TechnologyEntry] = {}
+    context: dict[str, ContextEntry] = {}
+    destinations: dict[str, DestinationEntry] = {}
+    vendors: dict[str, VendorEntry] = {}
+    codes: dict[str, CodeEntry] = {}
+    catch_all: dict[str, CatchAllEntry] = {}
+    alert_tiers: list[str] = ["core", "further"]
+    negative: list[str] = []
+    origins: dict[str, Path] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            raise WatchlistError(f"{folder}: not a folder")
+        paths = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+        for path in paths:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise WatchlistError(f"{path}: cannot read: {exc.strerror}") from None
+            digest.update(path.name.encode() + b"\0" + data + b"\0")
+            parsed = _read(path, data)
+            if isinstance(parsed, TechnologiesFile):
+                _merge(technologies, parsed.technologies, "id", path, "technologies", origins)
+                _merge(context, parsed.context, "id", path, "context", origins)
+            elif isinstance(parsed, DestinationsFile):
+                _merge(destinations, parsed.destinations, "id", path, "destinations", origins)
+                if parsed.alert_tiers is not None:
+                    alert_tiers = list(parsed.alert_tiers)
+                if parsed.negative is not None:
+                    negative = list(parsed.negative)
+            elif isinstance(parsed, VendorsFile):
+                _merge(vendors, parsed.vendors, "id", path, "vendors", origins)
+            elif isinstance(parsed, ControlCodesFile):
+                _merge(codes, parsed.codes, "code", path, "codes", origins)
+                _merge(catch_all, parsed.catch_all, "id", path, "catch_all", origins)
+    lists = Watchlists(
+        technologies={k: v for k, v in technologies.items() if v.enabled},
+        context={k: v for k, v in context.items() if v.enabled},
+        destinations={k: v for k, v in destinations.items() if v.enabled},
+        alert_tiers=frozenset(alert_tiers),
+        destination_negative=tuple(negative),
+        vendors={k: v for k, v in vendors.items() if v.enabled},
+        codes={k: v for k, v in codes.items() if v.enabled},
+        catch_all={k: v for k, v in catch_all.items() if v.enabled},
+        version="wl-" + digest.hexdigest()[:12],
+        origins=origins,
+    )
+    _check_references(lists)
+    return lists
+
+
+def _check_references(lists: Watchlists) -> None:
+    known = set(lists.technologies)
+    for vendor in lists.vendors.values():
+        for tech in vendor.technologies:
+            if tech not in known:
+                where = lists.origin("vendors", vendor.id)
+                raise WatchlistError(f"{where}: vendors: {vendor.id}: unknown technology {tech!r}")
+    for code in lists.codes.values():
+        for tech in code.technologies:
+            if tech not in known:
+                where = lists.origin("codes", code.code)
+                raise WatchlistError(f"{where}: codes: {code.code}: unknown technology {tech!r}")
+
+
+@cache
+def _territories(lang: str) -> dict[str, str]:
+    return dict(Locale(lang).territories)
+
+
+def cldr_names(code: str) -> list[str]:
+    """Country names from CLDR in the five languages; parenthesised variants become names too."""
+    names: list[str] = []
+    for lang in LANGUAGES:
+        name = _territories(lang).get(code)
+        if not name:
+            continue
+        m = re.fullmatch(r"(.+?)\s*\((.+)\)", name)
+        names.extend([m.group(1), m.group(2)] if m else [name])
+    return list(dict.fromkeys(names))
+
+
+def english_name(entry: DestinationEntry) -> str:
+    if entry.name:
+        return entry.name
+    return _territories("en").get(entry.id, entry.id)

@@ -1,0 +1,225 @@
+"""The licence rule: watched control codes or surveillance items to high-risk destinations."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from schemas.events import Decision, EvidenceKind, LicenceItem, LicenceRecord, Severity
+from services.match.core.engine import Matcher
+from tests.unit.test_match_rules import NOW, only_alert
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher.load()
+
+
+def licence(
+    code: str | None,
+    country: str | None,
+    name: str | None = None,
+    decision: Decision = Decision.GRANTED,
+    value: float | None = 120000,
+    description: str | None = None,
+    **extra: Any,
+) -> LicenceRecord:
+    return LicenceRecord(
+        id=f"lic-{code}-{country}-{name}-{decision}",
+        authority="UK ECJU (via CAAT)",
+        licensing_country="GB",
+        destination_country=country,
+        destination_name=name,
+        items=[LicenceItem(control_code=code, description=description)],
+        value=value,
+        currency="GBP",
+        decision=decision,
+        source_url="https://github.com/caatdata/uk-arms-export-data",
+        **extra,
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "country", "decision", "severity", "technologies"),
+    [
+        ("5A001.j", "EG", Decision.GRANTED, Severity.CRITICAL, ["network-surveillance"]),
+        ("5A001j", "EG", Decision.GRANTED, Severity.CRITICAL, ["network-surveillance"]),
+        ("5.A.1.j", "EG", Decision.GRANTED, Severity.CRITICAL, ["network-surveillance"]),
+        ("5A001.f.4.", "BY", Decision.GRANTED, Severity.CRITICAL, ["telecom-interception"]),
+        ("4A005", "AE", Decision.GRANTED, Severity.CRITICAL, ["spyware"]),
+        ("4D004", "AE", Decision.GRANTED, Severity.CRITICAL, ["spyware"]),
+        ("4E001.c", "AE", Decision.GRANTED, Severity.CRITICAL, ["spyware"]),
+        ("5D002a3b", "CN", Decision.GRANTED, Severity.CRITICAL, ["phone-forensics"]),
+        ("5A001", "CN", Decision.GRANTED, Severity.HIGH, ["telecom-interception", "network-surveillance"]),
+        ("5D001", "CN", Decision.GRANTED, Severity.HIGH, ["telecom-interception", "network-surveillance"]),
+        ("End Use", "SA", Decision.GRANTED, Severity.HIGH, []),
+        ("End Use", "SY", Decision.REFUSED, Severity.MEDIUM, []),
+        ("5A001.j", "EG", Decision.REFUSED, Severity.MEDIUM, ["network-surveillance"]),
+        ("4A005", "AE", Decision.REVOKED, Severity.MEDIUM, ["spyware"]),
+        ("5A001.j", "EG", Decision.PENDING, Severity.HIGH, ["network-surveillance"]),
+        ("5A001", "EG", Decision.UNKNOWN, Severity.MEDIUM, ["telecom-interception", "network-surveillance"]),
+    ],
+)
+def test_licence_severities(
+    matcher: Matcher,
+    code: str,
+    country: str,
+    decision: Decision,
+    severity: Severity,
+    technologies: list[str],
+) -> None:
+    record = licence(code, country, decision=decision)
+    alert = only_alert(matcher, record)
+    assert alert is not None
+    assert alert.severity is severity
+    assert alert.technologies == technologies
+    assert alert.destinations == [country]
+    assert alert.rule == "licence.controlled_item_destination"
+    assert alert.url == record.source_url
+    code_ev = [ev for ev in alert.evidence if ev.kind is EvidenceKind.CONTROL_CODE]
+    assert code_ev and code_ev[0].field == "items.0.control_code"
+
+
+@pytest.mark.parametrize(
+    ("code", "country"),
+    [
+        ("5A002", "CN"),  # encryption alone
+        ("5A002a1", "CN"),
+        ("5D002", "CN"),
+        ("5E002", "AE"),
+        ("ML10", "SA"),
+        ("2B352", "CN"),
+        ("5A001.j", "FR"),  # not a high-risk destination
+        ("5A001.j", "MA"),  # optional tier: listed, not alerting by default
+        ("5A001.j", None),  # destination unknown
+        (None, "CN"),
+    ],
+)
+def test_licences_that_do_not_alert(matcher: Matcher, code: str | None, country: str | None) -> None:
+    assert only_alert(matcher, licence(code, country)) is None
+
+
+def test_summary_and_title(matcher: Matcher) -> None:
+    alert = only_alert(matcher, licence("5A001.j", "EG", name="Egypt"))
+    assert alert is not None
+    assert (
+        alert.summary
+        == "UK licence granted for 5A001.j (IP network surveillance) to Egypt, value 120,000 GBP."
+    )
+    assert alert.title == "UK licence granted: 5A001.j to Egypt"
+    assert alert.control_codes == ["5A001.j"]
+
+
+def test_refused_catch_all_summary(matcher: Matcher) -> None:
+    alert = only_alert(matcher, licence("End Use", "SY", decision=Decision.REFUSED, value=None))
+    assert alert is not None
+    assert alert.summary == "UK licence refused for End Use (catch-all control of an unlisted item) to Syria."
+    assert alert.control_codes == ["End Use"]
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("Hong Kong Special Administrative Region", "HK"),
+        ("China", "CN"),
+        ("United Arab Emirates", "AE"),
+        ("Korea, North", "KP"),
+        ("Saudi Arabia", "SA"),
+        ("Russia", "RU"),
+    ],
+)
+def test_destination_name_resolves_when_country_is_null(matcher: Matcher, name: str, code: str) -> None:
+    alert = only_alert(matcher, licence("5A001", None, name=name))
+    assert alert is not None
+    assert alert.destinations == [code]
+    dest = [ev for ev in alert.evidence if ev.kind is EvidenceKind.DESTINATION]
+    assert dest[0].field == "destination_name"
+
+
+def test_destination_name_not_high_risk(matcher: Matcher) -> None:
+    assert only_alert(matcher, licence("5A001", None, name="Korea, South")) is None
+    assert only_alert(matcher, licence("5A001", None, name="Georgia")) is None
+
+
+def test_description_term_without_watched_code(matcher: Matcher) -> None:
+    alert = only_alert(matcher, licence("ML11", "BH", description="IMSI catchers and accessories"))
+    assert alert is not None
+    assert alert.severity is Severity.HIGH
+    assert alert.technologies == ["telecom-interception"]
+    assert [ev.field for ev in alert.evidence if ev.kind is EvidenceKind.TECHNOLOGY] == [
+        "items.0.description"
+    ]
+    assert "goods described as telecom interception" in alert.summary
+
+
+def test_encryption_with_surveillance_description_alerts(matcher: Matcher) -> None:
+    alert = only_alert(matcher, licence("5A002", "CN", description="Deep packet inspection appliances"))
+    assert alert is not None and alert.technologies == ["network-surveillance"]
+
+
+def test_ratings_description_of_encryption_does_not_alert(matcher: Matcher) -> None:
+    record = licence("5A002", "CN", description="Telecommunications and information security")
+    assert only_alert(matcher, record) is None
+
+
+def _caat_rows(samples_dir: Path) -> list[dict[str, str]]:
+    with (samples_dir / "uk-caat-values-2014-sample.csv").open(encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_synthetic_caat_rows_from_the_brief(matcher: Matcher) -> None:
+    rows = [
+        {"licence_group": "1", "rating": "5A001", "country": "China", "value": "9995", "refused": "0"},
+        {"licence_group": "2", "rating": "End Use", "country": "Saudi Arabia", "value": "0", "refused": "0"},
+        {"licence_group": "3", "rating": "5A002", "country": "China", "value": "3636", "refused": "0"},
+    ]
+    severities = [only_alert(matcher, _caat_record(row)) for row in rows]
+    assert [a.severity if a else None for a in severities] == [Severity.HIGH, Severity.HIGH, None]
+
+
+def _caat_record(row: dict[str, str]) -> LicenceRecord:
+    """A CAAT row as the ingest service publishes it, with the destination left to name resolution."""
+    return LicenceRecord(
+        id=f"uk-caat-{row['licence_group']}-{row['rating']}-{row['country']}",
+        authority="UK ECJU (via CAAT)",
+        licensing_country="GB",
+        destination_country=None,
+        destination_name=row["country"],
+        items=[LicenceItem(control_code=row["rating"] or None)],
+        value=float(row["value"] or 0),
+        currency="GBP",
+        decision=Decision.REFUSED if row["refused"] == "1" else Decision.GRANTED,
+    )
+
+
+def test_caat_sample_rows(matcher: Matcher, samples_dir: Path) -> None:
+    rows = _caat_rows(samples_dir)
+    results = {}
+    for row in rows:
+        record = _caat_record(row)
+        results[(row["licence_group"], row["rating"], row["country"])] = (row, only_alert(matcher, record))
+    alerted = [(row, alert) for row, alert in results.values() if alert is not None]
+    assert alerted
+    for row, alert in alerted:
+        assert row["rating"] in {"5A001", "5D001", "5E001", "4E001", "End Use", "4A005", "4D004"}, row
+        expected = Severity.MEDIUM if row["refused"] == "1" else Severity.HIGH
+        assert alert.severity is expected, row
+    for row, alert in results.values():
+        if row["rating"] in {"5A002", "5D002", "5E002"}:
+            assert alert is None, row
+    by_row = {(r["rating"], r["country"]): a for r, a in results.values()}
+    assert by_row[("5A001", "China")] is not None
+    assert by_row[("5A001", "China")].destinations == ["CN"]  # type: ignore[union-attr]
+    assert by_row[("End Use", "United Arab Emirates")] is not None
+    assert by_row[("End Use", "Georgia")] is None
+    assert by_row[("End Use", "Italy")] is None
+    assert by_row[("5A002", "China")] is None
+    assert by_row[("5A001", "Chile")] is None
+
+
+def test_licence_alert_is_deterministic(matcher: Matcher) -> None:
+    record = licence("5A001.j", "EG")
+    assert matcher.evaluate(record, NOW)[0].id == matcher.evaluate(record, NOW)[0].id

@@ -1,0 +1,143 @@
+"""Watchlist files: bundled defaults, operator overrides by id, versions, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.match.core.engine import Matcher, WatchlistError
+from services.match.core.watchlists import bundled_dir, load
+from tests.unit.test_match_rules import news, only_alert
+
+TECHNOLOGY_IDS = {
+    "facial-recognition",
+    "emotion-recognition",
+    "biometric-identification",
+    "predictive-policing",
+    "social-scoring",
+    "spyware",
+    "telecom-interception",
+    "network-surveillance",
+    "phone-forensics",
+    "video-surveillance",
+    "cryptanalysis",
+}
+CORE = {"CN", "HK", "AE", "BH", "SA", "EG", "BY", "RU", "IR", "MM", "SY", "KP", "TR", "AZ", "KZ", "UZ"}
+FURTHER = {
+    "TM", "TJ", "ET", "SD", "SS", "LY", "VE", "NI", "CU", "VN", "JO",
+    "QA", "OM", "RW", "TH", "KH", "LA", "AF", "IQ", "YE", "ZW", "DZ",
+}  # fmt: skip
+
+
+def test_bundled_defaults_cover_the_domain() -> None:
+    lists = load()
+    assert set(lists.technologies) == TECHNOLOGY_IDS
+    assert {d for d, e in lists.destinations.items() if e.tier == "core"} == CORE
+    assert {d for d, e in lists.destinations.items() if e.tier == "further"} == FURTHER
+    assert lists.alert_tiers == {"core", "further"}
+    for entry in [*lists.technologies.values(), *lists.destinations.values(), *lists.vendors.values()]:
+        assert entry.rationale and entry.source, entry.id
+    assert {"nso-group", "candiru", "intellexa", "finfisher", "hacking-team", "nexa-technologies"} <= set(
+        lists.vendors
+    )
+    assert {"hikvision", "dahua", "megvii", "cellebrite", "sandvine", "idemia", "axis-communications"} <= set(
+        lists.vendors
+    )
+    assert lists.codes["5A002"].level == "encryption"
+    assert lists.codes["5D002.a.3.b"].level == "exact"
+
+
+def test_version_is_stable_and_hashes_contents(tmp_path: Path) -> None:
+    first = Matcher.load()
+    assert first.version == Matcher.load().version
+    assert first.version.startswith("wl-") and len(first.version) == 15
+    (tmp_path / "vendors.yaml").write_text("vendors: []\n", encoding="utf-8")
+    assert Matcher.load([tmp_path]).version != first.version
+
+
+def test_operator_folder_adds_and_overrides(tmp_path: Path) -> None:
+    (tmp_path / "destinations.yaml").write_text(
+        """
+destinations:
+  - id: GE
+    name: Georgia
+    tier: core
+    rationale: Test entry added by an operator.
+    names: [Tbilisi]
+  - id: TR
+    tier: core
+    rationale: Removed by the operator for this test.
+    enabled: false
+""",
+        encoding="utf-8",
+    )
+    matcher = Matcher.load([tmp_path])
+    alert = only_alert(matcher, news("Spyware was sold to Georgia."))
+    assert alert is not None and alert.destinations == ["GE"]
+    assert only_alert(matcher, news("Spyware was sold to Tbilisi police.")) is not None
+    assert only_alert(matcher, news("Spyware was sold to Turkey.")) is None
+    assert only_alert(matcher, news("Spyware was sold to Egypt.")) is not None  # defaults still there
+
+
+def test_operator_can_enable_the_optional_tier(tmp_path: Path) -> None:
+    (tmp_path / "destinations.yaml").write_text("alert_tiers: [core, further, optional]\n", encoding="utf-8")
+    assert only_alert(Matcher.load(), news("Spyware was sold to Morocco.")) is None
+    assert only_alert(Matcher.load([tmp_path]), news("Spyware was sold to Morocco.")) is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("vendors.yaml", "vendors:\n  - id: x\n    name: X\n", "line 2: vendors.0.rationale: Field required"),
+        ("vendors.yaml", "vendors:\n  - id: Bad Id\n    name: X\n    rationale: r\n", "line 2"),
+        ("vendors.yaml", "vendors: [\n", "invalid YAML"),
+        ("vendors.yaml", "- just a list\n", "must be a mapping"),
+        ("colours.yaml", "{}\n", "unknown watchlist file"),
+        (
+            "destinations.yaml",
+            "destinations:\n  - id: GE\n    tier: core\n    rationale: r\n    negative: ['(unclosed']\n",
+            "invalid regular expression",
+        ),
+        (
+            "destinations.yaml",
+            "destinations:\n  - id: GE\n    tier: top\n    rationale: r\n",
+            "line 3: destinations.0.tier",
+        ),
+        (
+            "technologies.yaml",
+            "technologies:\n  - id: drones\n    name: Drones\n    rationale: r\n    terms: {en: [spyware]}\n",
+            "already a term of technology 'spyware'",
+        ),
+        (
+            "vendors.yaml",
+            "vendors:\n  - id: x\n    name: X\n    rationale: r\n    technologies: [drones]\n",
+            "unknown technology 'drones'",
+        ),
+        ("control_codes.yaml", "codes:\n  - {code: ML11, level: exact, label: l, rationale: r}\n", "line 2"),
+        (
+            "vendors.yaml",
+            "vendors:\n  - {id: x, name: X, rationale: r}\n  - {id: x, name: Y, rationale: r}\n",
+            "duplicate id 'x'",
+        ),
+    ],
+)
+def test_invalid_files_name_the_file_and_the_problem(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    with pytest.raises(WatchlistError) as exc:
+        Matcher.load([tmp_path])
+    assert name in str(exc.value)
+    assert message in str(exc.value)
+
+
+def test_missing_folder_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(WatchlistError, match="not a folder"):
+        Matcher.load([tmp_path / "nope"])
+
+
+def test_bundled_files_ship_as_package_data() -> None:
+    names = {p.name for p in bundled_dir().iterdir()}
+    assert {"technologies.yaml", "destinations.yaml", "vendors.yaml", "control_codes.yaml"} <= names
+    assert "__init__.py" in names
