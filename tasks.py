@@ -57,12 +57,11 @@ def main() -> int:
         return 2
     ensure_venv()
     if task == "run":
-        try:
-            return subprocess.run(
-                [str(BIN / "exportwatch"), "stack", *extra], cwd=ROOT, check=False
-            ).returncode
-        except KeyboardInterrupt:
-            return 0
+        # Become the stack process: Ctrl-C and SIGTERM reach it directly and it shuts down in order.
+        # (subprocess.run would SIGKILL it a quarter second after a Ctrl-C, orphaning the services.)
+        os.chdir(ROOT)
+        exe = str(BIN / "exportwatch")
+        os.execv(exe, [exe, "stack", *extra])  # noqa: S606 - our own entry point, no shell
     steps = [
         (str(BIN / "ruff"), "check", "."),
         (str(BIN / "ruff"), "format", "--check", "."),

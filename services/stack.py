@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from services.common.embedded import BrokerStartError, EmbeddedBroker, free_port
+from services.common.processes import die_with_parent
 from services.common.webhook_sink import WebhookSink
 
 DEFAULT_PORTS = {"ingest": 8081, "match": 8082, "notify": 8083}
@@ -109,6 +110,7 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
                 stderr=log,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only calls prctl
             )
             log.close()
         print(

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.common.processes import die_with_parent
 from services.common.topics import ensure_topics
 
 log = logging.getLogger("exportwatch.broker")
@@ -100,6 +101,7 @@ class EmbeddedBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only calls prctl
             )
         except OSError as exc:
             raise BrokerStartError(f"could not run the Tansu binary: {exc}") from exc

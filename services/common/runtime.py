@@ -46,7 +46,9 @@ def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
         client_id=f"exportwatch-{service}",
         acks="all",
         enable_idempotence=False,
-        # Our handlers log what matters with ids; FastStream's per-message lines cost throughput.
+        # Our handlers log what matters with ids; FastStream's per-message lines cost throughput. Its
+        # logger goes through our handlers (stderr), never onto the console where alerts are shown.
+        logger=logging.getLogger("exportwatch.kafka"),
         log_level=logging.DEBUG,
         graceful_timeout=15.0,
     )

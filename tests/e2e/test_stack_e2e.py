@@ -1,10 +1,14 @@
-"""The README's main command, as a newcomer runs it: `exportwatch stack` starts everything, shows alerts
-on the console and in the webhook-deliveries file, and Ctrl-C stops it cleanly."""
+"""The README's main command, as a newcomer runs it (`python3 tasks.py run`): it starts everything, shows
+alerts on the console and in the webhook-deliveries file, and Ctrl-C stops it cleanly, leaving no
+process behind."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,21 +30,10 @@ def _deliveries(path: Path) -> list[dict[str, object]]:
 
 def test_stack_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     out = (tmp_path / "stdout.txt").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "stack",
-            "--dir",
-            str(tmp_path / "var"),
-            "--port",
-            str(free_port()),
-        ],
-        cwd=ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-    )
+    broker_port = free_port()
+    env = {**os.environ, "EXPORTWATCH_VENV": sys.prefix}  # the venv running this test, already installed
+    command = [sys.executable, "tasks.py", "run", "--dir", str(tmp_path / "var"), "--port", str(broker_port)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     deliveries = tmp_path / "var" / "webhook-deliveries.jsonl"
     try:
         deadline = time.monotonic() + 90
@@ -63,5 +56,11 @@ def test_stack_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert "ExportWatch local stack" in text
     assert "[HIGH]" in text or "[MEDIUM]" in text or "[CRITICAL]" in text
     assert "stopped." in text
+    assert "assigned to partitions" not in text, "library logs must not clutter the alerts on the console"
+    ports = [broker_port, *(int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)/metrics", text))]
+    assert len(ports) == 4
+    for port in ports:
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on {port}"
     ids = [d["alert_id"] for d in _deliveries(deliveries)]
     assert len(ids) == len(set(ids)), "no alert delivered twice"
