@@ -133,6 +133,17 @@ def test_render_text_explains_the_alert() -> None:
     assert "destinations: CN" in text
 
 
+def test_render_text_shows_a_window_around_long_evidence() -> None:
+    alert = make_alert()
+    long_snippet = "x " * 200 + alert.evidence[0].text + " y" * 200
+    alert = alert.model_copy(
+        update={"evidence": [alert.evidence[0].model_copy(update={"snippet": long_snippet})]}
+    )
+    line = next(ln for ln in render_text(alert).splitlines() if ln.startswith("    - "))
+    assert "facial recognition" in line and len(line) < 260
+    assert line.rstrip().endswith("…")
+
+
 class FlakyChannel:
     def __init__(self, name: str, failures: list[Reason]) -> None:
         self.name = name

@@ -7,9 +7,18 @@ from schemas import Alert, Evidence
 _MAX_EVIDENCE = 6
 
 
+def _window(snippet: str, text: str, width: int = 70) -> str:
+    """The part of ``snippet`` around ``text``, at most ``width`` characters either side."""
+    flat = " ".join(snippet.split())
+    at = flat.find(text)
+    if at < 0:
+        return flat if len(flat) <= 2 * width + len(text) else flat[: 2 * width] + "…"
+    start, end = max(0, at - width), min(len(flat), at + len(text) + width)
+    return ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
+
+
 def _evidence_line(ev: Evidence) -> str:
-    snippet = " ".join(ev.snippet.split())
-    return f'    - {ev.kind.value} {ev.ref}: "{ev.text}" in {ev.field}: …{snippet}…'
+    return f'    - {ev.kind.value} {ev.ref}: "{ev.text}" in {ev.field}: {_window(ev.snippet, ev.text)}'
 
 
 def render_text(alert: Alert) -> str:
