@@ -68,7 +68,6 @@ async def watch_topics(
     partitions: int,
     replication: int = 1,
     interval: float = 5.0,
-    on_recreated: object = None,
 ) -> None:
     """Forever: every ``interval`` seconds, re-create any of our topics the broker has lost."""
     while True:
@@ -80,5 +79,3 @@ async def watch_topics(
             continue
         if created:
             log.warning("broker had lost topics; re-created them", extra={"topics": ",".join(created)})
-            if callable(on_recreated):
-                on_recreated(created)

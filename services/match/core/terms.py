@@ -12,7 +12,9 @@ from typing import Literal
 from services.match.core.text import Normalised, fold, normalise
 from services.match.core.watchlists import (
     Case,
+    ContextEntry,
     Tail,
+    TechnologyEntry,
     TermItem,
     TermSpec,
     WatchlistError,
@@ -149,28 +151,22 @@ def _technology_tail(lang: str) -> Tail:
 def build(lists: Watchlists) -> TermIndex:
     """Compile every enabled watchlist term into one index."""
     b = _Builder()
-    for tech in lists.technologies.values():
-        for lang, items in tech.terms.items():
-            for item in items:
-                b.add(
-                    "technology",
-                    tech.id,
-                    item,
-                    case="any",
-                    tail=_technology_tail(lang),
-                    where=f"{lists.origin('technologies', tech.id)}: technologies: {tech.id}",
-                )
-    for ctx in lists.context.values():
-        for lang, items in ctx.terms.items():
-            for item in items:
-                b.add(
-                    "context",
-                    ctx.id,
-                    item,
-                    case="any",
-                    tail=_technology_tail(lang),
-                    where=f"{lists.origin('context', ctx.id)}: context: {ctx.id}",
-                )
+    termed: tuple[tuple[Kind, str, Iterable[TechnologyEntry | ContextEntry]], ...] = (
+        ("technology", "technologies", lists.technologies.values()),
+        ("context", "context", lists.context.values()),
+    )
+    for kind, section, entries in termed:
+        for entry in entries:
+            for lang, items in entry.terms.items():
+                for item in items:
+                    b.add(
+                        kind,
+                        entry.id,
+                        item,
+                        case="any",
+                        tail=_technology_tail(lang),
+                        where=f"{lists.origin(section, entry.id)}: {section}: {entry.id}",
+                    )
     negatives: dict[tuple[Kind, str], re.Pattern[str]] = {}
     for dest in lists.destinations.values():
         where = f"{lists.origin('destinations', dest.id)}: destinations: {dest.id}"
