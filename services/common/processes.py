@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import signal
 import sys
 from collections.abc import Callable
@@ -11,12 +10,17 @@ from collections.abc import Callable
 _PR_SET_PDEATHSIG = 1
 
 
-def _set_parent_death_signal() -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-
 def die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux), so a killed stack
-    or test run leaves no broker or service behind. None elsewhere."""
-    return _set_parent_death_signal if sys.platform.startswith("linux") else None
+    or test run leaves no broker or service behind. None elsewhere.
+
+    libc is loaded here, in the parent: between fork and exec the child only makes the prctl call
+    (finding the library would run ldconfig in a half-forked, possibly threaded process)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def set_parent_death_signal() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+    return set_parent_death_signal

@@ -11,8 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from babel import Locale
-
 from schemas.events import (
     Alert,
     Decision,
@@ -25,7 +23,13 @@ from schemas.events import (
 from services.match.core.codes import ControlCode, find_codes, find_field_code
 from services.match.core.terms import Hit, TermIndex
 from services.match.core.text import Sentences
-from services.match.core.watchlists import CatchAllEntry, CodeEntry, Watchlists, english_name
+from services.match.core.watchlists import (
+    CatchAllEntry,
+    CodeEntry,
+    Watchlists,
+    english_name,
+    territory_name,
+)
 
 NEWS_RULE = "news.technology_destination"
 LICENCE_RULE = "licence.controlled_item_destination"
@@ -107,6 +111,7 @@ class Mention:
     ref: str
     technologies: tuple[str, ...] = ()
     level: Level = "term"
+    label: str | None = None  # for control codes and catch-alls: what the code covers, in words
 
 
 @dataclass
@@ -157,6 +162,7 @@ class _Fields:
 
     def __init__(self, values: dict[str, str]) -> None:
         self.values = values
+        self.order = {name: i for i, name in enumerate(values)}  # the order evidence is listed in
         self._sentences: dict[str, Sentences] = {}
 
     def sentences(self, name: str) -> Sentences:
@@ -244,6 +250,7 @@ def _code_mentions(c: Compiled, field_name: str, text: str, whole_field: bool) -
                 code.canonical,
                 tuple(entry.technologies),
                 level,
+                entry.label,
             )
         )
     return mentions
@@ -260,8 +267,7 @@ def _select_evidence(
     for group in by_ref.values():
         group.sort(key=lambda m: (fields.sentence_key(m) not in preferred, m.field != "title", m.start))
         chosen.extend(group[:EVIDENCE_PER_REF])
-    field_order = {name: i for i, name in enumerate(fields.values)}
-    chosen.sort(key=lambda m: (field_order.get(m.field, 99), m.start, m.end))
+    chosen.sort(key=lambda m: (fields.order.get(m.field, 99), m.start, m.end))
     return [fields.evidence(m) for m in dict.fromkeys(chosen)]
 
 
@@ -280,9 +286,8 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
         return []
     hits = [h for h in hits if h.kind != "destination" or not c.index.defused(h, fields.values[h.field])]
     hits = _disambiguate(hits, fields, code_mentions)
-    field_order = {name: i for i, name in enumerate(fields.values)}
     mentions = sorted(
-        _hit_mentions(c, hits) + code_mentions, key=lambda m: (field_order[m.field], m.start, -m.end)
+        _hit_mentions(c, hits) + code_mentions, key=lambda m: (fields.order[m.field], m.start, -m.end)
     )
     alerting = c.lists.alert_tiers
     destinations = [
@@ -356,9 +361,7 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
 
 
 def _licensor(code: str) -> str:
-    if code in _LICENSOR:
-        return _LICENSOR[code]
-    return str(Locale("en").territories.get(code, code))
+    return _LICENSOR.get(code) or territory_name(code)
 
 
 def _licence_destinations(c: Compiled, record: LicenceRecord, fields: _Fields) -> list[Mention]:
@@ -400,12 +403,9 @@ def _licence_fields(record: LicenceRecord) -> _Fields:
     return _Fields(values)
 
 
-def _licence_signals(
-    c: Compiled, record: LicenceRecord, fields: _Fields
-) -> tuple[list[Mention], dict[str, str]]:
-    """Watched codes, catch-alls, technology terms and vendors on a licence, with code labels."""
+def _licence_signals(c: Compiled, record: LicenceRecord, fields: _Fields) -> list[Mention]:
+    """Watched codes, catch-alls, technology terms and vendors on a licence."""
     signals: list[Mention] = []
-    labels: dict[str, str] = {}
     for i, item in enumerate(record.items):
         code_field = f"items.{i}.control_code"
         if item.control_code:
@@ -416,10 +416,16 @@ def _licence_signals(
                     start, end, catch_entry = catch
                     found = [
                         Mention(
-                            code_field, start, end, EvidenceKind.CONTROL_CODE, catch_entry.id, (), "catch_all"
+                            code_field,
+                            start,
+                            end,
+                            EvidenceKind.CONTROL_CODE,
+                            catch_entry.id,
+                            (),
+                            "catch_all",
+                            catch_entry.label,
                         )
                     ]
-                    labels[catch_entry.id] = catch_entry.label
             signals.extend(found)
         desc_field = f"items.{i}.description"
         if item.description:
@@ -431,13 +437,7 @@ def _licence_signals(
         if name in fields.values:
             hits = c.index.scan(name, fields.values[name], None, kinds=("vendor",))
             signals.extend(_hit_mentions(c, [h for h in hits if not h.info.ambiguous]))
-    for m in signals:
-        if m.kind is EvidenceKind.CONTROL_CODE and m.level in ("exact", "parent"):
-            code = ControlCode.parse(m.ref)
-            entry = c.code_entry(code) if code is not None else None
-            if entry is not None:
-                labels[m.ref] = entry.label
-    return signals, labels
+    return signals
 
 
 def _licence_severity(decision: Decision, levels: set[Level]) -> Severity:
@@ -453,7 +453,7 @@ def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, versi
     destinations = _licence_destinations(c, record, fields)
     if not destinations:
         return []
-    signals, labels = _licence_signals(c, record, fields)
+    signals = _licence_signals(c, record, fields)
     if not signals:
         return []  # nothing watched, or encryption alone
 
@@ -465,6 +465,7 @@ def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, versi
 
     tech_ids = _unique(t for m in signals for t in m.technologies)
     code_refs = _unique(m.ref for m in signals if m.kind is EvidenceKind.CONTROL_CODE)
+    labels = {m.ref: m.label for m in signals if m.kind is EvidenceKind.CONTROL_CODE and m.label}
     vendor_ids = _unique(m.ref for m in signals if m.kind is EvidenceKind.ENTITY)
     dest_names = _join([english_name(c.lists.destinations[d]) for d in dest_ids])
     who = _licensor(record.licensing_country)

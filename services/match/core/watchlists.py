@@ -346,7 +346,10 @@ def cldr_names(code: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def territory_name(code: str) -> str:
+    """The English CLDR name of a country code, or the code itself when CLDR has none."""
+    return _territories("en").get(code, code)
+
+
 def english_name(entry: DestinationEntry) -> str:
-    if entry.name:
-        return entry.name
-    return _territories("en").get(entry.id, entry.id)
+    return entry.name or territory_name(entry.id)
