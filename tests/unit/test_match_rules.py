@@ -419,18 +419,6 @@ def test_real_samples(matcher: Matcher, news_samples: dict[str, dict[str, Any]])
     assert "Gezichtsherkenningstechnologie" in {ev.text for ev in a3.evidence}
 
 
-def test_evaluation_is_fast(matcher: Matcher, news_samples: dict[str, dict[str, Any]]) -> None:
-    """A loose guard against per-term loops: the real samples (3,000 characters, many matches)."""
-    import time
-
-    events = [NewsArticle.model_validate(doc) for doc in news_samples.values()]
-    started = time.perf_counter()
-    for _ in range(40):
-        for event in events:
-            matcher.evaluate(event, NOW)
-    assert time.perf_counter() - started < 2.0  # 200 articles; about 0.25 s on one core
-
-
 @pytest.mark.parametrize("insert", ["ß", "\u00ad", "e\u0301", "🙂", "ﬁ", "İ"])
 def test_evidence_stays_exact_when_folding_changes_lengths(
     matcher: Matcher, news_samples: dict[str, dict[str, Any]], insert: str
@@ -444,3 +432,24 @@ def test_evidence_stays_exact_when_folding_changes_lengths(
     alert = only_alert(matcher, event)  # checks every evidence against the original slice
     assert alert is not None
     assert "BY" in alert.destinations
+
+
+@pytest.mark.parametrize(
+    ("body", "codes"),
+    [
+        ("Licences under 5A001.j went to Egypt.", ["5A001.j"]),
+        ("5A001.j: licences to Egypt.", ["5A001.j"]),  # at the very start
+        ("Items (5A001j) were shipped to Egypt.", ["5A001.j"]),
+        ("Wassenaar item 5.A.1.j, for Egypt.", ["5A001.j"]),
+        ("Wassenaar item 5. A. 1. j. for Egypt.", ["5A001.j"]),
+        ("Forensic software 5D002a3b sold to Egypt.", ["5D002.a.3.b"]),
+        ("Codes 4A005 and 4D004 and 5A001.f.4 for Egypt.", ["4A005", "4D004", "5A001.f.4"]),
+        ("Tax number NL815A001J01 and Egypt.", []),  # inside an id: not a code
+        ("5A002 encryption for Egypt.", []),  # encryption alone never alerts
+    ],
+)
+def test_codes_in_news_text(matcher: Matcher, body: str, codes: list[str]) -> None:
+    alert = only_alert(matcher, news(body))
+    assert (alert.control_codes if alert else []) == codes
+    if alert:
+        check_alert(news(body), alert, matcher)

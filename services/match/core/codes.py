@@ -5,7 +5,7 @@ form: upper-case stem, zero-padded number, dots between lower-case sub-levels (`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 # A whole field: "5A001.j", "5A001j", "5A001.f.4.", "5D002a3b", "5.A.1.j", "5. A. 1. j.", "5A1".
@@ -74,6 +74,17 @@ def find_codes(text: str) -> Iterator[tuple[int, int, ControlCode]]:
         code = ControlCode.parse(m.group())
         if code is not None:
             yield m.start(), m.end(), code
+
+
+def find_codes_at(text: str, starts: Iterable[int]) -> Iterator[tuple[int, int, ControlCode]]:
+    """The control codes that start at the given offsets of running text (candidates found by the
+    term scan), as (start, end, code)."""
+    for start in starts:
+        m = _IN_TEXT.match(text, start)
+        if m is not None:
+            code = ControlCode.parse(m.group())
+            if code is not None:
+                yield m.start(), m.end(), code
 
 
 def find_field_code(text: str) -> tuple[int, int, ControlCode] | None:

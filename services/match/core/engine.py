@@ -27,6 +27,11 @@ class Matcher:
         self.version = lists.version
         self._compiled = Compiled.of(lists, terms.build(lists))
 
+    @property
+    def index(self) -> terms.TermIndex:
+        """The compiled term index (its size is the watchlist size in terms)."""
+        return self._compiled.index
+
     @classmethod
     def load(cls, extra_dirs: Sequence[Path] = ()) -> Matcher:
         """Bundled defaults, then operator folders that add or override entries by id.

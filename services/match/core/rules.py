@@ -20,7 +20,7 @@ from schemas.events import (
     NewsArticle,
     Severity,
 )
-from services.match.core.codes import ControlCode, find_codes, find_field_code
+from services.match.core.codes import ControlCode, find_codes_at, find_field_code
 from services.match.core.terms import Hit, TermIndex
 from services.match.core.text import Sentences
 from services.match.core.watchlists import (
@@ -226,15 +226,18 @@ def _disambiguate(hits: list[Hit], fields: _Fields, extra_anchors: Sequence[Ment
     return kept
 
 
-def _code_mentions(c: Compiled, field_name: str, text: str, whole_field: bool) -> list[Mention]:
-    """Watched control codes in a text (or a whole code field). Encryption codes are not watched
-    alone: they give no mention."""
+def _code_mentions(
+    c: Compiled, field_name: str, text: str, whole_field: bool, hits: Iterable[Hit] = ()
+) -> list[Mention]:
+    """Watched control codes in a whole code field, or in running text at the candidates the term
+    scan found (``hits`` of kind "code"). Encryption codes are not watched alone: they give no
+    mention."""
     found: list[tuple[int, int, ControlCode]] = []
     single = find_field_code(text) if whole_field else None
     if single is not None:
         found.append(single)
     else:
-        found.extend(find_codes(text))
+        found.extend(find_codes_at(text, (h.start for h in hits if h.kind == "code")))
     mentions: list[Mention] = []
     for start, end, code in found:
         entry = c.code_entry(code)
@@ -280,9 +283,12 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
     hits: list[Hit] = []
     code_mentions: list[Mention] = []
     for name, text in fields.values.items():
-        hits.extend(c.index.scan(name, text, article.language, defer=("destination",)))
-        code_mentions.extend(_code_mentions(c, name, text, whole_field=False))
+        found = c.index.scan(name, text, article.language, defer=("destination",))
+        code_mentions.extend(_code_mentions(c, name, text, whole_field=False, hits=found))
+        hits.extend(h for h in found if h.kind != "code")
     if not code_mentions and not any(h.kind in ("technology", "vendor") for h in hits):
+        return []
+    if not any(h.kind == "destination" for h in hits):  # the usual case once a term was found: stop cheaply
         return []
     hits = [h for h in hits if h.kind != "destination" or not c.index.defused(h, fields.values[h.field])]
     hits = _disambiguate(hits, fields, code_mentions)
@@ -429,8 +435,11 @@ def _licence_signals(c: Compiled, record: LicenceRecord, fields: _Fields) -> lis
             signals.extend(found)
         desc_field = f"items.{i}.description"
         if item.description:
-            codes = _code_mentions(c, desc_field, item.description, whole_field=False)
-            hits = c.index.scan(desc_field, item.description, None, kinds=("technology", "vendor", "context"))
+            scanned = c.index.scan(
+                desc_field, item.description, None, kinds=("technology", "vendor", "context", "code")
+            )
+            codes = _code_mentions(c, desc_field, item.description, whole_field=False, hits=scanned)
+            hits = [h for h in scanned if h.kind != "code"]
             signals.extend(codes)
             signals.extend(_hit_mentions(c, _disambiguate(hits, fields, codes)))
     for name in ("exporter", "end_user"):

@@ -4,10 +4,13 @@ matches into hits with original offsets, after case, language, negative-context 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
+
+import ahocorasick
 
 from services.match.core.text import Normalised, fold, normalise
 from services.match.core.watchlists import (
@@ -22,7 +25,11 @@ from services.match.core.watchlists import (
     cldr_names,
 )
 
-Kind = Literal["technology", "destination", "vendor", "context"]
+Kind = Literal["technology", "destination", "vendor", "context", "code"]
+# Where a control code may start: a digit then a product-group letter ("5A001", "5.A.1", "5. A. 1").
+# The automaton finds these in the same pass as the terms; codes.find_codes_at reads the code.
+_CODE_KEYS = tuple(f"{d}{sep}{g}" for d in "0123456789" for g in "abcde" for sep in ("", ".", ". "))
+_CODE_INFO_KEY = "\x00code"
 
 _TAIL_ORDER: dict[Tail, int] = {"none": 0, "plural": 1, "inflect": 2, "compound": 3}
 _TAIL_REGEX: dict[Tail, str] = {
@@ -76,6 +83,9 @@ class Hit:
     @property
     def ref(self) -> str:
         return self.info.ref
+
+
+_CODE_CANDIDATE = TermInfo("code", "", "", "", "any", "none", None, False)
 
 
 def _tail_allows(tail: Tail, rest: str) -> bool:
@@ -208,69 +218,87 @@ def _combine(patterns: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
-def _trie_regex(tails: dict[str, Tail]) -> str:
-    """One alternation shaped as a character trie, longer continuations first (longest match)."""
-    trie: dict[str, object] = {}
-    for key, tail in tails.items():
-        node = trie
-        for ch in key:
-            child = node.setdefault(ch, {})
-            assert isinstance(child, dict)
-            node = child
-        node[""] = _TAIL_REGEX[tail]
+# The scan text: the normalised text with separators between the words of a term (white space,
+# hyphens) made one space, and punctuation made \x00, so that a term (stored after a space and after
+# a \x00) can only start at the beginning of a word. ``+ & @ #`` stay: they occur inside names.
+# Characters outside ASCII (other scripts) become \x00 too: they never belong to a term.
+_SCAN_TABLE = bytes.maketrans(
+    b"\t\n\v\f\r-_" + bytes(c for c in range(33, 127) if not chr(c).isalnum() and chr(c) not in "+&@#-_"),
+    b"       " + b"\x00" * sum(1 for c in range(33, 127) if not chr(c).isalnum() and chr(c) not in "+&@#-_"),
+)
+_SPACES = re.compile(r"  +")
+_LETTERS = re.compile(r"[a-z]*")
+_STARTS = (" ", "\x00")
 
-    def emit(node: dict[str, object]) -> str:
-        branches: list[str] = []
-        terminal: str | None = None
-        for ch in sorted(node):
-            child = node[ch]
-            if ch == "":
-                assert isinstance(child, str)
-                terminal = child + r"(?!\w)"
-                continue
-            assert isinstance(child, dict)
-            atom = _SEPARATOR_REGEX if ch == " " else re.escape(ch)
-            branches.append(atom + emit(child))
-        if terminal is not None:
-            branches.append(terminal)
-        if len(branches) == 1:
-            return branches[0]
-        return "(?:" + "|".join(branches) + ")"
 
-    return r"(?<!\w)" + emit(trie)
+def scan_key(key: str) -> str:
+    """A term's key as it appears in the scan text."""
+    text = key.encode("ascii", "replace").translate(_SCAN_TABLE).decode("ascii")
+    return " ".join(text.split()).strip("\x00 ")
+
+
+@dataclass(frozen=True, slots=True)
+class _ScanText:
+    """The scan text of a normalised text, with runs of spaces collapsed, and its map back."""
+
+    text: str
+    cut_at: list[int]  # scan positions after which ``shift`` more normalised characters were removed
+    shift: list[int]
+
+    @classmethod
+    def of(cls, normalised: str) -> _ScanText:
+        text = " " + normalised.encode("ascii", "replace").translate(_SCAN_TABLE).decode("ascii")
+        if "  " not in text:
+            return cls(text, [], [])
+        pieces: list[str] = []
+        cut_at: list[int] = []
+        shift: list[int] = []
+        last = 0
+        removed = 0
+        for m in _SPACES.finditer(text):
+            pieces.append(text[last : m.start() + 1])
+            cut_at.append(m.start() + 1 - removed)  # in the collapsed text, after the kept space
+            removed += m.end() - m.start() - 1
+            shift.append(removed)
+            last = m.end()
+        pieces.append(text[last:])
+        return cls("".join(pieces), cut_at, shift)
+
+    def normalised(self, pos: int) -> int:
+        """The normalised offset of scan position ``pos`` (not a collapsed space)."""
+        i = bisect.bisect_right(self.cut_at, pos) - 1
+        return pos - 1 + (self.shift[i] if i >= 0 else 0)
 
 
 class TermIndex:
-    """All terms in one compiled expression; ``scan`` is linear in the text, not in the term count."""
+    """All terms in one Aho-Corasick automaton: ``scan`` is one pass over the text whatever the
+    number of terms; only the few matches then go through the rules of their terms in Python."""
 
     def __init__(
         self, infos: dict[str, list[TermInfo]], negatives: dict[tuple[Kind, str], re.Pattern[str]]
     ) -> None:
         self._infos = infos
         self._negatives = negatives
-        tails: dict[str, Tail] = {}
-        for key, group in infos.items():
-            tails[key] = max((i.tail for i in group), key=_TAIL_ORDER.__getitem__)
-        self._regex = re.compile(_trie_regex(tails)) if tails else None
-        self._shortest = min((len(k) for k in infos), default=1)
+        by_scan_key: dict[str, list[str]] = {}
+        for key in infos:
+            by_scan_key.setdefault(scan_key(key), []).append(key)
+        for key in _CODE_KEYS:
+            by_scan_key.setdefault(scan_key(key), []).append(_CODE_INFO_KEY)
+        self._automaton: ahocorasick.Automaton | None = None
+        if by_scan_key:
+            automaton = ahocorasick.Automaton()
+            for skey, keys in by_scan_key.items():
+                payload = (len(skey), tuple(sorted(keys, key=len, reverse=True)))
+                for start in _STARTS:
+                    automaton.add_word(start + skey, payload)
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def __len__(self) -> int:
+        return len(self._infos)
 
     def infos(self, key: str) -> list[TermInfo]:
         return self._infos.get(key, [])
-
-    def _resolve(self, canon: str) -> Iterator[tuple[TermInfo, str]]:
-        """The watchlist terms a matched (canonical) string stands for, longest key first."""
-        for k in range(len(canon), self._shortest - 1, -1):
-            group = self._infos.get(canon[:k])
-            if not group:
-                continue
-            rest = canon[k:]
-            found = False
-            for info in group:
-                if _tail_allows(info.tail, rest):
-                    found = True
-                    yield info, rest
-            if found:
-                return
 
     def defused(self, hit: Hit, text: str) -> bool:
         """True when a negative context of the hit's entry overlaps or touches it ("Pegasus Airlines",
@@ -285,6 +313,12 @@ class TermIndex:
         hi = min(len(text), end + _NEGATIVE_WINDOW)
         return any(m.start() <= end and m.end() >= start for m in pattern.finditer(text, lo, hi))
 
+    def raw_scan(self, text: str) -> int:
+        """Only the automaton pass over ``text`` (lower-cased): the ceiling the benchmark compares to."""
+        if self._automaton is None:
+            return 0
+        return sum(1 for _ in self._automaton.iter(text))
+
     def scan(
         self,
         field: str,
@@ -295,35 +329,59 @@ class TermIndex:
     ) -> list[Hit]:
         """Every term in ``text`` that passes its rules, as hits on ``field`` (original offsets).
 
-        Negative contexts of the ``defer`` kinds are not checked: the caller checks them with
-        ``defused`` only when the event could alert (most events stop earlier)."""
-        deferred = frozenset(defer)
-        if self._regex is None or not text:
+        At each position the longest term wins, and hits do not overlap. Negative contexts of the
+        ``defer`` kinds are not checked: the caller checks them with ``defused`` only when the event
+        could alert (most events stop earlier)."""
+        if self._automaton is None or not text:
             return []
-        wanted = frozenset(kinds) if kinds is not None else None
         norm = normalise(text)
+        scan = _ScanText.of(norm.text)
+        found: list[tuple[int, int, int, tuple[str, ...]]] = []
+        for last, (size, keys) in self._automaton.iter(scan.text):
+            found.append((last - size + 1, -size, last + 1, keys))
+        if not found:
+            return []
+        found.sort()
+        wanted = frozenset(kinds) if kinds is not None else None
+        deferred = frozenset(defer)
         hits: list[Hit] = []
-        for m in self._regex.finditer(norm.text):
-            start, end = norm.span(m.start(), m.end())
-            original = text[start:end]
-            canon = _SEPARATORS.sub(" ", m.group())
+        covered = 0  # scan offset up to which accepted hits reach
+        for start, _size, after, keys in found:
+            if start < covered:
+                continue
+            if keys[0] == _CODE_INFO_KEY:
+                if wanted is None or "code" in wanted:
+                    at = norm.span(scan.normalised(start), scan.normalised(start) + 1)[0]
+                    hits.append(Hit(field, at, at, _CODE_CANDIDATE))
+                continue
+            stop = _LETTERS.match(scan.text, after).end()  # type: ignore[union-attr]  # [a-z]* always matches
+            if stop < len(scan.text) and scan.text[stop].isdigit():
+                continue
+            rest = scan.text[after:stop]
+            n_start = scan.normalised(start)
+            n_end = scan.normalised(stop - 1) + 1
+            o_start, o_end = norm.span(n_start, n_end)
+            original = text[o_start:o_end]
             seen: set[tuple[str, str]] = set()
-            for info, _rest in self._resolve(canon):
-                if wanted is not None and info.kind not in wanted:
-                    continue
-                if (info.kind, info.ref) in seen:
-                    continue
-                if info.languages is not None and language not in info.languages:
-                    continue
-                if not _case_allows(info, original):
-                    continue
-                if info.kind not in deferred and self._defused(info, text, start, end):
-                    continue
-                seen.add((info.kind, info.ref))
-                hits.append(Hit(field, start, end, info))
-                if info.kind == "technology":
-                    hits.extend(self._elided(field, norm, m.start(), info, end, seen))
-                    hits.extend(self._elided_after(field, norm, m.end(), info, start, seen))
+            for key in keys:
+                for info in self._infos[key]:
+                    if (info.kind, info.ref) in seen or not _tail_allows(info.tail, rest):
+                        continue
+                    if wanted is not None and info.kind not in wanted:
+                        continue
+                    if info.languages is not None and language not in info.languages:
+                        continue
+                    if not _case_allows(info, original):
+                        continue
+                    if info.kind not in deferred and self._defused(info, text, o_start, o_end):
+                        continue
+                    seen.add((info.kind, info.ref))
+                    hits.append(Hit(field, o_start, o_end, info))
+                    if info.kind == "technology":
+                        hits.extend(self._elided(field, norm, n_start, info, o_end, seen))
+                        hits.extend(self._elided_after(field, norm, n_end, info, o_start, seen))
+            if seen:
+                covered = stop
         return hits
 
     def _elided(

@@ -11,6 +11,7 @@ import bisect
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cache
 
 # Characters whose folding is not what NFKD + casefold give, or that must disappear.
 _SPECIAL: dict[str, str] = {
@@ -50,6 +51,7 @@ _SPECIAL: dict[str, str] = {
     "—": "-",
     "―": "-",
     "−": "-",
+    "…": ".",  # one character: offsets stay the identity
     "\u00ad": "",  # soft hyphen
     "\u200b": "",  # zero-width space
     "\u200c": "",
@@ -91,53 +93,127 @@ def fold(text: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Normalised:
-    """A normalised text and, when folding changed lengths, the original offsets of each character."""
+    """A normalised text and the map back to the original offsets.
+
+    Folding is one character to one character for almost every text, so the map is kept as
+    segments rather than per character: segment i starts at ``seg_norm[i]`` in ``text`` and at
+    ``seg_orig[i]`` in ``original``. Inside a segment offsets move together, except in an expanded
+    segment (ß -> ss), whose characters all come from one original character. A dropped character
+    (soft hyphen, combining accent) leaves a gap in the original offsets; it belongs to the
+    character before it. No segments: the identity.
+    """
 
     original: str
     text: str
-    starts: list[int] | None = None  # original start of each normalised char; None: identity
-    ends: list[int] | None = None
+    seg_norm: tuple[int, ...] = ()
+    seg_orig: tuple[int, ...] = ()
+    expanded: frozenset[int] = frozenset()
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original [start, end) of the normalised [start, end) (end > start)."""
-        if self.starts is None or self.ends is None:
+        if not self.seg_norm:
             return start, end
-        return self.starts[start], self.ends[end - 1]
+        i = bisect.bisect_right(self.seg_norm, start) - 1
+        o_start = self.seg_orig[i] + (0 if i in self.expanded else start - self.seg_norm[i])
+        j = bisect.bisect_right(self.seg_norm, end - 1) - 1
+        o_end = self.seg_orig[j] + (1 if j in self.expanded else end - self.seg_norm[j])
+        if j + 1 < len(self.seg_norm) and self.seg_norm[j + 1] == end:
+            o_end = self.seg_orig[j + 1]  # characters dropped right after belong to this one
+        return o_start, o_end
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_MAX_KEPT = 8  # more distinct non-ASCII characters that stay: a text in another script
+
+
+@cache
+def _non_ascii_except(kept: str) -> re.Pattern[str]:
+    return re.compile("[^\\x00-\\x7f" + re.escape(kept) + "]")
+
+
+def _fold_one_to_one(original: str) -> tuple[str, list[str]]:
+    """``original`` with every character that folds to exactly one character folded, and the
+    characters that fold to more or fewer.
+
+    Each distinct character is replaced throughout with one ``str.replace`` (a pass in C): a French
+    or German article has a dozen distinct accented letters, not hundreds of accented characters.
+    """
+    text = original
+    specials: list[str] = []
+    kept = ""  # non-ASCII characters that stay in the text; the search skips them
+    pattern = _NON_ASCII
+    pos = 0
+    while True:
+        m = pattern.search(text, pos)
+        if m is None:
+            return text, specials
+        c = m.group()
+        pos = m.start()
+        folded = _folded(c)
+        if len(folded) == 1:
+            text = text.replace(c, folded)
+            if not folded.isascii():
+                kept += folded
+        else:
+            specials.append(c)
+            kept += c
+        if len(kept) > _MAX_KEPT:
+            break
+        if kept:
+            pattern = _non_ascii_except(kept)
+    table: dict[int, str] = {}
+    for c in set(_NON_ASCII.findall(original)):
+        folded = _folded(c)
+        if len(folded) == 1:
+            table[ord(c)] = folded
+        else:
+            specials.append(c)
+    return original.translate(table), list(dict.fromkeys(specials))
 
 
 def normalise(original: str) -> Normalised:
     """Case-fold, strip accents, unify quotes and dashes, drop soft hyphens; keep the offset map.
 
-    Most texts fold one character to one character: then the offsets are the identity and the work
-    is a ``lower()`` plus a substitution of the few non-ASCII characters.
+    This runs over every byte of every event, so: ASCII text is only lower-cased; other text has
+    its distinct non-ASCII characters replaced (see ``_fold_one_to_one``); only the characters
+    that change length (ß, æ, soft hyphens, combining accents) make offset segments.
     """
     if original.isascii():
         return Normalised(original, original.lower())
-    others = set(_NON_ASCII.findall(original))
-    if all(len(c.lower()) == 1 and len(_folded(c.lower())) == 1 for c in others):
-        lowered = original.lower()
-        return Normalised(original, _NON_ASCII.sub(_fold_match, lowered))
-    out: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    for i, c in enumerate(original):
-        folded = _folded(c)
-        if not folded:
-            if ends:  # a dropped mark belongs to the character before it
-                ends[-1] = i + 1
-            continue
-        for ch in folded:
-            out.append(ch)
-            starts.append(i)
-            ends.append(i + 1)
-    return Normalised(original, "".join(out), starts, ends)
+    text, specials = _fold_one_to_one(original)
+    text = text.lower()  # the same length: what is left of non-ASCII is folded already
+    if not specials:
+        return Normalised(original, text)
+    lowered = "".join(dict.fromkeys(c.lower() for c in specials))
+    seg_norm = [0]
+    seg_orig = [0]
+    expanded: set[int] = set()
+    pieces: list[str] = []
+    last = 0
+    n = 0
 
+    def segment(norm_at: int, orig_at: int) -> None:
+        if seg_norm[-1] == norm_at:  # the previous segment is empty: replace it
+            seg_orig[-1] = orig_at
+            expanded.discard(len(seg_norm) - 1)
+        else:
+            seg_norm.append(norm_at)
+            seg_orig.append(orig_at)
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
-def _fold_match(m: re.Match[str]) -> str:
-    return _folded(m.group())
+    for m in re.finditer("[" + re.escape(lowered) + "]", text):
+        piece = text[last : m.start()]
+        pieces.append(piece)
+        n += len(piece)
+        folded = _folded(m.group())
+        if folded:
+            segment(n, m.start())
+            expanded.add(len(seg_norm) - 1)
+            pieces.append(folded)
+            n += len(folded)
+        last = m.end()
+        segment(n, last)
+    pieces.append(text[last:])
+    return Normalised(original, "".join(pieces), tuple(seg_norm), tuple(seg_orig), frozenset(expanded))
 
 
 # A sentence ends at . ! ? … (plus closing quotes) before an upper-case start, at a blank line, at a

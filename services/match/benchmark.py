@@ -1,0 +1,348 @@
+"""The matching benchmark: articles per second and MB/s of the full engine against a raw single-pass
+scan of the same text (the ceiling) and two naive baselines (one alternation regex, a loop of
+per-term regexes), with watchlists of growing size. Figures only count as ratios within one run:
+the machines are shared and noisy.
+
+Articles: about 4 KB each, in English, Dutch, French, German and Spanish, built from ordinary news
+sentences with a watched sentence (a technology and a high-risk destination) in one article in 20,
+as watched terms are rare in real news. Watchlists: a small real core (technologies, destinations and
+vendors from the bundled lists) topped up with synthetic vendor and product names to the size asked
+for; synthetic names never occur in the articles, as most watchlist terms never occur in a given
+article.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import platform
+import random
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from importlib import resources
+
+from schemas.events import NewsArticle
+from services.match.core.engine import Matcher
+from services.match.core.terms import TermIndex
+from services.match.core.text import fold
+from services.match.core.watchlists import (
+    DestinationEntry,
+    TechnologyEntry,
+    VendorEntry,
+    Watchlists,
+    load,
+)
+
+LANGUAGES = ("en", "nl", "fr", "de", "es")
+ARTICLE_BYTES = 4096
+WATCHED_SHARE = 20  # one article in 20 carries a watched sentence
+_SYLLABLES = [
+    "ka",
+    "ro",
+    "vel",
+    "tri",
+    "max",
+    "on",
+    "qua",
+    "zen",
+    "lor",
+    "bix",
+    "tal",
+    "mer",
+    "sun",
+    "dra",
+    "vo",
+    "nix",
+    "pel",
+    "gar",
+    "tor",
+    "lin",
+    "sa",
+    "fe",
+    "ku",
+    "ob",
+    "zy",
+    "ra",
+    "quo",
+    "vim",
+    "dex",
+    "len",
+    "har",
+    "pos",
+    "cul",
+    "mib",
+    "tes",
+    "ner",
+    "gol",
+    "fra",
+    "ju",
+    "wek",
+]
+_SUFFIXES = ("Systems", "Labs", "Vision", "Networks", "Analytics", "Defence", "Intelligence", "Technologies")
+
+
+def _lines(name: str) -> list[str]:
+    text = resources.files("services.match.benchdata").joinpath(name).read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def articles(count: int, seed: int = 7) -> list[NewsArticle]:
+    """``count`` articles of about ARTICLE_BYTES bytes, the languages in turn."""
+    rng = random.Random(seed)
+    ordinary = {lang: _lines(f"{lang}.txt") for lang in LANGUAGES}
+    watched: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
+    for line in _lines("watched.txt"):
+        lang, sentence = line.split("\t", 1)
+        watched[lang].append(sentence)
+    out = []
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    for i in range(count):
+        lang = LANGUAGES[i % len(LANGUAGES)]
+        paragraphs: list[str] = []
+        size = 0
+        while size < ARTICLE_BYTES:
+            paragraph = " ".join(rng.sample(ordinary[lang], 3))
+            paragraphs.append(paragraph)
+            size += len(paragraph.encode()) + 2
+        if i % WATCHED_SHARE == WATCHED_SHARE - 1:
+            paragraphs.insert(rng.randrange(len(paragraphs)), rng.choice(watched[lang]))
+        body = "\n\n".join(paragraphs).encode()[:ARTICLE_BYTES].decode("utf-8", "ignore")
+        out.append(
+            NewsArticle(
+                id=f"bench-{i}",
+                source="benchmark",
+                url=f"https://example.org/bench/{i}",
+                title=paragraphs[0][:80],
+                body=body,
+                language=lang,
+                published_at=now,
+            )
+        )
+    return out
+
+
+def _core(lists: Watchlists) -> Watchlists:
+    """A small real core of the bundled lists (about 75 terms), the same for every size."""
+    technologies: dict[str, TechnologyEntry] = {}
+    for ident in ("facial-recognition", "spyware", "emotion-recognition", "network-surveillance"):
+        entry = lists.technologies[ident]
+        terms = {lang: items[:2] for lang, items in entry.terms.items()}
+        technologies[ident] = entry.model_copy(update={"terms": terms})
+    destinations: dict[str, DestinationEntry] = {}
+    for ident in ("CN", "EG", "BH", "AE", "BY", "SA", "VE"):
+        dest = lists.destinations[ident]
+        destinations[ident] = dest.model_copy(
+            update={"cldr": True, "names": [], "adjectives": dest.adjectives[:2], "places": dest.places[:1]}
+        )
+    vendors = {k: v for k, v in list(lists.vendors.items())[:4]}
+    return dataclasses.replace(
+        lists,
+        technologies=technologies,
+        context={},
+        destinations=destinations,
+        vendors=vendors,
+        version=lists.version + "-core",
+    )
+
+
+def _pseudo_word(rng: random.Random) -> str:
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize()
+
+
+def sized(lists: Watchlists, terms: int, seed: int = 11) -> Matcher:
+    """A matcher with the core lists topped up with synthetic vendors to about ``terms`` terms."""
+    base = _core(lists)
+    have = len(Matcher(base).index)
+    rng = random.Random(seed)
+    vendors = dict(base.vendors)
+    seen: set[str] = set()
+    while have < terms:
+        name = _pseudo_word(rng)
+        product = _pseudo_word(rng)
+        words = [name, f"{name} {rng.choice(_SUFFIXES)}", product, f"{product} {_pseudo_word(rng)}"]
+        words = [w for w in words if fold(w) not in seen][: max(1, terms - have)]
+        if not words:
+            continue
+        seen.update(fold(w) for w in words)
+        ident = f"synthetic-{len(vendors)}"
+        vendors[ident] = VendorEntry(
+            id=ident,
+            name=name,
+            rationale="synthetic benchmark entry",
+            technologies=["spyware"],
+            aliases=words[:1],
+            products=words[1:],
+        )
+        have += len(words)
+    return Matcher(dataclasses.replace(base, vendors=vendors, version=f"{base.version}-{terms}"))
+
+
+def _all_terms(matcher: Matcher) -> list[str]:
+    lists = matcher.lists
+    out: list[str] = []
+    for tech in lists.technologies.values():
+        out.extend(t if isinstance(t, str) else t.term for items in tech.terms.values() for t in items)
+    for dest in lists.destinations.values():
+        out.extend(t if isinstance(t, str) else t.term for t in [*dest.names, *dest.adjectives, *dest.places])
+    for vendor in lists.vendors.values():
+        out.extend(t if isinstance(t, str) else t.term for t in [*vendor.aliases, *vendor.products])
+    return list(dict.fromkeys(out))
+
+
+@dataclasses.dataclass
+class Figure:
+    name: str
+    terms: int
+    articles: float  # per second
+    megabytes: float  # per second
+    note: str = ""
+
+
+def _measure(
+    name: str, terms: int, run: Callable[[str], object], texts: Sequence[str], seconds: float
+) -> Figure:
+    """Run ``run`` over the texts round-robin for about ``seconds`` (at least one text)."""
+    done = 0
+    size = 0
+    started = time.perf_counter()
+    while True:
+        text = texts[done % len(texts)]
+        run(text)
+        done += 1
+        size += len(text.encode())
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            break
+    return Figure(name, terms, done / elapsed, size / elapsed / 1e6)
+
+
+def _raw(index: TermIndex) -> Callable[[str], object]:
+    def scan(text: str) -> object:
+        return index.raw_scan(text.lower())
+
+    return scan
+
+
+def _alternation(pattern: re.Pattern[str]) -> Callable[[str], object]:
+    def scan(text: str) -> object:
+        return pattern.findall(text)
+
+    return scan
+
+
+def _loop(patterns: list[re.Pattern[str]]) -> Callable[[str], object]:
+    def scan(text: str) -> object:
+        return [p.search(text) for p in patterns]
+
+    return scan
+
+
+def run(
+    sizes: Sequence[int], count: int, seconds: float, naive_limit: int, out: Callable[[str], None]
+) -> list[Figure]:
+    docs = articles(count)
+    texts = [f"{d.title}\n{d.body}" for d in docs]
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    bundled = load()
+    figures: list[Figure] = []
+    matchers: list[tuple[str, Matcher]] = [("bundled", Matcher(bundled))]
+    for terms in sizes:
+        started = time.perf_counter()
+        matchers.append((str(terms), sized(bundled, terms)))
+        out(f"built the {terms}-term watchlist in {time.perf_counter() - started:.1f} s")
+    for label, matcher in matchers:
+        n = len(matcher.index)
+        alerts = sum(len(matcher.evaluate(d, now)) for d in docs)
+        position = 0
+
+        def engine(_text: str, matcher: Matcher = matcher) -> object:
+            nonlocal position
+            doc = docs[position % len(docs)]
+            position += 1
+            return matcher.evaluate(doc, now)
+
+        figures.append(_measure(f"full engine ({label})", n, engine, texts, seconds))
+        figures[-1].note = f"{alerts} alerts in {len(docs)} articles"
+        index = matcher.index
+        figures.append(_measure(f"raw scan ({label})", n, _raw(index), texts, seconds))
+        if label == "bundled":
+            continue
+        words = sorted(_all_terms(matcher), key=len, reverse=True)
+        started = time.perf_counter()
+        alternation = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + r")\b", re.IGNORECASE)
+        compile_note = f"compiled in {time.perf_counter() - started:.1f} s"
+        figures.append(
+            _measure(f"one alternation regex ({label})", n, _alternation(alternation), texts, seconds)
+        )
+        figures[-1].note = compile_note
+        if len(words) <= naive_limit:
+            loop = [re.compile(r"\b" + re.escape(w) + r"\b", re.IGNORECASE) for w in words]
+            figures.append(
+                _measure(
+                    f"per-term regex loop ({label})",
+                    n,
+                    _loop(loop),
+                    texts,
+                    seconds,
+                )
+            )
+    return figures
+
+
+def report(figures: Sequence[Figure], out: Callable[[str], None]) -> None:
+    out(f"{'measurement':44} {'terms':>8} {'articles/s':>11} {'MB/s':>8}  note")
+    for f in figures:
+        out(f"{f.name:44} {f.terms:>8} {f.articles:>11.1f} {f.megabytes:>8.2f}  {f.note}")
+    by = {f.name: f for f in figures}
+    out("")
+    out("ratios (same run):")
+    for f in figures:
+        if not f.name.startswith("full engine ("):
+            continue
+        label = f.name[len("full engine (") : -1]
+        raw = by.get(f"raw scan ({label})")
+        if raw:
+            out(f"  full engine / raw scan, {label} terms: {f.megabytes / raw.megabytes:.2f}")
+    engines = [f for f in figures if f.name.startswith("full engine (") and "bundled" not in f.name]
+    if len(engines) >= 2:
+        smallest, largest = engines[0], engines[-1]
+        out(
+            f"  full engine at {largest.terms} terms / at {smallest.terms} terms: "
+            f"{largest.megabytes / smallest.megabytes:.2f}"
+        )
+    for f in figures:
+        if f.name.startswith(("one alternation", "per-term")):
+            label = f.name.split("(")[1].rstrip(")")
+            engine = by.get(f"full engine ({label})")
+            if engine:
+                out(f"  full engine / {f.name}: {engine.articles / f.articles:.1f}x")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exportwatch bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="100,10000,100000", help="watchlist sizes in terms (comma list)")
+    parser.add_argument("--articles", type=int, default=500, help="distinct articles (default 500)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2 s)")
+    parser.add_argument(
+        "--naive-limit",
+        type=int,
+        default=10000,
+        help="largest list for the per-term regex loop (it takes seconds per article beyond)",
+    )
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
+    out(f"python {platform.python_version()} on {platform.machine()}, one core, {args.articles} articles")
+    figures = run(sizes, args.articles, args.seconds, args.naive_limit, out)
+    report(figures, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
