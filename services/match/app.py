@@ -21,6 +21,7 @@ from services.common.pipeline import (
 )
 from services.common.runtime import Service, make_broker
 from services.match.core.engine import Matcher
+from services.match.reload import WatchlistMetrics, WatchlistReloader
 from services.match.settings import MatchSettings
 
 log = logging.getLogger("exportwatch.match")
@@ -51,13 +52,15 @@ class MatchMetrics:
         self.watchlist = Gauge(
             "exportwatch_match_watchlist_info", "Watchlist version in use.", ["version"], registry=registry
         )
+        self.watchlists = WatchlistMetrics(registry, info=self.watchlist)
         for event_type in ("news_article", "licence_record"):
             for outcome in ("alerted", "no_match", "invalid", "error"):
                 self.events.labels(event_type=event_type, outcome=outcome)
 
 
-def make_handler(matcher: Matcher, metrics: MatchMetrics) -> BatchHandler:
+def make_handler(watchlists: WatchlistReloader, metrics: MatchMetrics) -> BatchHandler:
     async def handle(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
+        matcher = watchlists.matcher  # once per batch: one batch, one watchlist version
         out: list[Outgoing] = []
         now = dt.datetime.now(dt.UTC)
         for r in records:
@@ -95,23 +98,37 @@ def make_handler(matcher: Matcher, metrics: MatchMetrics) -> BatchHandler:
     return handle
 
 
-def create_service(settings: MatchSettings | None = None, matcher: Matcher | None = None) -> Service:
+def create_service(
+    settings: MatchSettings | None = None, matcher: Matcher | None = None, *, sighup: bool = True
+) -> Service:
+    """The match service. Invalid watchlists at start raise WatchlistError; later changes to the operator
+    folders are reloaded while running (every ``reload_seconds``, and on SIGHUP unless ``sighup`` is
+    false or another handler in the process already owns SIGHUP)."""
     settings = settings or MatchSettings()
-    matcher = matcher or Matcher.load(settings.watchlist_dirs)
     registry = new_registry()
     pipeline = PipelineMetrics(SERVICE, registry, CONSUMED)
     metrics = MatchMetrics(registry)
-    metrics.watchlist.labels(version=matcher.version).set(1)
+    watchlists = WatchlistReloader.load(settings.watchlist_dirs, metrics.watchlists, matcher)
     broker = make_broker(settings.common, SERVICE)
     subscribe_batches(
         broker,
         CONSUMED,
         settings.group_id,
-        make_handler(matcher, metrics),
+        make_handler(watchlists, metrics),
         pipeline,
         max_records=settings.max_batch,
     )
-    log.info("watchlists loaded", extra={"version": matcher.version})
+    log.info("watchlists loaded", extra={"version": watchlists.version})
+    interval = settings.reload_seconds
+
+    async def reload_watchlists() -> None:
+        await watchlists.run(interval, sighup=sighup)
+
     return Service(
-        name=SERVICE, settings=settings.common, http_port=settings.http_port, broker=broker, registry=registry
+        name=SERVICE,
+        settings=settings.common,
+        http_port=settings.http_port,
+        broker=broker,
+        registry=registry,
+        background=[reload_watchlists],
     )

@@ -16,5 +16,13 @@ class MatchSettings(ServiceSettings):
         default_factory=list,
         description="Operator watchlist folders loaded after the bundled defaults (they add or override).",
     )
+    reload_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How often the watchlist folders are checked for changes (file names, sizes, mtimes); "
+        "a change is compiled and swapped in without a restart, and SIGHUP reloads at once. An invalid "
+        "file is logged with its file and line and the previous lists stay in use. 0 disables polling "
+        "(SIGHUP still reloads).",
+    )
     group_id: str = Field(default="exportwatch-match", description="Kafka consumer group.")
     max_batch: int = Field(default=500, ge=1, description="Records per consumed batch.")
