@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from schemas.events import Decision
 from services.match.core.engine import Matcher, WatchlistError
 from services.match.core.watchlists import bundled_dir, load
+from tests.unit.test_match_licences import licence
 from tests.unit.test_match_rules import news, only_alert
 
 TECHNOLOGY_IDS = {
@@ -120,6 +122,8 @@ def test_operator_can_enable_the_optional_tier(tmp_path: Path) -> None:
             "vendors:\n  - {id: x, name: X, rationale: r}\n  - {id: x, name: Y, rationale: r}\n",
             "duplicate id 'x'",
         ),
+        ("rules.yaml", "news:\n  same_sentence: urgent\n", "line 2: news.same_sentence"),
+        ("rules.yaml", "licence:\n  granted: high\n", "line 2: licence.granted: Extra inputs"),
     ],
 )
 def test_invalid_files_name_the_file_and_the_problem(
@@ -139,5 +143,53 @@ def test_missing_folder_is_an_error(tmp_path: Path) -> None:
 
 def test_bundled_files_ship_as_package_data() -> None:
     names = {p.name for p in bundled_dir().iterdir()}
-    assert {"technologies.yaml", "destinations.yaml", "vendors.yaml", "control_codes.yaml"} <= names
+    assert {
+        "technologies.yaml",
+        "destinations.yaml",
+        "vendors.yaml",
+        "control_codes.yaml",
+        "rules.yaml",
+    } <= names
     assert "__init__.py" in names
+
+
+def test_rules_are_configurable(tmp_path: Path) -> None:
+    body = "Spyware was sold to Egypt."
+    assert only_alert(Matcher.load(), news(body)).severity.value == "high"  # type: ignore[union-attr]
+    (tmp_path / "rules.yaml").write_text("news:\n  same_sentence: critical\n", encoding="utf-8")
+    matcher = Matcher.load([tmp_path])
+    assert matcher.lists.rules.news.same_article == "medium"  # settings not named keep their default
+    alert = only_alert(matcher, news(body))
+    assert alert is not None and alert.severity.value == "critical"
+    assert alert.watchlist_version == matcher.version != Matcher.load().version
+
+
+def test_technology_only_is_off_by_default_and_can_be_enabled(tmp_path: Path) -> None:
+    body = "The police in Rotterdam tested facial recognition and Cellebrite phone extraction."
+    assert only_alert(Matcher.load(), news(body)) is None
+    (tmp_path / "rules.yaml").write_text("news:\n  technology_only: low\n", encoding="utf-8")
+    alert = only_alert(Matcher.load([tmp_path]), news(body))
+    assert alert is not None
+    assert alert.rule == "news.technology_only" and alert.severity.value == "low"
+    assert alert.destinations == []
+    assert {"facial-recognition", "phone-forensics"} <= set(alert.technologies)
+    assert alert.summary.startswith("Facial recognition")
+    assert "no high-risk destination" in alert.summary
+
+
+def test_a_rule_can_be_switched_off(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text(
+        "licence:\n  enabled: false\nnews:\n  enabled: true\n", encoding="utf-8"
+    )
+    matcher = Matcher.load([tmp_path])
+    assert only_alert(matcher, news("Spyware was sold to Egypt.")) is not None
+    assert only_alert(matcher, licence("5A001.j", "EG")) is None
+    assert only_alert(Matcher.load(), licence("5A001.j", "EG")) is not None
+
+
+def test_licence_severities_are_configurable(tmp_path: Path) -> None:
+    (tmp_path / "rules.yaml").write_text("licence:\n  refused: high\n", encoding="utf-8")
+    matcher = Matcher.load([tmp_path])
+    refused = licence("5A001.j", "EG", decision=Decision.REFUSED)
+    assert only_alert(Matcher.load(), refused).severity.value == "medium"  # type: ignore[union-attr]
+    assert only_alert(matcher, refused).severity.value == "high"  # type: ignore[union-attr]

@@ -26,12 +26,14 @@ from services.match.core.text import Sentences
 from services.match.core.watchlists import (
     CatchAllEntry,
     CodeEntry,
+    LicenceRule,
     Watchlists,
     english_name,
     territory_name,
 )
 
 NEWS_RULE = "news.technology_destination"
+NEWS_ONLY_RULE = "news.technology_only"
 LICENCE_RULE = "licence.controlled_item_destination"
 CONTEXT_WINDOW = 200  # characters either side in which an ambiguous name finds its surveillance term
 EVIDENCE_PER_REF = 3
@@ -279,6 +281,9 @@ def _unique(values: Iterable[str]) -> list[str]:
 
 
 def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: str) -> list[Alert]:
+    settings = c.lists.rules.news
+    if not settings.enabled:
+        return []
     fields = _Fields({"title": article.title, "body": article.body})
     hits: list[Hit] = []
     code_mentions: list[Mention] = []
@@ -288,8 +293,8 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
         hits.extend(h for h in found if h.kind != "code")
     if not code_mentions and not any(h.kind in ("technology", "vendor") for h in hits):
         return []
-    if not any(h.kind == "destination" for h in hits):  # the usual case once a term was found: stop cheaply
-        return []
+    if settings.technology_only is None and not any(h.kind == "destination" for h in hits):
+        return []  # the usual case once a term was found: stop before splitting sentences
     hits = [h for h in hits if h.kind != "destination" or not c.index.defused(h, fields.values[h.field])]
     hits = _disambiguate(hits, fields, code_mentions)
     mentions = sorted(
@@ -302,12 +307,18 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
         if m.kind is EvidenceKind.DESTINATION and c.lists.destinations[m.ref].tier in alerting
     ]
     signals = [m for m in mentions if m.kind is not EvidenceKind.DESTINATION]
-    if not destinations or not signals:
+    if not signals:
         return []
+    if not destinations:
+        if settings.technology_only is None:
+            return []
+        return [
+            _technology_only(c, article, signals, fields, Severity(settings.technology_only), now, version)
+        ]
 
     signal_sentences = {fields.sentence_key(m) for m in signals}
     shared = {k for k in (fields.sentence_key(m) for m in destinations) if k in signal_sentences}
-    severity = Severity.HIGH if shared else Severity.MEDIUM
+    severity = Severity(settings.same_sentence if shared else settings.same_article)
 
     tech_ids = _unique(
         t
@@ -318,7 +329,7 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
     vendor_ids = _unique(m.ref for m in signals if m.kind is EvidenceKind.ENTITY)
     dest_ids = _unique(m.ref for m in destinations)
     vendor_home = {c.lists.vendors[v].country for v in vendor_ids}
-    if not tech_ids and set(dest_ids) <= vendor_home:
+    if settings.vendor_at_home_step_down and not tech_ids and set(dest_ids) <= vendor_home:
         # Only a vendor named beside its own home country: most likely about the vendor, not an export.
         severity = _step(severity, -1)
     core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
@@ -364,6 +375,46 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
             created_at=now,
         )
     ]
+
+
+def _technology_only(
+    c: Compiled,
+    article: NewsArticle,
+    signals: list[Mention],
+    fields: _Fields,
+    severity: Severity,
+    now: dt.datetime,
+    version: str,
+) -> Alert:
+    """The optional alert for a technology or vendor with no high-risk destination."""
+    tech_ids = _unique(
+        t
+        for m in signals
+        if m.kind in (EvidenceKind.TECHNOLOGY, EvidenceKind.CONTROL_CODE)
+        for t in m.technologies
+    )
+    vendor_ids = _unique(m.ref for m in signals if m.kind is EvidenceKind.ENTITY)
+    names = [c.lists.technologies[t].name for t in tech_ids]
+    names += [c.lists.vendors[v].name for v in vendor_ids]
+    subject = _join([names[0], *(_lower_first(n) for n in names[1:])])
+    return Alert(
+        id=alert_id(article.type, article.id, NEWS_ONLY_RULE),
+        event_type=article.type,
+        event_id=article.id,
+        title=article.title.strip() or article.url,
+        url=article.url,
+        severity=severity,
+        score=_score(severity, 0.15 * min(len(tech_ids), 3) + 0.2 * bool(vendor_ids)),
+        technologies=_unique([*tech_ids, *(t for v in vendor_ids for t in c.lists.vendors[v].technologies)]),
+        destinations=[],
+        entities=vendor_ids,
+        control_codes=_unique(m.ref for m in signals if m.kind is EvidenceKind.CONTROL_CODE),
+        evidence=_select_evidence(signals, set(), fields),
+        rule=NEWS_ONLY_RULE,
+        summary=f"{_capitalise(subject)} mentioned, with no high-risk destination named.",
+        watchlist_version=version,
+        created_at=now,
+    )
 
 
 def _licensor(code: str) -> str:
@@ -449,15 +500,19 @@ def _licence_signals(c: Compiled, record: LicenceRecord, fields: _Fields) -> lis
     return signals
 
 
-def _licence_severity(decision: Decision, levels: set[Level]) -> Severity:
+def _licence_severity(settings: LicenceRule, decision: Decision, levels: set[Level]) -> Severity:
+    exact = "exact" in levels
     if decision is Decision.GRANTED:
-        return Severity.CRITICAL if "exact" in levels else Severity.HIGH
+        return Severity(settings.granted_exact if exact else settings.granted_other)
     if decision in (Decision.REFUSED, Decision.REVOKED):
-        return Severity.MEDIUM
-    return Severity.HIGH if "exact" in levels else Severity.MEDIUM  # pending or unknown
+        return Severity(settings.refused)
+    return Severity(settings.pending_exact if exact else settings.pending_other)  # pending or unknown
 
 
 def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, version: str) -> list[Alert]:
+    settings = c.lists.rules.licence
+    if not settings.enabled:
+        return []
     fields = _licence_fields(record)
     destinations = _licence_destinations(c, record, fields)
     if not destinations:
@@ -467,7 +522,7 @@ def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, versi
         return []  # nothing watched, or encryption alone
 
     levels = {m.level for m in signals}
-    severity = _licence_severity(record.decision, levels)
+    severity = _licence_severity(settings, record.decision, levels)
     dest_ids = _unique(m.ref for m in destinations)
     core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
     strength = 0.5 * core + 0.3 * ("exact" in levels) + 0.2 * ("catch_all" not in levels or len(levels) > 1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from services.match.core.codes import ControlCode
 
 LANGUAGES = ("en", "nl", "fr", "de", "es")
-FILES = ("technologies", "destinations", "vendors", "control_codes")
+FILES = ("technologies", "destinations", "vendors", "control_codes", "rules")
 
 Case = Literal["any", "title", "upper", "exact"]
 Tail = Literal["none", "plural", "inflect", "compound"]
 Tier = Literal["core", "further", "optional"]
+SeverityName = Literal["low", "medium", "high", "critical"]
 
 
 class WatchlistError(ValueError):
@@ -158,11 +159,51 @@ class ControlCodesFile(_Strict):
     catch_all: list[CatchAllEntry] = Field(default_factory=list)
 
 
+class NewsRule(_Strict):
+    """The news rule: a technology, control code or vendor together with a high-risk destination."""
+
+    enabled: bool = True
+    same_sentence: SeverityName = Field(
+        default="high", description="Severity when they meet in one sentence (or the title)."
+    )
+    same_article: SeverityName = Field(default="medium", description="Severity when only in one article.")
+    vendor_at_home_step_down: bool = Field(
+        default=True,
+        description="One step lower when only a vendor is named, beside its own home country.",
+    )
+    technology_only: SeverityName | None = Field(
+        default=None,
+        description="Alert also on a technology or vendor with no high-risk destination, at this "
+        "severity (rule news.technology_only). Off by default: it floods.",
+    )
+
+
+class LicenceRule(_Strict):
+    """The licence rule: a watched code, catch-all or surveillance item to a high-risk destination."""
+
+    enabled: bool = True
+    granted_exact: SeverityName = Field(
+        default="critical", description="Granted, exact surveillance sub-item."
+    )
+    granted_other: SeverityName = Field(
+        default="high", description="Granted, parent-only code, catch-all or item described in words."
+    )
+    refused: SeverityName = Field(default="medium", description="Refused or revoked.")
+    pending_exact: SeverityName = Field(default="high", description="Pending or unknown, exact sub-item.")
+    pending_other: SeverityName = Field(default="medium", description="Pending or unknown, otherwise.")
+
+
+class RulesFile(_Strict):
+    news: NewsRule = Field(default_factory=NewsRule)
+    licence: LicenceRule = Field(default_factory=LicenceRule)
+
+
 _MODELS: dict[str, type[_Strict]] = {
     "technologies": TechnologiesFile,
     "destinations": DestinationsFile,
     "vendors": VendorsFile,
     "control_codes": ControlCodesFile,
+    "rules": RulesFile,
 }
 
 
@@ -180,6 +221,7 @@ class Watchlists:
     catch_all: dict[str, CatchAllEntry]
     version: str
     origins: dict[str, Path]
+    rules: RulesFile = field(default_factory=RulesFile)
 
     def origin(self, section: str, ident: str) -> str:
         """The file an entry was loaded from, for error messages."""
@@ -274,6 +316,7 @@ def load(extra_dirs: Sequence[Path] = ()) -> Watchlists:
     alert_tiers: list[str] = ["core", "further"]
     negative: list[str] = []
     origins: dict[str, Path] = {}
+    rules: dict[str, dict[str, Any]] = {"news": {}, "licence": {}}
     for folder in folders:
         if not folder.is_dir():
             raise WatchlistError(f"{folder}: not a folder")
@@ -296,6 +339,10 @@ def load(extra_dirs: Sequence[Path] = ()) -> Watchlists:
                     negative = list(parsed.negative)
             elif isinstance(parsed, VendorsFile):
                 _merge(vendors, parsed.vendors, "id", path, "vendors", origins)
+            elif isinstance(parsed, RulesFile):
+                # a later file changes only the settings it names
+                rules["news"].update(parsed.news.model_dump(exclude_unset=True))
+                rules["licence"].update(parsed.licence.model_dump(exclude_unset=True))
             elif isinstance(parsed, ControlCodesFile):
                 _merge(codes, parsed.codes, "code", path, "codes", origins)
                 _merge(catch_all, parsed.catch_all, "id", path, "catch_all", origins)
@@ -310,6 +357,7 @@ def load(extra_dirs: Sequence[Path] = ()) -> Watchlists:
         catch_all={k: v for k, v in catch_all.items() if v.enabled},
         version="wl-" + digest.hexdigest()[:12],
         origins=origins,
+        rules=RulesFile.model_validate(rules),
     )
     _check_references(lists)
     return lists
