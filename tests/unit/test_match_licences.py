@@ -220,6 +220,96 @@ def test_caat_sample_rows(matcher: Matcher, samples_dir: Path) -> None:
     assert by_row[("5A001", "Chile")] is None
 
 
+# Independent of the watchlists: typed by hand from shared/domain.md. Section 2: the UK ratings
+# (parent codes, as CAAT publishes them) that can be surveillance items, and the catch-all.
+SURVEILLANCE_RATINGS = {"5A001", "5D001", "5E001", "4A005", "4D004", "4E001", "5A004", "End Use"}
+# Section 4, core and further tiers, as CAAT's English country names (Morocco, optional, is not here).
+HIGH_RISK_CAAT_NAMES = {
+    # core
+    "China",
+    "Hong Kong Special Administrative Region",
+    "United Arab Emirates",
+    "Bahrain",
+    "Saudi Arabia",
+    "Egypt",
+    "Belarus",
+    "Russia",
+    "Iran",
+    "Burma",
+    "Myanmar",
+    "Syria",
+    "North Korea",
+    "Korea, North",
+    "Turkey",
+    "Azerbaijan",
+    "Kazakhstan",
+    "Uzbekistan",
+    # further
+    "Turkmenistan",
+    "Tajikistan",
+    "Ethiopia",
+    "Sudan",
+    "South Sudan",
+    "Libya",
+    "Venezuela",
+    "Nicaragua",
+    "Cuba",
+    "Vietnam",
+    "Jordan",
+    "Qatar",
+    "Oman",
+    "Rwanda",
+    "Thailand",
+    "Cambodia",
+    "Laos",
+    "Afghanistan",
+    "Iraq",
+    "Yemen",
+    "Zimbabwe",
+    "Algeria",
+}
+
+
+def test_caat_sample_alerts_exactly_the_independently_computed_rows(
+    matcher: Matcher, samples_dir: Path
+) -> None:
+    """Every row of the UK sample CSV through the real CAAT adapter (with the ratings file, as ingest
+    runs it) and the matcher: alerts for exactly the rows with a surveillance rating to a high-risk
+    destination, computed from the hand-typed sets above."""
+    from services.ingest.core.caat import load_ratings, parse_caat_values
+
+    data = (samples_dir / "uk-caat-values-2014-sample.csv").read_bytes()
+    ratings = load_ratings((samples_dir / "uk-caat-ratings.csv").read_bytes())
+    rows = _caat_rows(samples_dir)
+    records = list(parse_caat_values(data, "uk-caat-values-2014-sample.csv", ratings))
+    assert len(records) == len(rows) and all(isinstance(r, LicenceRecord) for r in records)
+    unknown = {r["country"] for r in rows} - HIGH_RISK_CAAT_NAMES
+    assert "Morocco" in unknown and "Georgia" in unknown and "Nigeria" in unknown  # sanity of the sets
+
+    expected = {
+        i
+        for i, row in enumerate(rows)
+        if row["rating"] in SURVEILLANCE_RATINGS and row["country"] in HIGH_RISK_CAAT_NAMES
+    }
+    alerted = {}
+    for i, record in enumerate(records):
+        assert isinstance(record, LicenceRecord)
+        alert = only_alert(matcher, record)
+        if alert is not None:
+            alerted[i] = alert
+
+    def show(indices: set[int]) -> list[tuple[str, str, str]]:
+        return sorted((rows[i]["licence_group"], rows[i]["rating"], rows[i]["country"]) for i in indices)
+
+    assert len(expected) > 50
+    assert set(alerted) == expected, (
+        f"missing: {show(expected - set(alerted))}; unexpected: {show(set(alerted) - expected)}"
+    )
+    for i, alert in alerted.items():
+        assert alert.severity is (Severity.MEDIUM if rows[i]["refused"] == "1" else Severity.HIGH), rows[i]
+        assert len(alert.destinations) == 1
+
+
 def test_licence_alert_is_deterministic(matcher: Matcher) -> None:
     record = licence("5A001.j", "EG")
     assert matcher.evaluate(record, NOW)[0].id == matcher.evaluate(record, NOW)[0].id
