@@ -453,3 +453,13 @@ def test_codes_in_news_text(matcher: Matcher, body: str, codes: list[str]) -> No
     assert (alert.control_codes if alert else []) == codes
     if alert:
         check_alert(news(body), alert, matcher)
+
+
+def test_html_leftovers_in_a_pushed_article(matcher: Matcher) -> None:
+    event = news(
+        "La soci&eacute;t&eacute; a vendu la reconnaissance&nbsp;faciale &agrave; l&#39;&Eacute;gypte."
+    )
+    alert = only_alert(matcher, event)
+    assert alert is not None and alert.destinations == ["EG"]
+    assert alert.technologies == ["facial-recognition"]
+    check_alert(event, alert, matcher)  # evidence text is the exact slice, entities included

@@ -78,3 +78,36 @@ def test_long_sentence_snippet_is_a_window() -> None:
     assert "spyware" in snippet
     assert len(snippet) < 260
     assert snippet.startswith("…") and snippet.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("original", "expected"),
+    [
+        ("facial&nbsp;recognition", "facial recognition"),
+        ("Gesichts&shy;erkennung", "gesichtserkennung"),
+        ("reconnaissance faciale &agrave; l&#39;&Eacute;gypte", "reconnaissance faciale a l'egypte"),
+        ("&#xE9;mirats", "emirats"),
+        ("<p>Spyware</p><p>Egypt</p>", " spyware  egypt "),
+        ("<b>Gesichts</b>erkennung", "gesichtserkennung"),  # inline tags do not split words
+        ("a <!-- comment --> b", "a   b"),
+        ("AT&T and 3 < 4 > 2 &unknown;", "at&t and 3 < 4 > 2 &unknown;"),  # not HTML: unchanged
+    ],
+)
+def test_html_leftovers(original: str, expected: str) -> None:
+    assert normalise(original).text == expected
+
+
+@pytest.mark.parametrize(
+    ("original", "needle", "expected_slice"),
+    [
+        ("Sold: facial&nbsp;recognition.", "facial recognition", "facial&nbsp;recognition"),
+        ("x Gesichts&shy;erkennung y", "gesichtserkennung", "Gesichts&shy;erkennung"),
+        ("to &Eacute;gypte now", "egypte", "&Eacute;gypte"),
+        ("<b>Gesichts</b>erkennung", "gesichtserkennung", "Gesichts</b>erkennung"),
+    ],
+)
+def test_html_offsets_point_into_the_original(original: str, needle: str, expected_slice: str) -> None:
+    norm = normalise(original)
+    start = norm.text.index(needle)
+    o_start, o_end = norm.span(start, start + len(needle))
+    assert original[o_start:o_end] == expected_slice

@@ -8,6 +8,7 @@ import bisect
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from html import unescape
 from typing import Literal
 
 import ahocorasick
@@ -98,9 +99,14 @@ def _tail_allows(tail: Tail, rest: str) -> bool:
     return rest == "" or rest.isalpha()
 
 
+_TAGS = re.compile(r"<[^<>]*>")
+
+
 def _case_allows(info: TermInfo, original: str) -> bool:
     if info.case == "any":
         return True
+    if "&" in original or "<" in original:  # HTML leftovers: judge the text as it reads
+        original = unescape(_TAGS.sub("", original))
     if info.case == "title":
         return original[:1].isupper()
     if info.case == "upper":

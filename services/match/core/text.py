@@ -12,6 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import cache
+from html import unescape
 
 # Characters whose folding is not what NFKD + casefold give, or that must disappear.
 _SPECIAL: dict[str, str] = {
@@ -98,16 +99,16 @@ class Normalised:
     Folding is one character to one character for almost every text, so the map is kept as
     segments rather than per character: segment i starts at ``seg_norm[i]`` in ``text`` and at
     ``seg_orig[i]`` in ``original``. Inside a segment offsets move together, except in an expanded
-    segment (ß -> ss), whose characters all come from one original character. A dropped character
-    (soft hyphen, combining accent) leaves a gap in the original offsets; it belongs to the
-    character before it. No segments: the identity.
+    segment (ß -> ss, ``&eacute;`` -> e), whose characters all come from one original source. A
+    dropped character (soft hyphen, combining accent, inline tag) leaves a gap in the original
+    offsets; it belongs to the character before it. No segments: the identity.
     """
 
     original: str
     text: str
     seg_norm: tuple[int, ...] = ()
     seg_orig: tuple[int, ...] = ()
-    expanded: frozenset[int] = frozenset()
+    expanded: dict[int, int] = field(default_factory=dict)  # segment -> original end of its source
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original [start, end) of the normalised [start, end) (end > start)."""
@@ -116,7 +117,7 @@ class Normalised:
         i = bisect.bisect_right(self.seg_norm, start) - 1
         o_start = self.seg_orig[i] + (0 if i in self.expanded else start - self.seg_norm[i])
         j = bisect.bisect_right(self.seg_norm, end - 1) - 1
-        o_end = self.seg_orig[j] + (1 if j in self.expanded else end - self.seg_norm[j])
+        o_end = self.expanded[j] if j in self.expanded else self.seg_orig[j] + end - self.seg_norm[j]
         if j + 1 < len(self.seg_norm) and self.seg_norm[j + 1] == end:
             o_end = self.seg_orig[j + 1]  # characters dropped right after belong to this one
         return o_start, o_end
@@ -172,22 +173,28 @@ def _fold_one_to_one(original: str) -> tuple[str, list[str]]:
 
 
 def normalise(original: str) -> Normalised:
-    """Case-fold, strip accents, unify quotes and dashes, drop soft hyphens; keep the offset map.
+    """Case-fold, strip accents, unify quotes and dashes, drop soft hyphens, decode HTML leftovers
+    (entities, tags); keep the offset map.
 
     This runs over every byte of every event, so: ASCII text is only lower-cased; other text has
-    its distinct non-ASCII characters replaced (see ``_fold_one_to_one``); only the characters
-    that change length (ß, æ, soft hyphens, combining accents) make offset segments.
+    its distinct non-ASCII characters replaced (see ``_fold_one_to_one``); only what changes length
+    (ß, æ, soft hyphens, combining accents, ``&nbsp;``, ``<br>``) makes offset segments.
     """
+    specials: list[str] = []
     if original.isascii():
-        return Normalised(original, original.lower())
-    text, specials = _fold_one_to_one(original)
-    text = text.lower()  # the same length: what is left of non-ASCII is folded already
-    if not specials:
+        text = original.lower()
+    else:
+        text, specials = _fold_one_to_one(original)
+        text = text.lower()  # the same length: what is left of non-ASCII is folded already
+    html = ("&" in text or "<" in text) and _HTML.search(text) is not None
+    if not specials and not html:
         return Normalised(original, text)
-    lowered = "".join(dict.fromkeys(c.lower() for c in specials))
+    alternatives = [_HTML.pattern] if html else []
+    if specials:
+        alternatives.append("[" + re.escape("".join(dict.fromkeys(c.lower() for c in specials))) + "]")
     seg_norm = [0]
     seg_orig = [0]
-    expanded: set[int] = set()
+    expanded: dict[int, int] = {}  # segment index -> original end of its one source
     pieces: list[str] = []
     last = 0
     n = 0
@@ -195,25 +202,43 @@ def normalise(original: str) -> Normalised:
     def segment(norm_at: int, orig_at: int) -> None:
         if seg_norm[-1] == norm_at:  # the previous segment is empty: replace it
             seg_orig[-1] = orig_at
-            expanded.discard(len(seg_norm) - 1)
+            expanded.pop(len(seg_norm) - 1, None)
         else:
             seg_norm.append(norm_at)
             seg_orig.append(orig_at)
 
-    for m in re.finditer("[" + re.escape(lowered) + "]", text):
+    for m in re.finditer("|".join(alternatives), text, re.DOTALL):
+        found = m.group()
+        if len(found) == 1:
+            replacement = _folded(found)
+        elif found[0] == "&":
+            decoded = unescape(found)
+            if decoded == found:  # not an entity after all
+                continue
+            replacement = fold(decoded)
+        else:
+            replacement = "" if _INLINE_TAG.match(found) else " "
         piece = text[last : m.start()]
         pieces.append(piece)
         n += len(piece)
-        folded = _folded(m.group())
-        if folded:
+        if replacement:
             segment(n, m.start())
-            expanded.add(len(seg_norm) - 1)
-            pieces.append(folded)
-            n += len(folded)
+            expanded[len(seg_norm) - 1] = m.end()
+            pieces.append(replacement)
+            n += len(replacement)
         last = m.end()
         segment(n, last)
     pieces.append(text[last:])
-    return Normalised(original, "".join(pieces), tuple(seg_norm), tuple(seg_orig), frozenset(expanded))
+    return Normalised(original, "".join(pieces), tuple(seg_norm), tuple(seg_orig), expanded)
+
+
+# HTML left in a text: character references, tags and comments (on lower-cased text).
+_HTML = re.compile(
+    r"&(?:#[0-9]{1,7}|#x[0-9a-f]{1,6}|[a-z][a-z0-9]{1,31});|</?[a-z][a-z0-9]*(?:\s[^<>]{0,300})?/?>"
+    r"|<!--.{0,2000}?-->"
+)
+# Tags inside a line of text that do not separate words: "<b>Gesichts</b>erkennung".
+_INLINE_TAG = re.compile(r"</?(?:a|abbr|b|bdi|em|font|i|mark|small|span|strong|sub|sup|u|wbr)\b")
 
 
 # A sentence ends at . ! ? … (plus closing quotes) before an upper-case start, at a blank line, at a
