@@ -463,3 +463,49 @@ def test_html_leftovers_in_a_pushed_article(matcher: Matcher) -> None:
     assert alert is not None and alert.destinations == ["EG"]
     assert alert.technologies == ["facial-recognition"]
     check_alert(event, alert, matcher)  # evidence text is the exact slice, entities included
+
+
+@pytest.mark.parametrize(
+    ("language", "body", "destinations"),
+    [
+        ("en", "The firm exported surveillance equipment to Egypt last year.", ["EG"]),
+        ("nl", "Het bedrijf leverde surveillanceapparatuur aan Saoedi-Arabië.", ["SA"]),
+        ("fr", "Des technologies de surveillance ont été vendues à l'Égypte.", ["EG"]),
+        (
+            "de",
+            "Berlin genehmigte Überwachungstechnik für Ägypten und die Vereinigten Arabischen Emirate.",
+            ["EG", "AE"],
+        ),
+        ("es", "La empresa vendió equipos de vigilancia a Venezuela.", ["VE"]),
+    ],
+)
+def test_unnamed_surveillance_technology_with_a_destination_is_medium(
+    matcher: Matcher, language: str, body: str, destinations: list[str]
+) -> None:
+    event = news(body, language=language)
+    alert = only_alert(matcher, event)
+    assert alert is not None, body
+    assert alert.rule == "news.surveillance_destination"
+    assert alert.severity is Severity.MEDIUM and alert.technologies == []
+    assert alert.destinations == destinations
+    assert alert.summary.startswith("Surveillance technology (kind not named) in the same sentence as")
+    check_alert(event, alert, matcher)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Die Polizei in Bayern setzt neue Überwachungstechnik ein.",  # no destination
+        "The city bought surveillance equipment. Separately, Egypt held elections.",  # not one sentence
+    ],
+)
+def test_unnamed_surveillance_technology_needs_a_destination_in_the_sentence(
+    matcher: Matcher, body: str
+) -> None:
+    assert only_alert(matcher, news(body)) is None
+
+
+def test_a_named_technology_wins_over_the_unnamed_rule(matcher: Matcher) -> None:
+    alert = only_alert(matcher, news("Surveillance equipment, including IMSI catchers, was sold to Egypt."))
+    assert alert is not None and alert.rule == "news.technology_destination"
+    assert alert.technologies == ["telecom-interception"] and alert.severity is Severity.HIGH

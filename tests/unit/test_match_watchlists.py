@@ -193,3 +193,10 @@ def test_licence_severities_are_configurable(tmp_path: Path) -> None:
     refused = licence("5A001.j", "EG", decision=Decision.REFUSED)
     assert only_alert(Matcher.load(), refused).severity.value == "medium"  # type: ignore[union-attr]
     assert only_alert(matcher, refused).severity.value == "high"  # type: ignore[union-attr]
+
+
+def test_the_unnamed_surveillance_rule_can_be_switched_off(tmp_path: Path) -> None:
+    body = "The firm exported surveillance equipment to Egypt."
+    assert only_alert(Matcher.load(), news(body)) is not None
+    (tmp_path / "rules.yaml").write_text("news:\n  generic_technology: null\n", encoding="utf-8")
+    assert only_alert(Matcher.load([tmp_path]), news(body)) is None

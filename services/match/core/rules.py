@@ -27,6 +27,7 @@ from services.match.core.watchlists import (
     CatchAllEntry,
     CodeEntry,
     LicenceRule,
+    NewsRule,
     Watchlists,
     english_name,
     territory_name,
@@ -34,6 +35,8 @@ from services.match.core.watchlists import (
 
 NEWS_RULE = "news.technology_destination"
 NEWS_ONLY_RULE = "news.technology_only"
+NEWS_GENERIC_RULE = "news.surveillance_destination"
+GENERIC_CONTEXT = "surveillance-technology"  # the context entry naming surveillance technology of no kind
 LICENCE_RULE = "licence.controlled_item_destination"
 CONTEXT_WINDOW = 200  # characters either side in which an ambiguous name finds its surveillance term
 EVIDENCE_PER_REF = 3
@@ -291,7 +294,11 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
         found = c.index.scan(name, text, article.language, defer=("destination",))
         code_mentions.extend(_code_mentions(c, name, text, whole_field=False, hits=found))
         hits.extend(h for h in found if h.kind != "code")
-    if not code_mentions and not any(h.kind in ("technology", "vendor") for h in hits):
+    specific = bool(code_mentions) or any(h.kind in ("technology", "vendor") for h in hits)
+    generic = settings.generic_technology is not None and any(
+        h.kind == "context" and h.ref == GENERIC_CONTEXT for h in hits
+    )
+    if not specific and not generic:
         return []
     if settings.technology_only is None and not any(h.kind == "destination" for h in hits):
         return []  # the usual case once a term was found: stop before splitting sentences
@@ -308,6 +315,8 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
     ]
     signals = [m for m in mentions if m.kind is not EvidenceKind.DESTINATION]
     if not signals:
+        if generic and destinations:
+            return _generic(c, article, hits, destinations, fields, settings, now, version)
         return []
     if not destinations:
         if settings.technology_only is None:
@@ -371,6 +380,54 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
             evidence=evidence,
             rule=NEWS_RULE,
             summary=_capitalise(summary),
+            watchlist_version=version,
+            created_at=now,
+        )
+    ]
+
+
+def _generic(
+    c: Compiled,
+    article: NewsArticle,
+    hits: list[Hit],
+    destinations: list[Mention],
+    fields: _Fields,
+    settings: NewsRule,
+    now: dt.datetime,
+    version: str,
+) -> list[Alert]:
+    """Surveillance technology of no named kind and a high-risk destination in one sentence."""
+    assert settings.generic_technology is not None
+    generic = [
+        Mention(h.field, h.start, h.end, EvidenceKind.TECHNOLOGY, GENERIC_CONTEXT)
+        for h in hits
+        if h.kind == "context" and h.ref == GENERIC_CONTEXT
+    ]
+    sentences = {fields.sentence_key(m) for m in generic}
+    shared = {k for k in (fields.sentence_key(m) for m in destinations) if k in sentences}
+    if not shared:
+        return []
+    near = [m for m in destinations if fields.sentence_key(m) in shared]
+    dest_ids = _unique(m.ref for m in near)
+    severity = Severity(settings.generic_technology)
+    core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
+    dest_names = _join([english_name(c.lists.destinations[d]) for d in dest_ids])
+    return [
+        Alert(
+            id=alert_id(article.type, article.id, NEWS_GENERIC_RULE),
+            event_type=article.type,
+            event_id=article.id,
+            title=article.title.strip() or article.url,
+            url=article.url,
+            severity=severity,
+            score=_score(severity, 0.3 * core + 0.1 * len(shared)),
+            technologies=[],
+            destinations=dest_ids,
+            entities=[],
+            control_codes=[],
+            evidence=_select_evidence([*generic, *near], shared, fields),
+            rule=NEWS_GENERIC_RULE,
+            summary=f"Surveillance technology (kind not named) in the same sentence as {dest_names}.",
             watchlist_version=version,
             created_at=now,
         )

@@ -171,6 +171,13 @@ class NewsRule(_Strict):
         default=True,
         description="One step lower when only a vendor is named, beside its own home country.",
     )
+    generic_technology: SeverityName | None = Field(
+        default="medium",
+        description="Severity when surveillance technology of no named kind (the context entry "
+        "'surveillance-technology': 'surveillance equipment', 'Überwachungstechnik') meets a high-risk "
+        "destination in one sentence and nothing more specific is named (rule "
+        "news.surveillance_destination). null: no alert.",
+    )
     technology_only: SeverityName | None = Field(
         default=None,
         description="Alert also on a technology or vendor with no high-risk destination, at this "
