@@ -497,9 +497,10 @@ def test_unnamed_surveillance_technology_with_a_destination_is_medium(
     [
         "Die Polizei in Bayern setzt neue Überwachungstechnik ein.",  # no destination
         "The city bought surveillance equipment. Separately, Egypt held elections.",  # not one sentence
+        "The Predator drone carried surveillance equipment over Syria.",  # no word of trade: not a deal
     ],
 )
-def test_unnamed_surveillance_technology_needs_a_destination_in_the_sentence(
+def test_unnamed_surveillance_technology_needs_a_deal_with_a_destination_in_the_sentence(
     matcher: Matcher, body: str
 ) -> None:
     assert only_alert(matcher, news(body)) is None

@@ -37,6 +37,7 @@ NEWS_RULE = "news.technology_destination"
 NEWS_ONLY_RULE = "news.technology_only"
 NEWS_GENERIC_RULE = "news.surveillance_destination"
 GENERIC_CONTEXT = "surveillance-technology"  # the context entry naming surveillance technology of no kind
+TRADE_CONTEXT = "trade"  # the context entry of export, sale and licence words
 LICENCE_RULE = "licence.controlled_item_destination"
 CONTEXT_WINDOW = 200  # characters either side in which an ambiguous name finds its surveillance term
 EVIDENCE_PER_REF = 3
@@ -177,7 +178,7 @@ class _Fields:
             self._sentences[name] = got
         return got
 
-    def sentence_key(self, m: Mention) -> tuple[str, int]:
+    def sentence_key(self, m: Mention | Hit) -> tuple[str, int]:
         return m.field, self.sentences(m.field).index(m.start)
 
     def evidence(self, m: Mention) -> Evidence:
@@ -396,14 +397,16 @@ def _generic(
     now: dt.datetime,
     version: str,
 ) -> list[Alert]:
-    """Surveillance technology of no named kind and a high-risk destination in one sentence."""
+    """Surveillance technology of no named kind, a word of trade and a high-risk destination in one
+    sentence."""
     assert settings.generic_technology is not None
     generic = [
         Mention(h.field, h.start, h.end, EvidenceKind.TECHNOLOGY, GENERIC_CONTEXT)
         for h in hits
         if h.kind == "context" and h.ref == GENERIC_CONTEXT
     ]
-    sentences = {fields.sentence_key(m) for m in generic}
+    trade = {fields.sentence_key(h) for h in hits if h.kind == "context" and h.ref == TRADE_CONTEXT}
+    sentences = {k for k in (fields.sentence_key(m) for m in generic) if k in trade}
     shared = {k for k in (fields.sentence_key(m) for m in destinations) if k in sentences}
     if not shared:
         return []

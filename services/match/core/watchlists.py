@@ -175,7 +175,8 @@ class NewsRule(_Strict):
         default="medium",
         description="Severity when surveillance technology of no named kind (the context entry "
         "'surveillance-technology': 'surveillance equipment', 'Überwachungstechnik') meets a high-risk "
-        "destination in one sentence and nothing more specific is named (rule "
+        "destination and a word of trade (context entry 'trade') in one sentence, and nothing more "
+        "specific is named (rule "
         "news.surveillance_destination). null: no alert.",
     )
     technology_only: SeverityName | None = Field(
