@@ -31,6 +31,7 @@ from services.match.core.text import fold
 from services.match.core.watchlists import (
     DestinationEntry,
     TechnologyEntry,
+    TermItem,
     VendorEntry,
     Watchlists,
     load,
@@ -181,15 +182,16 @@ def sized(lists: Watchlists, terms: int, seed: int = 11) -> Matcher:
 
 
 def _all_terms(matcher: Matcher) -> list[str]:
+    """The written terms of the lists, for the naive regex baselines."""
     lists = matcher.lists
-    out: list[str] = []
+    items: list[TermItem] = []
     for tech in lists.technologies.values():
-        out.extend(t if isinstance(t, str) else t.term for items in tech.terms.values() for t in items)
+        items.extend(item for group in tech.terms.values() for item in group)
     for dest in lists.destinations.values():
-        out.extend(t if isinstance(t, str) else t.term for t in [*dest.names, *dest.adjectives, *dest.places])
+        items.extend([*dest.names, *dest.adjectives, *dest.places])
     for vendor in lists.vendors.values():
-        out.extend(t if isinstance(t, str) else t.term for t in [*vendor.aliases, *vendor.products])
-    return list(dict.fromkeys(out))
+        items.extend([*vendor.aliases, *vendor.products])
+    return list(dict.fromkeys(item if isinstance(item, str) else item.term for item in items))
 
 
 @dataclasses.dataclass

@@ -27,7 +27,6 @@ from services.match.core.watchlists import (
     CatchAllEntry,
     CodeEntry,
     LicenceRule,
-    NewsRule,
     Watchlists,
     english_name,
     territory_name,
@@ -316,8 +315,9 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
     ]
     signals = [m for m in mentions if m.kind is not EvidenceKind.DESTINATION]
     if not signals:
-        if generic and destinations:
-            return _generic(c, article, hits, destinations, fields, settings, now, version)
+        if generic and destinations and settings.generic_technology is not None:
+            severity = Severity(settings.generic_technology)
+            return _generic(c, article, hits, destinations, fields, severity, now, version)
         return []
     if not destinations:
         if settings.technology_only is None:
@@ -330,13 +330,7 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
     shared = {k for k in (fields.sentence_key(m) for m in destinations) if k in signal_sentences}
     severity = Severity(settings.same_sentence if shared else settings.same_article)
 
-    tech_ids = _unique(
-        t
-        for m in signals
-        if m.kind in (EvidenceKind.TECHNOLOGY, EvidenceKind.CONTROL_CODE)
-        for t in m.technologies
-    )
-    vendor_ids = _unique(m.ref for m in signals if m.kind is EvidenceKind.ENTITY)
+    tech_ids, vendor_ids = _signal_ids(signals)
     dest_ids = _unique(m.ref for m in destinations)
     vendor_home = {c.lists.vendors[v].country for v in vendor_ids}
     if settings.vendor_at_home_step_down and not tech_ids and set(dest_ids) <= vendor_home:
@@ -345,7 +339,6 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
     core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
     strength = 0.3 * core + 0.15 * min(len(tech_ids), 3) + 0.2 * bool(vendor_ids) + 0.05 * len(shared)
 
-    all_techs = _unique([*tech_ids, *(t for v in vendor_ids for t in c.lists.vendors[v].technologies)])
     relevant = [m for m in mentions if m.kind is not EvidenceKind.DESTINATION or m.ref in dest_ids]
     evidence = _select_evidence(relevant, shared, fields)
 
@@ -366,25 +359,72 @@ def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: 
             f"but not in the same sentence{vendor_part}."
         )
     return [
-        Alert(
-            id=alert_id(article.type, article.id, NEWS_RULE),
-            event_type=article.type,
-            event_id=article.id,
-            title=article.title.strip() or article.url,
-            url=article.url,
-            severity=severity,
-            score=_score(severity, strength),
-            technologies=all_techs,
+        _news_alert(
+            article,
+            NEWS_RULE,
+            severity,
+            strength,
+            technologies=_with_vendor_technologies(c, tech_ids, vendor_ids),
             destinations=dest_ids,
             entities=vendor_ids,
             control_codes=_unique(m.ref for m in code_mentions),
             evidence=evidence,
-            rule=NEWS_RULE,
             summary=_capitalise(summary),
-            watchlist_version=version,
-            created_at=now,
+            now=now,
+            version=version,
         )
     ]
+
+
+def _signal_ids(signals: Sequence[Mention]) -> tuple[list[str], list[str]]:
+    """The technology categories (from terms and codes) and the vendors that the signals name."""
+    tech_ids = _unique(
+        t
+        for m in signals
+        if m.kind in (EvidenceKind.TECHNOLOGY, EvidenceKind.CONTROL_CODE)
+        for t in m.technologies
+    )
+    return tech_ids, _unique(m.ref for m in signals if m.kind is EvidenceKind.ENTITY)
+
+
+def _with_vendor_technologies(c: Compiled, tech_ids: list[str], vendor_ids: list[str]) -> list[str]:
+    return _unique([*tech_ids, *(t for v in vendor_ids for t in c.lists.vendors[v].technologies)])
+
+
+def _news_alert(
+    article: NewsArticle,
+    rule: str,
+    severity: Severity,
+    strength: float,
+    *,
+    technologies: list[str],
+    destinations: list[str],
+    entities: list[str],
+    control_codes: list[str],
+    evidence: list[Evidence],
+    summary: str,
+    now: dt.datetime,
+    version: str,
+) -> Alert:
+    """An alert on a news article: what every news rule's alert shares."""
+    return Alert(
+        id=alert_id(article.type, article.id, rule),
+        event_type=article.type,
+        event_id=article.id,
+        title=article.title.strip() or article.url,
+        url=article.url,
+        severity=severity,
+        score=_score(severity, strength),
+        technologies=technologies,
+        destinations=destinations,
+        entities=entities,
+        control_codes=control_codes,
+        evidence=evidence,
+        rule=rule,
+        summary=summary,
+        watchlist_version=version,
+        created_at=now,
+    )
 
 
 def _generic(
@@ -393,13 +433,12 @@ def _generic(
     hits: list[Hit],
     destinations: list[Mention],
     fields: _Fields,
-    settings: NewsRule,
+    severity: Severity,
     now: dt.datetime,
     version: str,
 ) -> list[Alert]:
     """Surveillance technology of no named kind, a word of trade and a high-risk destination in one
     sentence."""
-    assert settings.generic_technology is not None
     generic = [
         Mention(h.field, h.start, h.end, EvidenceKind.TECHNOLOGY, GENERIC_CONTEXT)
         for h in hits
@@ -412,27 +451,22 @@ def _generic(
         return []
     near = [m for m in destinations if fields.sentence_key(m) in shared]
     dest_ids = _unique(m.ref for m in near)
-    severity = Severity(settings.generic_technology)
     core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
     dest_names = _join([english_name(c.lists.destinations[d]) for d in dest_ids])
     return [
-        Alert(
-            id=alert_id(article.type, article.id, NEWS_GENERIC_RULE),
-            event_type=article.type,
-            event_id=article.id,
-            title=article.title.strip() or article.url,
-            url=article.url,
-            severity=severity,
-            score=_score(severity, 0.3 * core + 0.1 * len(shared)),
+        _news_alert(
+            article,
+            NEWS_GENERIC_RULE,
+            severity,
+            0.3 * core + 0.1 * len(shared),
             technologies=[],
             destinations=dest_ids,
             entities=[],
             control_codes=[],
             evidence=_select_evidence([*generic, *near], shared, fields),
-            rule=NEWS_GENERIC_RULE,
             summary=f"Surveillance technology (kind not named) in the same sentence as {dest_names}.",
-            watchlist_version=version,
-            created_at=now,
+            now=now,
+            version=version,
         )
     ]
 
@@ -447,33 +481,23 @@ def _technology_only(
     version: str,
 ) -> Alert:
     """The optional alert for a technology or vendor with no high-risk destination."""
-    tech_ids = _unique(
-        t
-        for m in signals
-        if m.kind in (EvidenceKind.TECHNOLOGY, EvidenceKind.CONTROL_CODE)
-        for t in m.technologies
-    )
-    vendor_ids = _unique(m.ref for m in signals if m.kind is EvidenceKind.ENTITY)
+    tech_ids, vendor_ids = _signal_ids(signals)
     names = [c.lists.technologies[t].name for t in tech_ids]
     names += [c.lists.vendors[v].name for v in vendor_ids]
     subject = _join([names[0], *(_lower_first(n) for n in names[1:])])
-    return Alert(
-        id=alert_id(article.type, article.id, NEWS_ONLY_RULE),
-        event_type=article.type,
-        event_id=article.id,
-        title=article.title.strip() or article.url,
-        url=article.url,
-        severity=severity,
-        score=_score(severity, 0.15 * min(len(tech_ids), 3) + 0.2 * bool(vendor_ids)),
-        technologies=_unique([*tech_ids, *(t for v in vendor_ids for t in c.lists.vendors[v].technologies)]),
+    return _news_alert(
+        article,
+        NEWS_ONLY_RULE,
+        severity,
+        0.15 * min(len(tech_ids), 3) + 0.2 * bool(vendor_ids),
+        technologies=_with_vendor_technologies(c, tech_ids, vendor_ids),
         destinations=[],
         entities=vendor_ids,
         control_codes=_unique(m.ref for m in signals if m.kind is EvidenceKind.CONTROL_CODE),
         evidence=_select_evidence(signals, set(), fields),
-        rule=NEWS_ONLY_RULE,
         summary=f"{_capitalise(subject)} mentioned, with no high-risk destination named.",
-        watchlist_version=version,
-        created_at=now,
+        now=now,
+        version=version,
     )
 
 

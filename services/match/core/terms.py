@@ -32,15 +32,7 @@ Kind = Literal["technology", "destination", "vendor", "context", "code"]
 _CODE_KEYS = tuple(f"{d}{sep}{g}" for d in "0123456789" for g in "abcde" for sep in ("", ".", ". "))
 _CODE_INFO_KEY = "\x00code"
 
-_TAIL_ORDER: dict[Tail, int] = {"none": 0, "plural": 1, "inflect": 2, "compound": 3}
-_TAIL_REGEX: dict[Tail, str] = {
-    "none": "",
-    "plural": "(?:e?s)?",
-    "inflect": "[a-z]{0,3}",
-    "compound": "[a-z]*",
-}
 _SEPARATORS = re.compile(r"[\s\-]+")
-_SEPARATOR_REGEX = r"[\s\-]+"
 # A coordinated fragment before a term: "facial and| emotion recognition", "Gesichts- und| Emotions…".
 _ELISION = re.compile(
     r"(?<![\w-])([a-z]+)(-?)(?:\s*,\s*|\s+(?:and|or|&|en|of|und|oder|sowie|et|ou|y|e|o|u)\s+)$"
