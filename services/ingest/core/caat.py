@@ -3,17 +3,19 @@
 Columns: ``licence_group,date,rating,count,value,country,refused``. One row is one rating (control
 code) of one licence group to one destination; the id is built from exactly those, so re-reading a
 file publishes nothing new while a corrected value in a new release keeps the id (an update).
+Bytes are decoded by :func:`decode_lines` (UTF-8, cp1252 line by line where a line is not UTF-8).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
+import math
 from collections.abc import Iterator, Mapping
 
 from schemas import Decision, LicenceItem, LicenceRecord
 from services.ingest.core.countries import resolve_country
+from services.ingest.core.decoding import DecodedText, decode_lines
 from services.ingest.core.results import Parsed, Rejected
 from services.ingest.core.urls import stable_id
 
@@ -28,7 +30,7 @@ def is_caat_values(header: str) -> bool:
 
 def load_ratings(data: bytes) -> dict[str, str]:
     """``ratings.csv`` (rating,military,short_description,full_description) -> rating: short description."""
-    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+    reader = csv.DictReader(decode_lines(data).lines)
     return {
         row["rating"].strip(): (row.get("short_description") or "").strip()
         for row in reader
@@ -36,56 +38,86 @@ def load_ratings(data: bytes) -> dict[str, str]:
     }
 
 
-def _row_bytes(row: Mapping[str, str | None]) -> bytes:
-    return ",".join(str(row.get(c) or "") for c in COLUMNS).encode("utf-8")
+def _cell(row: list[str], index: int) -> str:
+    return row[index].strip() if index < len(row) else ""
 
 
 def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | None = None) -> Iterator[Parsed]:
-    """Yield a LicenceRecord per row, or a rejection with the row's line number and reason."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("cp1252", "replace")
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    """Yield a LicenceRecord per row, or a rejection with the row's line number and reason.
+
+    The file is decoded by :func:`decode_lines`: a file that is partly UTF-8 and partly cp1252 keeps
+    its UTF-8 rows intact; a row with bytes that decode in neither is rejected as ``wrong_encoding``.
+    """
+    decoded = decode_lines(data)
+    reader = csv.reader(decoded.lines)
+    header = [c.strip().lstrip("\ufeff").lower() for c in next(reader, [])]
+    missing = [c for c in COLUMNS if c not in header]
     if missing:
         yield Rejected("invalid_csv", f"missing columns: {', '.join(missing)}", data[:4096], source, 1)
         return
+    group_i, date_i, rating_i, count_i, value_i, country_i, refused_i = (header.index(c) for c in COLUMNS)
+    replaced = decoded.replaced_lines
+    ratings = ratings or {}
+    end = reader.line_num
     for row in reader:
-        line = reader.line_num
-        raw = _row_bytes(row)
-        group = (row["licence_group"] or "").strip()
-        rating = (row["rating"] or "").strip()
-        country = (row["country"] or "").strip()
-        try:
-            decided = dt.date.fromisoformat((row["date"] or "").strip())
-        except ValueError:
-            yield Rejected("invalid_date", f"date {row['date']!r} is not YYYY-MM-DD", raw, source, line)
+        first, end = end + 1, reader.line_num
+        if not row:
             continue
-        try:
-            value = float((row["value"] or "0").strip() or 0)
-        except ValueError:
-            yield Rejected("invalid_value", f"value {row['value']!r} is not a number", raw, source, line)
+        if replaced and not replaced.isdisjoint(range(first, end + 1)):
+            yield Rejected(
+                "wrong_encoding",
+                "bytes that are neither UTF-8 nor cp1252 (shown as \ufffd)",
+                _raw(decoded, first, end),
+                source,
+                end,
+            )
             continue
-        refused = (row["refused"] or "").strip()
+        group = _cell(row, group_i)
+        rating = _cell(row, rating_i)
+        country = _cell(row, country_i)
+        date = _cell(row, date_i)
+        try:
+            decided = dt.date.fromisoformat(date)
+        except ValueError:
+            raw = _raw(decoded, first, end)
+            yield Rejected("invalid_date", f"date {date!r} is not YYYY-MM-DD", raw, source, end)
+            continue
+        value_text = _cell(row, value_i)
+        try:
+            value = float(value_text or 0)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(value_text)
+        except ValueError:
+            raw = _raw(decoded, first, end)
+            yield Rejected("invalid_value", f"value {value_text!r} is not a number >= 0", raw, source, end)
+            continue
+        refused = _cell(row, refused_i)
         if refused not in ("0", "1"):
-            yield Rejected("invalid_decision", f"refused must be 0 or 1, not {refused!r}", raw, source, line)
+            raw = _raw(decoded, first, end)
+            yield Rejected("invalid_decision", f"refused must be 0 or 1, not {refused!r}", raw, source, end)
             continue
         if not group or not country:
-            yield Rejected("missing_field", "licence_group and country are required", raw, source, line)
+            raw = _raw(decoded, first, end)
+            yield Rejected("missing_field", "licence_group and country are required", raw, source, end)
             continue
+        count = _cell(row, count_i)
         yield LicenceRecord(
             id=stable_id("uk-caat", group, decided.isoformat(), rating, country),
             authority=AUTHORITY,
             licensing_country="GB",
             destination_country=resolve_country(country),
             destination_name=country,
-            items=[LicenceItem(control_code=rating or None, description=(ratings or {}).get(rating))],
+            items=[LicenceItem(control_code=rating or None, description=ratings.get(rating))],
             value=value,
             currency="GBP",
             decision=Decision.REFUSED if refused == "1" else Decision.GRANTED,
             decided_on=decided,
             source_url=SOURCE_URL,
-            licence_count=int(row["count"]) if (row["count"] or "").strip().isdigit() else None,
+            licence_count=int(count) if count.isdigit() else None,
             licence_group=group,
         )
+
+
+def _raw(decoded: DecodedText, first: int, last: int) -> bytes:
+    """The row as it was in the file (its original bytes when it needed the fallback decoding)."""
+    return decoded.raw(first, last).rstrip(b"\r\n")

@@ -1,0 +1,671 @@
+"""Licence data published as a spreadsheet (CSV) by any export authority, read through a configured
+mapping of its columns: a new authority needs configuration, not code.
+
+An operator describes the file in the sources file, for example a Dutch monthly list::
+
+    mapping:
+      authority: "NL Centrale Dienst voor In- en Uitvoer"
+      licensing_country: NL
+      id_prefix: nl-cdiu
+      delimiter: ";"
+      date_formats: ["%d-%m-%Y"]
+      decimal_separator: ","
+      currency: EUR
+      columns:
+        licence_number: Vergunningnummer
+        decided_on: Datum
+        destination: Land van bestemming
+        control_code: Rubriek
+        description: Omschrijving goederen
+        value: Waarde (EUR)
+        decision: Besluit
+      decisions: {Verleend: granted, Afgewezen: refused, Ingetrokken: revoked}
+      code_separator: "/"
+      extra_columns: {end_use: Eindgebruik}
+
+Each data row becomes one LicenceRecord (one LicenceItem per control code in the row), or a
+Rejected with the row's first physical line and one of :data:`REASONS`. One bad row never stops the
+file; only a header without the configured columns does (one ``invalid_csv``).
+
+Ids: ``stable_id(id_prefix, *identity)`` over the cells of the identity columns, normalised (NFKC,
+case-folded, whitespace collapsed, accents kept; a date as an ISO date; a list of codes in any order). By
+default the identity is the licence number, control code and destination when a licence number is
+mapped, else every mapped column except value, currency, decision and description: so re-reading a
+file gives the same ids, and a release that corrects a value or a decision keeps the id and is
+published as an update. Rows with the same identity in one file (two licences on one day for the same
+code and country, in a list without licence numbers) are told apart by their order: the second gets
+``#2`` in its id.
+
+Destinations: a valid code in the ``destination_code`` column wins; otherwise the name is resolved
+with :func:`resolve_country`, and an unknown name is kept in ``destination_name`` with no code: never
+guessed. Unmapped columns are not copied into records (the record is a contract; a column becomes a
+field only when ``extra_columns`` names it); a rejection carries the row's original bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import difflib
+import math
+import re
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from schemas import Decision, LicenceRecord
+from services.ingest.core.countries import country_code, resolve_country
+from services.ingest.core.decoding import DecodedText, decode_lines
+from services.ingest.core.results import Parsed, Rejected
+from services.ingest.core.urls import stable_id
+
+REASONS = (
+    "invalid_csv",  # the header lacks a configured column (then the file stops), or a row is not CSV
+    "invalid_date",  # a date matching none of date_formats
+    "invalid_value",  # a value that is not a number >= 0, or a currency that is not ISO 4217
+    "invalid_decision",  # a decision not in `decisions`
+    "missing_field",  # a required cell is empty
+    "too_large",  # a row longer than max_row_chars (typically an unclosed quote)
+    "wrong_encoding",  # a row with bytes that decode in no encoding tried
+)
+RecordField = Literal[
+    "licence_number",
+    "exporter",
+    "end_user",
+    "destination",
+    "destination_code",
+    "control_code",
+    "description",
+    "value",
+    "currency",
+    "decided_on",
+    "decision",
+]
+DEFAULT_DECISIONS: dict[str, Decision] = {
+    "granted": Decision.GRANTED,
+    "approved": Decision.GRANTED,
+    "issued": Decision.GRANTED,
+    "refused": Decision.REFUSED,
+    "denied": Decision.REFUSED,
+    "rejected": Decision.REFUSED,
+    "revoked": Decision.REVOKED,
+    "pending": Decision.PENDING,
+}
+_NOT_IN_DEFAULT_IDENTITY = frozenset({"value", "currency", "decision", "description"})
+_CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "euro": "EUR", "euros": "EUR"}
+_SPACES = " \u00a0\u202f\u2009"
+_AMOUNT = re.compile(r"(?:(?P<pre>[A-Z]{3}|[€£])\s*)?(?P<number>.*?)(?:\s*(?P<post>[A-Z]{3}|[€£]))?")
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def _normalise(text: str) -> str:
+    """Header names and identity cells: NFKC, case-folded, whitespace collapsed, BOM dropped."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text.replace("\ufeff", ""))
+    return " ".join(text.split()).casefold()
+
+
+def _upper(value: object) -> object:
+    if isinstance(value, bool):  # YAML 1.1 reads an unquoted NO (Norway) as false
+        raise ValueError(f'{value!r} was read as a boolean: quote the code ("NO" for Norway)')
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+class _Strict(BaseModel):
+    """Configuration: unknown keys are errors that name the key and the closest known one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = sorted(cls.model_fields)
+            problems = []
+            for key in data:
+                if key not in known:
+                    close = difflib.get_close_matches(str(key), known, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    problems.append(f"unknown key {key!r}{hint}")
+            if problems:
+                raise ValueError(f"{'; '.join(problems)}; known keys: {', '.join(known)}")
+        return data
+
+
+class ColumnMap(_Strict):
+    """Header names, as in the file, of the columns that hold each LicenceRecord field."""
+
+    licence_number: str | None = Field(default=None, description="Licence or case number.")
+    exporter: str | None = Field(default=None, description="Exporting company.")
+    end_user: str | None = Field(default=None, description="End user.")
+    destination: str | None = Field(default=None, description="Destination country as a name.")
+    destination_code: str | None = Field(
+        default=None, description="Destination as an ISO alpha-2 code; wins over the name when valid."
+    )
+    control_code: str | None = Field(default=None, description="Control-list code(s) of the goods.")
+    description: str | None = Field(default=None, description="Description of the goods.")
+    value: str | None = Field(default=None, description="Declared value.")
+    currency: str | None = Field(default=None, description="ISO 4217 currency of the value.")
+    decided_on: str | None = Field(default=None, description="Date of the decision.")
+    decision: str | None = Field(default=None, description="Granted, refused... (see `decisions`).")
+
+    @model_validator(mode="after")
+    def _enough(self) -> Self:
+        if not (self.destination or self.destination_code or self.control_code):
+            raise ValueError("map at least one of destination, destination_code and control_code")
+        return self
+
+    def mapped(self) -> dict[str, str]:
+        """Field name -> header name, for the mapped fields, in field order."""
+        return {name: header for name, header in self.model_dump().items() if header}
+
+
+class CsvMapping(_Strict):
+    """How to read one authority's CSV: which columns hold what, and how values are written."""
+
+    authority: str = Field(min_length=1, description="Authority or data set, as shown in alerts.")
+    licensing_country: Annotated[str, BeforeValidator(_upper)] = Field(
+        pattern=r"^[A-Z]{2}$", description="ISO alpha-2 code of the licensing state."
+    )
+    id_prefix: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]{0,47}$",
+        description="Prefix of record ids; default: the authority as a slug. Set it explicitly so that "
+        "renaming the authority does not change every id.",
+    )
+    delimiter: Literal[",", ";", "\t", "|"] | None = Field(
+        default=None, description="Cell delimiter; default: sniffed among , ; tab and |."
+    )
+    encoding: str | None = Field(
+        default=None, description="Text encoding; default: UTF-8, line by line cp1252 where not UTF-8."
+    )
+    header_row: int = Field(
+        default=1, ge=1, description="1-based line of the header; lines above it (titles) are ignored."
+    )
+    columns: ColumnMap
+    identity: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Header names of the columns that identify a row (its id); default: see module doc.",
+    )
+    required: list[RecordField] | None = Field(
+        default=None,
+        description="Fields whose empty cell rejects the row (missing_field); default: those mapped among "
+        "licence_number, destination (name or code), control_code and decided_on.",
+    )
+    date_formats: list[str] = Field(
+        default_factory=lambda: ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S"],
+        min_length=1,
+        description="strptime formats tried in order.",
+    )
+    decimal_separator: Literal[".", ","] = "."
+    thousands_separator: Literal[",", ".", " ", "'", ""] | None = Field(
+        default=None,
+        description="Digit grouping; default: the other of . and , as well as spaces and apostrophes. "
+        "Empty: no grouping allowed. Groups must have three digits.",
+    )
+    currency: Annotated[str | None, BeforeValidator(_upper)] = Field(
+        default=None, pattern=r"^[A-Z]{3}$", description="Currency when no column or cell gives one."
+    )
+    decisions: dict[str, Decision] = Field(
+        default_factory=lambda: dict(DEFAULT_DECISIONS),
+        description="Published decision (case and spacing ignored) -> decision; replaces the English "
+        "default (granted/approved/issued, refused/denied/rejected, revoked, pending).",
+    )
+    default_decision: Decision = Field(
+        default=Decision.UNKNOWN,
+        description="Decision when there is no decision column or its cell is empty: `granted` for a list "
+        "of granted licences. Default unknown: never claims what the file does not say.",
+    )
+    code_separator: str | None = Field(
+        default=None, min_length=1, description="Separator of several codes in one cell, e.g. ; or /."
+    )
+    extra_columns: dict[str, str] = Field(
+        default_factory=dict, description="Extra record field name -> header name of a column to keep."
+    )
+    source_url: str | None = Field(default=None, description="Where the authority publishes the data.")
+    max_row_chars: int = Field(default=100_000, ge=100, description="Longer rows are rejected: too_large.")
+
+    @field_validator("licensing_country")
+    @classmethod
+    def _iso_country(cls, value: str) -> str:
+        if country_code(value) != value:
+            raise ValueError(f"{value!r} is not an ISO alpha-2 country code")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"{value!r} is not a known text encoding") from None
+        return value
+
+    @field_validator("decisions", mode="before")
+    @classmethod
+    def _decision_keys(cls, value: Any) -> Any:
+        """YAML reads ``1: refused`` with an int key and ``yes: granted`` with a boolean one."""
+        if not isinstance(value, dict):
+            return value
+        for key in value:
+            if isinstance(key, bool):
+                raise ValueError(f"key {key!r} was read as a boolean: quote it")
+        return {str(k) if isinstance(k, int | float) else k: v for k, v in value.items()}
+
+    @field_validator("decisions")
+    @classmethod
+    def _normalised_decisions(cls, value: dict[str, Decision]) -> dict[str, Decision]:
+        decisions: dict[str, Decision] = {}
+        for key, decision in value.items():
+            norm = _normalise(key)
+            if decisions.get(norm, decision) is not decision:
+                raise ValueError(f"{key!r} is given twice with different decisions")
+            decisions[norm] = decision
+        return decisions
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.thousands_separator == self.decimal_separator:
+            raise ValueError("thousands_separator and decimal_separator must differ")
+        for fmt in self.date_formats:
+            if "%Y" not in fmt and "%y" not in fmt:
+                raise ValueError(f"date format {fmt!r} has no year (%Y or %y)")
+            sample = dt.datetime(2001, 12, 31, 23, 59, 58)
+            try:
+                dt.datetime.strptime(sample.strftime(fmt), fmt)
+            except ValueError:
+                raise ValueError(f"date format {fmt!r} does not read back what it writes") from None
+        mapped = self.columns.mapped()
+        for name in self.required or []:
+            if name not in mapped and not (name == "destination" and "destination_code" in mapped):
+                raise ValueError(f"required: {name!r} is not mapped in columns")
+        for extra in self.extra_columns:
+            taken = extra in LicenceRecord.model_fields or extra == "licence_number"
+            if taken or not re.fullmatch(r"[a-z][a-z0-9_]*", extra):
+                raise ValueError(f"extra_columns: {extra!r} must be a new lower_case field name")
+        return self
+
+    @property
+    def prefix(self) -> str:
+        """``id_prefix``, or the authority as a slug ("NL CDIU" -> ``nl-cdiu``)."""
+        if self.id_prefix:
+            return self.id_prefix
+        ascii_name = unicodedata.normalize("NFKD", self.authority).encode("ascii", "ignore").decode()
+        slug = _SLUG.sub("-", ascii_name.lower()).strip("-")[:48].strip("-")
+        return slug or f"{self.licensing_country.lower()}-csv"
+
+    def identity_headers(self) -> list[str]:
+        if self.identity:
+            return list(self.identity)
+        mapped = self.columns.mapped()
+        if "licence_number" in mapped:
+            keys = ("licence_number", "control_code", "destination", "destination_code")
+            return [mapped[k] for k in keys if k in mapped]
+        return [header for name, header in mapped.items() if name not in _NOT_IN_DEFAULT_IDENTITY]
+
+    def required_fields(self) -> list[str]:
+        if self.required is not None:
+            return list(self.required)
+        mapped = self.columns.mapped()
+        defaults = ("licence_number", "destination", "control_code", "decided_on")
+        return [
+            name
+            for name in defaults
+            if name in mapped or (name == "destination" and "destination_code" in mapped)
+        ]
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each configured column is in this file's header."""
+
+    fields: dict[str, int]
+    identity: tuple[tuple[int, str | None], ...]
+    extras: dict[str, int]
+    width: int
+
+
+class _RowError(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_csv(data: bytes, mapping: CsvMapping, source: str) -> Iterator[Parsed]:
+    """Yield a LicenceRecord per data row, or a Rejected with the row's first line and reason."""
+    decoded = decode_lines(data, mapping.encoding)
+    lines = decoded.lines
+    top = mapping.header_row - 1
+    if len(lines) <= top:
+        detail = f"header_row is {mapping.header_row} but the file has {len(lines)} lines"
+        yield Rejected("invalid_csv", detail, data[:4096], source, None)
+        return
+    delimiter = mapping.delimiter or sniff_delimiter(lines[top : top + 21], _wanted(mapping))
+    reader = csv.reader(lines[top:], delimiter=delimiter)
+    try:
+        header = next(reader, [])
+    except csv.Error as exc:
+        yield Rejected("invalid_csv", f"header: {exc}", decoded.raw(top + 1, top + 1), source, top + 1)
+        return
+    layout = _layout(header, mapping)
+    if isinstance(layout, str):
+        hint = _header_hint(lines, delimiter, mapping)
+        raw = decoded.raw(top + 1, top + reader.line_num)
+        yield Rejected("invalid_csv", layout + hint, raw, source, mapping.header_row)
+        return
+    rows = _RowReader(mapping, layout, delimiter)
+    replaced = decoded.replaced_lines
+    seen: dict[tuple[str, ...], int] = {}
+    end = top + reader.line_num
+    while True:
+        first = end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            end = top + reader.line_num
+            yield _csv_error(decoded, first, end, mapping, source, str(exc))
+            continue
+        end = top + reader.line_num
+        cells = rows.cells(row)
+        if cells is None:
+            continue  # a blank line, or an empty spreadsheet row (";;;;")
+        size = len(lines[first - 1]) if end == first else sum(map(len, lines[first - 1 : end]))
+        if size > mapping.max_row_chars:
+            detail = f"row of {size} characters exceeds the limit of {mapping.max_row_chars}"
+            yield Rejected("too_large", detail, decoded.raw(first, end)[:4096], source, first)
+            continue
+        # Counted before validation, so fixing a rejected row does not renumber its later twins.
+        identity = rows.identity(cells)
+        seen[identity] = occurrence = seen.get(identity, 0) + 1
+        try:
+            if replaced and not replaced.isdisjoint(range(first, end + 1)):
+                raise _RowError("wrong_encoding", "bytes that decode in no encoding tried (shown as \ufffd)")
+            yield rows.record(cells, identity if occurrence == 1 else (*identity, f"#{occurrence}"))
+        except _RowError as exc:
+            raw = decoded.raw(first, end).rstrip(b"\r\n")
+            yield Rejected(exc.reason, exc.detail, raw, source, first)
+
+
+def sniff_delimiter(sample: Sequence[str], wanted: set[str]) -> str:
+    """The delimiter among , ; tab | that finds the most configured header names, then gives the most
+    rows of the header's width."""
+    best, best_score = ",", (-1, -1, -1)
+    for delimiter in (",", ";", "\t", "|"):
+        try:
+            rows = list(csv.reader(sample, delimiter=delimiter))
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        header = rows[0]
+        found = len(wanted & {_normalise(cell) for cell in header})
+        consistent = sum(1 for row in rows[1:] if row and len(row) == len(header))
+        score = (found, consistent, len(header))
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _wanted(mapping: CsvMapping) -> set[str]:
+    headers = [*mapping.columns.mapped().values(), *mapping.identity_headers()]
+    return {_normalise(h) for h in [*headers, *mapping.extra_columns.values()]}
+
+
+def _layout(header: list[str], mapping: CsvMapping) -> _Layout | str:
+    """Column positions, or what is missing from the header."""
+    positions: dict[str, int] = {}
+    ambiguous: set[str] = set()
+    for index, name in enumerate(header):
+        key = _normalise(name)
+        if key in positions:
+            ambiguous.add(key)
+        positions.setdefault(key, index)
+    mapped = mapping.columns.mapped()
+    wanted = [*mapped.values(), *mapping.identity_headers(), *mapping.extra_columns.values()]
+    missing = list(dict.fromkeys(h for h in wanted if _normalise(h) not in positions))
+    twice = list(dict.fromkeys(h for h in wanted if _normalise(h) in ambiguous))
+    if missing or twice:
+        problems = []
+        if missing:
+            problems.append(f"missing columns: {', '.join(map(repr, missing))}")
+        if twice:
+            problems.append(f"columns named twice: {', '.join(map(repr, twice))}")
+        found = ", ".join(repr(h.strip()) for h in header if h.strip())
+        return f"{'; '.join(problems)} (the header has {found or 'no names'})"
+    fields = {name: positions[_normalise(h)] for name, h in mapped.items()}
+    kinds = {positions[_normalise(h)]: name for name, h in mapped.items()}
+    identity = tuple(
+        (positions[_normalise(h)], kinds.get(positions[_normalise(h)])) for h in mapping.identity_headers()
+    )
+    extras = {name: positions[_normalise(h)] for name, h in mapping.extra_columns.items()}
+    return _Layout(fields, identity, extras, len(header))
+
+
+def _header_hint(lines: Sequence[str], delimiter: str, mapping: CsvMapping) -> str:
+    """Point at the line that does have the configured columns, when one of the first 30 does."""
+    wanted = _wanted(mapping)
+    for number, line in enumerate(lines[:30], 1):
+        try:
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error:
+            continue
+        if number != mapping.header_row and wanted <= {_normalise(c) for c in cells}:
+            return f"; line {number} has them all: set header_row: {number}"
+    return ""
+
+
+def _csv_error(
+    decoded: DecodedText, first: int, end: int, mapping: CsvMapping, source: str, message: str
+) -> Rejected:
+    raw = decoded.raw(first, end)
+    if "field larger than field limit" in message or len(raw) > mapping.max_row_chars:
+        detail = f"a cell of more than {csv.field_size_limit()} characters: an unclosed quote?"
+        return Rejected("too_large", detail, raw[:4096], source, first)
+    return Rejected("invalid_csv", message, raw.rstrip(b"\r\n")[:4096], source, first)
+
+
+def _codes(text: str, separator: str | None) -> list[str]:
+    parts = text.split(separator) if separator else [text]
+    return list(dict.fromkeys(p.strip() for p in parts if p.strip()))
+
+
+def _number_pattern(decimal: str, thousands: str | None) -> re.Pattern[str]:
+    if thousands is None:
+        grouping = ("," if decimal == "." else ".") + _SPACES + "'’"
+    else:
+        grouping = thousands + (_SPACES if thousands == " " else "")
+    integer = rf"\d{{1,3}}(?:[{re.escape(grouping)}]\d{{3}})+|\d+" if grouping else r"\d+"
+    return re.compile(rf"(?P<sign>[-+\u2212]?)(?P<int>{integer})?(?:{re.escape(decimal)}(?P<frac>\d+))?")
+
+
+def _currency(text: str) -> str:
+    code = _CURRENCY_SIGNS.get(text.casefold(), _CURRENCY_SIGNS.get(text, text.upper()))
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise _RowError("invalid_value", f"currency {text!r} is not an ISO 4217 code")
+    return code
+
+
+class _RowReader:
+    """One file's rows to records: the mapping resolved against the file's header once; dates parsed
+    once per distinct cell (a file has a few hundred dates for a hundred thousand rows)."""
+
+    def __init__(self, mapping: CsvMapping, layout: _Layout, delimiter: str) -> None:
+        self.mapping = mapping
+        self.layout = layout
+        self.delimiter = delimiter
+        self.prefix = mapping.prefix
+        # An unmapped field reads the empty cell that cells() appends after the last column.
+        width = layout.width
+        index = layout.fields.get
+        self.i_number, self.i_exporter, self.i_end_user = (
+            index("licence_number", width),
+            index("exporter", width),
+            index("end_user", width),
+        )
+        self.i_destination, self.i_code = index("destination", width), index("destination_code", width)
+        self.i_control, self.i_description = index("control_code", width), index("description", width)
+        self.i_value, self.i_currency = index("value", width), index("currency", width)
+        self.i_date, self.i_decision = index("decided_on", width), index("decision", width)
+        mapped = mapping.columns.mapped()
+        # (label, column, alternative column or the empty cell): destination is name or code.
+        self.required: list[tuple[str, int, int]] = []
+        for name in mapping.required_fields():
+            columns = [n for n in (name, "destination_code" if name == "destination" else "") if n in mapped]
+            label = f"{name} ({' or '.join(repr(mapped[c]) for c in columns)})"
+            indices = [layout.fields[c] for c in columns]
+            self.required.append((label, indices[0], indices[-1]))
+        self.number = _number_pattern(mapping.decimal_separator, mapping.thousands_separator)
+        self.ungroup = str.maketrans("", "", ",.'’" + _SPACES)
+        self.dates: dict[str, dt.date | None] = {}
+
+    def cells(self, row: list[str]) -> list[str] | None:
+        """The row's cells stripped, padded to the header's width and one more empty cell; None for a
+        row with nothing in it. Cells beyond the header are kept (and rejected when not empty)."""
+        cells = [cell.strip() for cell in row]
+        if not any(cells):
+            return None
+        missing = self.layout.width + 1 - len(cells)
+        if missing > 0:
+            cells.extend([""] * missing)
+        else:
+            cells.append("")
+        return cells
+
+    def identity(self, cells: list[str]) -> tuple[str, ...]:
+        """The identity cells normalised: text folded; a date as an ISO date; a set of codes sorted."""
+        parts = []
+        for index, kind in self.layout.identity:
+            text = cells[index]
+            if kind == "decided_on" and (date := self.date(text)) is not None:
+                parts.append(date.isoformat())
+            elif kind == "control_code" and self.mapping.code_separator:
+                codes = _codes(text, self.mapping.code_separator)
+                parts.append("|".join(sorted(_normalise(c) for c in codes)))
+            else:
+                parts.append(_normalise(text))
+        return tuple(parts)
+
+    def date(self, text: str) -> dt.date | None:
+        """The date in a cell, or None when it matches none of the formats."""
+        if text not in self.dates:
+            self.dates[text] = _date(text, self.mapping.date_formats)
+        return self.dates[text]
+
+    def record(self, cells: list[str], identity: tuple[str, ...]) -> LicenceRecord:
+        """The row as a record, or _RowError with the first problem found."""
+        mapping, width = self.mapping, self.layout.width
+        if len(cells) > width + 1 and any(cells[width:]):
+            where = f"an unquoted {self.delimiter!r} inside a value?"
+            raise _RowError("invalid_csv", f"{len(cells) - 1} cells for {width} columns: {where}")
+        if not all(cells[i] or cells[j] for _, i, j in self.required):
+            empty = [label for label, i, j in self.required if not (cells[i] or cells[j])]
+            raise _RowError("missing_field", f"empty: {', '.join(empty)}")
+        decided_on = None
+        if text := cells[self.i_date]:
+            decided_on = self.date(text)
+            if decided_on is None:
+                formats = " or ".join(mapping.date_formats)
+                raise _RowError("invalid_date", f"date {text!r} does not match {formats}")
+        value, written = self.amount(cells[self.i_value])
+        currency = None
+        if value is not None:
+            given = cells[self.i_currency] or written
+            currency = _currency(given) if given else mapping.currency
+        decision = mapping.default_decision
+        if published := cells[self.i_decision]:
+            found = mapping.decisions.get(_normalise(published))
+            if found is None:
+                known = ", ".join(repr(k) for k in mapping.decisions)
+                raise _RowError("invalid_decision", f"decision {published!r} is not one of {known}")
+            decision = found
+        name = cells[self.i_destination] or None
+        code = cells[self.i_code]
+        description = cells[self.i_description] or None
+        codes = _codes(cells[self.i_control], mapping.code_separator)
+        items = [{"control_code": c, "description": description} for c in codes]
+        if not items and description:
+            items = [{"description": description}]
+        fields: dict[str, Any] = {
+            "id": stable_id(self.prefix, *identity),
+            "authority": mapping.authority,
+            "licensing_country": mapping.licensing_country,
+            "destination_country": country_code(code) or resolve_country(name),
+            "destination_name": name or code or None,
+            "exporter": cells[self.i_exporter] or None,
+            "end_user": cells[self.i_end_user] or None,
+            "items": items,
+            "value": value,
+            "currency": currency,
+            "decision": decision,
+            "decided_on": decided_on,
+            "source_url": mapping.source_url,
+        }
+        for field, index in self.layout.extras.items():
+            if extra := cells[index]:
+                fields[field] = extra
+        if number := cells[self.i_number]:
+            fields["licence_number"] = number
+        try:
+            return LicenceRecord.model_validate(fields)
+        except ValidationError as exc:  # every field is checked above; this is the safety net
+            raise _RowError("invalid_value", str(exc.errors(include_url=False)[0]["msg"])) from None
+
+    def amount(self, text: str) -> tuple[float | None, str | None]:
+        """``1.234,56``, ``€ 1 234,56``, ``1,234.56 EUR`` -> (value, currency written beside it)."""
+        if not text:
+            return None, None
+        if text.isdigit():
+            return float(text), None
+        currency = None
+        number = text
+        if not (text[0].isdigit() and text[-1].isdigit()):
+            match = _AMOUNT.fullmatch(text)
+            affixes = [a for a in (match["pre"], match["post"]) if a] if match else []
+            if len(affixes) > 1:
+                raise _RowError("invalid_value", f"value {text!r} names two currencies")
+            currency = _CURRENCY_SIGNS.get(affixes[0], affixes[0]) if affixes else None
+            number = match["number"] if match else text
+        parsed = self.number.fullmatch(number)
+        if parsed is None or not (parsed["int"] or parsed["frac"]):
+            decimal = self.mapping.decimal_separator
+            detail = f"value {text!r} is not a number with decimal separator {decimal!r}"
+            raise _RowError("invalid_value", detail)
+        integer = parsed["int"] or "0"
+        digits = integer.translate(self.ungroup)
+        value = float(f"{digits}.{parsed['frac'] or '0'}")
+        if parsed["sign"] not in ("", "+") and value:
+            raise _RowError("invalid_value", f"value {text!r} is negative")
+        if not math.isfinite(value):
+            raise _RowError("invalid_value", f"value {text!r} is out of range")
+        return value, currency
+
+
+def _date(text: str, formats: Sequence[str]) -> dt.date | None:
+    for fmt in formats:
+        if fmt == "%Y-%m-%d" and len(text) == 10 and text[4] == text[7] == "-":
+            try:
+                return dt.date.fromisoformat(text)  # the common case, five times faster than strptime
+            except ValueError:
+                continue
+        try:
+            return dt.datetime.strptime(text, fmt).date()
+        except ValueError:
+            continue
+    return None
