@@ -35,6 +35,13 @@ EventId = Annotated[
 ]
 
 
+_REVISION_DOC = (
+    "1 when first published; 2, 3, ... when the source corrected the item (same id, changed content) "
+    "and it was published again as an update."
+)
+_INGESTED_DOC = "When ExportWatch ingested this revision, or null for events from other producers."
+
+
 class _Open(BaseModel):
     """Base for bus messages: unknown fields are kept, known ones are validated strictly."""
 
@@ -70,6 +77,16 @@ class NewsArticle(_Open):
     )
     published_at: AwareDatetime = Field(
         description="Publication time, timezone-aware.", examples=["2023-06-13T09:00:00+00:00"]
+    )
+    duplicate_of: str | None = Field(
+        default=None,
+        description="Id of the first copy of the same story (a near duplicate: the same wire story "
+        "syndicated by another outlet, slightly edited), or null when this is an original.",
+        examples=["news-5f1c2a9e0b7d4c61"],
+    )
+    revision: int = Field(default=1, ge=1, description=_REVISION_DOC, examples=[1])
+    ingested_at: AwareDatetime | None = Field(
+        default=None, description=_INGESTED_DOC, examples=["2023-06-13T09:05:12+00:00"]
     )
 
 
@@ -129,6 +146,10 @@ class LicenceRecord(_Open):
     decision: Decision = Field(description="The authority's decision.")
     decided_on: dt.date | None = Field(default=None, description="Date of the decision, or null.")
     source_url: str | None = Field(default=None, description="Where the record was published.")
+    revision: int = Field(default=1, ge=1, description=_REVISION_DOC, examples=[1])
+    ingested_at: AwareDatetime | None = Field(
+        default=None, description=_INGESTED_DOC, examples=["2023-06-13T09:05:12+00:00"]
+    )
 
 
 Event = Annotated[NewsArticle | LicenceRecord, Field(discriminator="type")]
@@ -186,6 +207,14 @@ class Alert(_Open):
     )
     event_type: Literal["news_article", "licence_record"] = Field(description="Kind of event matched.")
     event_id: str = Field(description="Id of the event matched.")
+    event_revision: int = Field(
+        default=1, ge=1, description="Revision of the event matched (above 1: a corrected record)."
+    )
+    duplicate_of: str | None = Field(
+        default=None,
+        description="When the event is a near duplicate of an earlier story: the id of the first copy, "
+        "so alerts about one story can be grouped.",
+    )
     title: str = Field(description="Title of the article, or a generated title for a licence.")
     url: str | None = Field(default=None, description="Link to the source, when there is one.")
     severity: Severity

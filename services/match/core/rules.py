@@ -75,9 +75,11 @@ _DECISION_WORDS = {
 Level = Literal["exact", "parent", "catch_all", "term"]
 
 
-def alert_id(event_type: str, event_id: str, rule: str) -> str:
-    """Deterministic: a redelivered event never makes a second alert."""
-    return "alert-" + hashlib.sha256(f"{event_type}|{event_id}|{rule}".encode()).hexdigest()[:24]
+def alert_id(event_type: str, event_id: str, rule: str, revision: int = 1) -> str:
+    """Deterministic: a redelivered event never makes a second alert, while a corrected revision of an
+    event (a new release of a licence row, say) makes a new one that notify will deliver."""
+    key = f"{event_type}|{event_id}|{rule}" + (f"|r{revision}" if revision > 1 else "")
+    return "alert-" + hashlib.sha256(key.encode()).hexdigest()[:24]
 
 
 def _step(severity: Severity, steps: int) -> Severity:
@@ -408,9 +410,11 @@ def _news_alert(
 ) -> Alert:
     """An alert on a news article: what every news rule's alert shares."""
     return Alert(
-        id=alert_id(article.type, article.id, rule),
+        id=alert_id(article.type, article.id, rule, article.revision),
         event_type=article.type,
         event_id=article.id,
+        event_revision=article.revision,
+        duplicate_of=article.duplicate_of,
         title=article.title.strip() or article.url,
         url=article.url,
         severity=severity,
@@ -632,9 +636,10 @@ def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, versi
         value = f", value {record.value:,.0f}" + (f" {record.currency}" if record.currency else "")
     return [
         Alert(
-            id=alert_id(record.type, record.id, LICENCE_RULE),
+            id=alert_id(record.type, record.id, LICENCE_RULE, record.revision),
             event_type=record.type,
             event_id=record.id,
+            event_revision=record.revision,
             title=f"{who} licence {decision}: {what_short} to {dest_names}",
             url=record.source_url,
             severity=severity,
