@@ -48,6 +48,9 @@ def service_env(
     )
     if name == "ingest":
         env["EXPORTWATCH_INGEST_SOURCES"] = ",".join(str(s) for s in sources)
+        # The embedded broker forgets everything when it stops: ingest's memory of what it published
+        # lives exactly as long, in the run's own folder.
+        env["EXPORTWATCH_INGEST_DATABASE_URL"] = f"sqlite:///{workdir / 'ingest.db'}"
     if name == "notify":
         env.update(
             {
@@ -77,7 +80,7 @@ def _terminate(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 20.0)
 def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = None) -> int:
     workdir = workdir.resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    for name in ("webhook-deliveries.jsonl", "alerts.jsonl"):
+    for name in ("webhook-deliveries.jsonl", "alerts.jsonl", "ingest.db", "ingest.db-wal", "ingest.db-shm"):
         (workdir / name).unlink(missing_ok=True)
     sources = [s.resolve() for s in (sources or [bundled_samples()])]
 

@@ -117,3 +117,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _SKIPPED:
         print(f"\nFAILED: {len(_SKIPPED)} test(s) skipped that must run: " + ", ".join(_SKIPPED))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+POSTGRES_ADMIN_URL = os.environ.get("EXPORTWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards. PostgreSQL not running is a failure
+    (``.ci/run`` starts it), never a skip."""
+    import uuid
+
+    import asyncpg
+
+    name = f"ew_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=10)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database the services support: SQLite in a temporary folder, and PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return str(request.getfixturevalue("pg_url"))

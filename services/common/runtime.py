@@ -66,8 +66,10 @@ class Service:
     routes: list[BaseRoute] = field(default_factory=list)
     owned_topics: Sequence[str] = topics.ALL
     background: list[Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=list)
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     ready: bool = False
+    state: dict[str, Any] = field(default_factory=dict)  # the service's own objects, for tests and tools
 
     async def healthz(self, request: Request) -> Response:
         connected = False
@@ -104,6 +106,13 @@ class Service:
         )
         server_task = asyncio.create_task(server.serve(), name=f"{self.name}-http")
         await self.broker.start()
+        try:
+            for hook in self.on_start:
+                await hook()
+        except BaseException:
+            await self.broker.stop()
+            server.should_exit = True
+            raise
         tasks: list[asyncio.Task[Any]] = [
             asyncio.create_task(job(), name=f"{self.name}-bg") for job in self.background
         ]

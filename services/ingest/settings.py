@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import PathList, SecretList, ServiceSettings
@@ -12,13 +14,59 @@ class IngestSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_INGEST_", extra="ignore")
 
     http_port: int = Field(default=8081, description="Port of /v1/events, /metrics and /healthz.")
+    database_url: SecretStr = Field(
+        default=SecretStr("sqlite:///var/ingest.db"),
+        description="Where ingest keeps what it published and its sources' state: sqlite:///path or "
+        "postgresql://user:password@host/db.",
+    )
+    sources_file: Path | None = Field(
+        default=None, description="YAML file listing feeds, licence data and folders to poll."
+    )
     sources: PathList = Field(
         default_factory=list,
-        description="Files or folders to read at start: *.jsonl (contract events), *.xml/*.rss/*.atom "
-        "(feeds), CAAT values *.csv. JSON list or comma-separated in the environment.",
+        description="Extra files or folders to watch, parser picked by suffix: *.jsonl (contract events), "
+        "*.xml/*.rss/*.atom/*.rdf (feeds), CAAT values *.csv. JSON list or comma-separated.",
     )
     feed_language: str | None = Field(
-        default=None, description="Language of local feeds when they don't say."
+        default=None, description="Language of the `sources` feeds when they don't say."
+    )
+    url_interval_seconds: float = Field(default=900, gt=0, description="Default poll interval of URLs.")
+    folder_interval_seconds: float = Field(
+        default=10, gt=0, description="Default scan interval of files and folders."
+    )
+    backoff_base_seconds: float = Field(default=30, gt=0, description="First retry delay after a failure.")
+    backoff_ceiling_seconds: float = Field(default=3600, gt=0, description="Longest retry delay.")
+    http_timeout_seconds: float = Field(default=30, gt=0)
+    max_fetch_bytes: int = Field(default=50_000_000, ge=1024, description="Largest feed or file fetched.")
+    allow_insecure_tls: bool = Field(
+        default=False, description="Accept invalid TLS certificates (never in production)."
+    )
+    near_duplicate_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Estimated word-shingle similarity above which an article is a near duplicate.",
+    )
+    near_duplicate_window_hours: float = Field(
+        default=72, gt=0, description="How far apart in publication time two copies of a story may be."
+    )
+    languages: list[str] = Field(
+        default_factory=lambda: [
+            "en",
+            "nl",
+            "fr",
+            "de",
+            "es",
+            "it",
+            "pt",
+            "pl",
+            "ru",
+            "uk",
+            "ar",
+            "tr",
+            "zh",
+        ],
+        description="Languages the detector chooses from when an article does not state its own.",
     )
     api_tokens: SecretList = Field(
         default_factory=list, description="Bearer tokens accepted by POST /v1/events; empty = API closed."

@@ -125,7 +125,7 @@ def test_sample_articles_become_explained_webhook_alerts(
         text = httpx.get(f"http://127.0.0.1:{services[service]}/metrics", timeout=5).text
         return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
 
-    assert metric("ingest", 'exportwatch_ingest_items_total{outcome="published"}') == 2
+    assert metric("ingest", 'exportwatch_ingest_items_total{outcome="published",') == 2
     assert metric("match", 'exportwatch_match_events_total{event_type="news_article",outcome="alerted"}') >= 2
     assert (
         metric("notify", 'exportwatch_notify_deliveries_total{channel="webhook-1",outcome="delivered"}') >= 2

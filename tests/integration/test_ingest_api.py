@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,9 +22,10 @@ TOKEN = "s3cret-token-for-tests"
 
 
 @pytest.fixture
-async def ingest_url(kafka: EmbeddedBroker) -> AsyncIterator[str]:
+async def ingest_url(kafka: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[str]:
     settings = IngestSettings(
         common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        database_url=f"sqlite:///{tmp_path / 'ingest.db'}",
         http_port=free_port(),
         api_tokens=[TOKEN],
         max_body_bytes=20_000,
@@ -91,10 +93,39 @@ async def test_push_api_accepts_object_array_and_lines_and_publishes(
             content=json.dumps(news_samples["sample-003"]) + "\n" + json.dumps(_article("push-4")) + "\n",
         )
     assert one.status_code == many.status_code == jsonl.status_code == 202
-    assert one.json() == {"accepted": 1, "ids": ["push-1"]}
+    assert one.json() == {
+        "accepted": 1,
+        "ids": ["push-1"],
+        "results": [{"id": "push-1", "status": "published", "revision": 1}],
+    }
     assert many.json()["ids"] == ["push-2", "push-3"]
     assert jsonl.json()["ids"] == ["sample-003", "push-4"]
     wanted = {b"push-1", b"push-2", b"push-3", b"push-4", b"sample-003"}
     records = await read_topic(kafka.bootstrap, topics.NEWS, lambda rs: wanted <= {r.key for r in rs})
     by_key = {r.key: json.loads(r.value) for r in records}
     assert by_key[b"sample-003"]["body"] == news_samples["sample-003"]["body"]
+
+
+async def test_push_api_tells_repeats_and_corrections_apart(ingest_url: str, kafka: EmbeddedBroker) -> None:
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=ingest_url, headers=headers) as client:
+        first = await client.post("/v1/events", json=_article("rep-1", body="Spyware sold to Egypt."))
+        again = await client.post("/v1/events", json=_article("rep-1", body="Spyware sold to Egypt."))
+        fixed = await client.post("/v1/events", json=_article("rep-1", body="Spyware sold to Bahrain."))
+        old = await client.post("/v1/events", json=_article("rep-1", body="Spyware sold to Egypt."))
+    assert [r.json()["results"][0]["status"] for r in (first, again, fixed, old)] == [
+        "published",
+        "duplicate",
+        "updated",
+        "duplicate",
+    ]
+    assert fixed.json()["results"][0]["revision"] == 2
+    records = await read_topic(
+        kafka.bootstrap, topics.NEWS, lambda rs: sum(r.key == b"rep-1" for r in rs) >= 2
+    )
+    published = [json.loads(r.value) for r in records if r.key == b"rep-1"]
+    assert [(v["revision"], v["body"]) for v in published] == [
+        (1, "Spyware sold to Egypt."),
+        (2, "Spyware sold to Bahrain."),
+    ]
+    assert all(v["ingested_at"] for v in published)

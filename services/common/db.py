@@ -1,0 +1,80 @@
+"""The services' database: one SQLAlchemy code path for SQLite (the default) and PostgreSQL (production),
+with each service's schema brought up to date by its own Alembic migrations at start.
+
+SQLAlchemy Core gives one set of queries for both databases and Alembic versioned, reviewable schema
+changes; hand-written SQL and a home-made migration table would each need a second dialect branch.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+log = logging.getLogger("exportwatch.db")
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def async_url(url: str) -> str:
+    """``sqlite:///x.db`` and ``postgresql://…`` as the async drivers' URLs; other drivers pass unchanged."""
+    parsed = make_url(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is not None:
+        parsed = parsed.set(drivername=driver)
+    return parsed.render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    """The URL for logs: the password is masked."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets readers and the writer work at once; busy_timeout waits for a lock instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An async engine for ``url``; for SQLite the folder is created and WAL mode switched on."""
+    full = make_url(async_url(url))
+    if full.get_backend_name() == "sqlite":
+        if full.database and full.database != ":memory:":
+            Path(full.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(full)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(full, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _upgrade(connection: Connection, script_location: str, version_table: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Two replicas starting together must not both run the same migration.
+        connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:t))"), {"t": version_table})
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    config.attributes["connection"] = connection
+    config.attributes["version_table"] = version_table
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine, script_location: Path, version_table: str) -> None:
+    """Apply the service's pending migrations (``script_location`` holds its Alembic env and versions)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_upgrade, str(script_location), version_table)
+    log.info("database schema up to date", extra={"version_table": version_table})

@@ -1,0 +1,125 @@
+"""The sources file: which feeds, licence data and folders ingest reads, and how often.
+
+```yaml
+sources:
+  - name: amnesty-en                 # unique; shown in metrics and dead letters
+    url: https://www.amnesty.org/en/feed/
+    interval: 15m
+    language: en                     # optional: when the feed does not say
+  - name: uk-caat
+    path: data/caat/                 # a file or a folder: new and changed files are picked up
+    format: caat
+  - name: nl-cdiu
+    url: https://example.org/dual-use-2026.csv
+    format: csv
+    interval: 1d
+    mapping: {authority: "NL CDIU", licensing_country: NL, columns: {destination: Land}}
+```
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from services.ingest.core.tabular import CsvMapping
+
+Format = Literal["auto", "feed", "jsonl", "caat", "csv"]
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _seconds(value: object) -> object:
+    """``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` as seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m, h or d")
+        return float(match.group(1)) * _UNIT[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+
+
+class SourceSpec(BaseModel):
+    """One configured source."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    url: str | None = Field(default=None, pattern=r"^https?://", description="HTTP(S) URL, polled.")
+    path: Path | None = Field(default=None, description="A file, or a folder watched for files.")
+    format: Format = Field(
+        default="auto", description="Parser; auto picks by file suffix or HTTP content type."
+    )
+    interval: Seconds | None = Field(
+        default=None, description="Seconds between polls; defaults per kind from the service settings."
+    )
+    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$")
+    mapping: CsvMapping | None = Field(default=None, description="Column mapping of a csv source.")
+    ratings: Path | None = Field(default=None, description="CAAT ratings.csv: descriptions of codes.")
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if (self.url is None) == (self.path is None):
+            raise ValueError(f"source {self.name!r}: give exactly one of url and path")
+        if self.format == "csv" and self.mapping is None:
+            raise ValueError(f"source {self.name!r}: format csv needs a mapping of its columns")
+        if self.mapping is not None and self.format != "csv":
+            raise ValueError(f"source {self.name!r}: a mapping is only used with format csv")
+        return self
+
+    @property
+    def location(self) -> str:
+        return self.url or str(self.path)
+
+
+class SourcesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[SourceSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        seen: set[str] = set()
+        for spec in self.sources:
+            if spec.name in seen:
+                raise ValueError(f"source name {spec.name!r} is used twice")
+            seen.add(spec.name)
+        return self
+
+
+class SourcesError(ValueError):
+    """The sources file cannot be used; the message says where and why."""
+
+
+def load_sources(path: Path) -> list[SourceSpec]:
+    """Read and validate a sources file; relative paths are taken from the file's folder."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SourcesError(f"{path}: {exc}") from None
+    try:
+        parsed = SourcesFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise SourcesError(f"{path}: {problems}") from None
+    base = path.parent
+    specs = []
+    for spec in parsed.sources:
+        update: dict[str, Path] = {}
+        if spec.path is not None and not spec.path.is_absolute():
+            update["path"] = base / spec.path
+        if spec.ratings is not None and not spec.ratings.is_absolute():
+            update["ratings"] = base / spec.ratings
+        specs.append(spec.model_copy(update=update) if update else spec)
+    return specs

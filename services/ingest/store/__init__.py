@@ -1,0 +1,1 @@
+"""The ingest service's durable state: items already published, near-duplicate sketches, source state."""

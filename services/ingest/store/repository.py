@@ -1,0 +1,242 @@
+"""Reading and writing the ingest state, the same queries on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.common.db import create_engine, migrate
+from services.ingest.store import tables
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+VERSION_TABLE = "alembic_version_ingest"
+_CHUNK = 500  # ids per IN (...) query: far below SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass(frozen=True)
+class KnownItem:
+    """What was published before under one id: its last revision and every content hash it had."""
+
+    revision: int
+    hashes: frozenset[str]
+    duplicate_of: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One published item, to be recorded after the broker acknowledged it."""
+
+    id: str
+    kind: str
+    source: str
+    revision: int
+    content_hash: str
+    text_hash: str | None
+    duplicate_of: str | None
+    seen_at: dt.datetime
+    sketch: bytes | None = None
+    published_at: dt.datetime | None = None
+
+
+@dataclass
+class SourceState:
+    """Per-source (or per-file) state: validators, content hash, failures and timings."""
+
+    key: str
+    kind: str
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    failures: int = 0
+    last_error: str | None = None
+    last_attempt_at: dt.datetime | None = None
+    last_success_at: dt.datetime | None = None
+    next_attempt_at: dt.datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        return {c.name: getattr(self, c.name) for c in tables.sources.columns}
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class IngestStore:
+    """The ingest service's database; ``open`` brings its schema up to date."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> IngestStore:
+        return cls(create_engine(url))
+
+    @classmethod
+    async def open(cls, url: str) -> IngestStore:
+        store = cls.from_url(url)
+        await store.migrate()
+        return store
+
+    async def migrate(self) -> None:
+        await migrate(self.engine, MIGRATIONS, VERSION_TABLE)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def _upsert(self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> Any:
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(table).values(rows)
+        updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        return stmt.on_conflict_do_update(index_elements=keys, set_=updates)
+
+    async def known_items(self, ids: Sequence[str]) -> dict[str, KnownItem]:
+        unique = list(dict.fromkeys(ids))
+        revisions: dict[str, tuple[int, str | None]] = {}
+        hashes: dict[str, set[str]] = {}
+        async with self.engine.connect() as conn:
+            for part in _chunks(unique):
+                rows = await conn.execute(
+                    select(tables.items.c.id, tables.items.c.revision, tables.items.c.duplicate_of).where(
+                        tables.items.c.id.in_(part)
+                    )
+                )
+                for item_id, revision, duplicate_of in rows:
+                    revisions[item_id] = (revision, duplicate_of)
+                found = [i for i in part if i in revisions]
+                if not found:
+                    continue
+                version_rows = await conn.execute(
+                    select(tables.versions.c.item_id, tables.versions.c.content_hash).where(
+                        tables.versions.c.item_id.in_(found)
+                    )
+                )
+                for item_id, content_hash in version_rows:
+                    hashes.setdefault(item_id, set()).add(content_hash)
+        return {i: KnownItem(rev, frozenset(hashes.get(i, ())), dup) for i, (rev, dup) in revisions.items()}
+
+    async def ids_by_text(self, text_hashes: Sequence[str]) -> dict[str, str]:
+        """text hash -> id of the item first published with that text."""
+        found: dict[str, str] = {}
+        unique = list(dict.fromkeys(text_hashes))
+        async with self.engine.connect() as conn:
+            for part in _chunks(unique):
+                rows = await conn.execute(
+                    select(tables.items.c.text_hash, tables.items.c.id)
+                    .where(tables.items.c.text_hash.in_(part))
+                    .order_by(tables.items.c.first_seen_at)
+                )
+                for text_hash, item_id in rows:
+                    found.setdefault(text_hash, item_id)
+        return found
+
+    async def record(self, rows: Sequence[ItemRow]) -> None:
+        """Record published items (one transaction): new ids are inserted, updated ids get their new
+        revision; every content hash is kept so an older release read again is not an update."""
+        if not rows:
+            return
+        async with self.engine.begin() as conn:
+            existing: set[str] = set()
+            ids = list(dict.fromkeys(r.id for r in rows))
+            for part in _chunks(ids):
+                result = await conn.execute(select(tables.items.c.id).where(tables.items.c.id.in_(part)))
+                existing.update(result.scalars())
+            latest: dict[str, ItemRow] = {}
+            for row in rows:
+                latest[row.id] = row
+            item_values = [
+                {
+                    "id": r.id,
+                    "kind": r.kind,
+                    "source": r.source[:500],
+                    "revision": r.revision,
+                    "content_hash": r.content_hash,
+                    "text_hash": r.text_hash,
+                    "duplicate_of": r.duplicate_of,
+                    "first_seen_at": r.seen_at,
+                    "last_seen_at": r.seen_at,
+                }
+                for r in latest.values()
+            ]
+            new_values = [v for v in item_values if v["id"] not in existing]
+            if new_values:
+                await conn.execute(tables.items.insert(), new_values)
+            for v in item_values:
+                if v["id"] in existing:
+                    await conn.execute(
+                        tables.items.update()
+                        .where(tables.items.c.id == v["id"])
+                        .values(
+                            revision=v["revision"],
+                            content_hash=v["content_hash"],
+                            text_hash=v["text_hash"],
+                            last_seen_at=v["last_seen_at"],
+                        )
+                    )
+            version_values = list(
+                {
+                    (r.id, r.content_hash): {
+                        "item_id": r.id,
+                        "content_hash": r.content_hash,
+                        "revision": r.revision,
+                    }
+                    for r in rows
+                }.values()
+            )
+            await conn.execute(
+                self._upsert(conn, tables.versions, version_values, ["item_id", "content_hash"])
+            )
+            sketch_values = [
+                {"item_id": r.id, "published_at": r.published_at, "sketch": r.sketch}
+                for r in latest.values()
+                if r.sketch is not None and r.published_at is not None
+            ]
+            if sketch_values:
+                await conn.execute(self._upsert(conn, tables.sketches, sketch_values, ["item_id"]))
+
+    async def sketches_since(self, since: dt.datetime) -> list[tuple[str, dt.datetime, bytes]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(tables.sketches.c.item_id, tables.sketches.c.published_at, tables.sketches.c.sketch)
+                .where(tables.sketches.c.published_at >= since)
+                .order_by(tables.sketches.c.published_at)
+            )
+            return [(i, p, bytes(s)) for i, p, s in rows]
+
+    async def prune_sketches(self, before: dt.datetime) -> int:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(tables.sketches).where(tables.sketches.c.published_at < before)
+            )
+            return int(result.rowcount or 0)
+
+    async def source_state(self, key: str, kind: str) -> SourceState:
+        async with self.engine.connect() as conn:
+            row = (
+                (await conn.execute(select(tables.sources).where(tables.sources.c.key == key)))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return SourceState(key=key, kind=kind)
+        return SourceState(**dict(row))
+
+    async def source_states(self, prefix: str) -> list[SourceState]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(tables.sources).where(tables.sources.c.key.startswith(prefix)))
+            ).mappings()
+            return [SourceState(**dict(row)) for row in rows]
+
+    async def save_source(self, state: SourceState) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(self._upsert(conn, tables.sources, [state.values()], ["key"]))
