@@ -7,7 +7,11 @@ changes; hand-written SQL and a home-made migration table would each need a seco
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +77,26 @@ def _upgrade(connection: Connection, script_location: str, version_table: str) -
     command.upgrade(config, "head")
 
 
+@contextlib.asynccontextmanager
+async def _file_lock(path: Path) -> AsyncIterator[None]:
+    """An exclusive lock on ``path`` (flock: also between connections of one process)."""
+    with path.open("a") as handle:
+        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 async def migrate(engine: AsyncEngine, script_location: Path, version_table: str) -> None:
-    """Apply the service's pending migrations (``script_location`` holds its Alembic env and versions)."""
-    async with engine.begin() as conn:
+    """Apply the service's pending migrations (``script_location`` holds its Alembic env and versions).
+
+    Processes starting together take turns: PostgreSQL through an advisory lock inside the migration
+    transaction, SQLite through a lock file beside the database."""
+    database = engine.url.database
+    lock: contextlib.AbstractAsyncContextManager[None] = contextlib.nullcontext()
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        lock = _file_lock(Path(database + ".migrate-lock"))
+    async with lock, engine.begin() as conn:
         await conn.run_sync(_upgrade, str(script_location), version_table)
     log.info("database schema up to date", extra={"version_table": version_table})

@@ -303,3 +303,5 @@ class Ingestor:
             self.metrics.warnings.labels(kind="date_inferred").inc()
         if extra.get("language_detected"):
             self.metrics.warnings.labels(kind="language_detected").inc()
+        if extra.get("encoding_repaired"):
+            self.metrics.warnings.labels(kind="encoding_repaired").inc()

@@ -53,6 +53,15 @@ class PollError(Exception):
         self.retry_after = retry_after
 
 
+_TEMPORARY_SUFFIXES = (".tmp", ".part", ".partial", ".swp", ".crdownload", ".lock")
+
+
+def _is_temporary(name: str) -> bool:
+    """Hidden files and files still being written or edited by another program."""
+    lower = name.lower()
+    return name.startswith((".", "~")) or name.endswith("~") or lower.endswith(_TEMPORARY_SUFFIXES)
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -235,7 +244,9 @@ class SourcePoller:
         path = self.spec.path
         assert path is not None
         if path.is_dir():
-            return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+            # Every file but hidden and temporary ones: a file nobody can parse is dead-lettered (once
+            # per content), not silently ignored.
+            return sorted(p for p in path.iterdir() if p.is_file() and not _is_temporary(p.name))
         if path.exists():
             return [path]
         raise PollError("read_error", f"{path} does not exist")

@@ -124,3 +124,11 @@ def test_dockerfile_runs_as_non_root_with_one_entrypoint() -> None:
     assert re.search(r"^USER exportwatch", text, re.MULTILINE)
     assert 'ENTRYPOINT ["exportwatch"]' in text
     assert text.count("FROM ") == 2, "multi-stage: no build tools in the final image"
+
+
+def test_production_sources_file_is_valid() -> None:
+    from services.ingest.core.config import load_sources
+
+    specs = load_sources(ROOT / "deploy" / "ingest" / "sources.yaml")
+    assert {s.name for s in specs} >= {"amnesty-en", "inbox"}
+    assert all(s.url is None or s.url.startswith("https://") for s in specs)

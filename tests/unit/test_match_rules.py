@@ -387,6 +387,15 @@ def test_alert_id_is_deterministic(matcher: Matcher) -> None:
     assert other[0].id != first[0].id
 
 
+def test_a_corrected_revision_gets_a_new_alert_and_a_copy_names_its_original(matcher: Matcher) -> None:
+    event = news("The firm sold spyware to China.", event_id="news-42")
+    first = matcher.evaluate(event, NOW)[0]
+    corrected = matcher.evaluate(event.model_copy(update={"revision": 2}), NOW)[0]
+    assert corrected.id != first.id and corrected.event_revision == 2 and first.event_revision == 1
+    copy = matcher.evaluate(event.model_copy(update={"id": "news-43", "duplicate_of": "news-42"}), NOW)[0]
+    assert copy.duplicate_of == "news-42" and first.duplicate_of is None
+
+
 # ---- the real samples ---------------------------------------------------------------------------
 
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Annotated, Literal, Self
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from services.ingest.core.tabular import CsvMapping
+from services.ingest.core.tabular import CsvMapping, StrictConfig
 
 Format = Literal["auto", "feed", "jsonl", "caat", "csv"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -46,10 +46,8 @@ def _seconds(value: object) -> object:
 Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
 
 
-class SourceSpec(BaseModel):
-    """One configured source."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class SourceSpec(StrictConfig):
+    """One configured source (unknown keys are errors that suggest the closest known one)."""
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     url: str | None = Field(default=None, pattern=r"^https?://", description="HTTP(S) URL, polled.")
@@ -80,9 +78,7 @@ class SourceSpec(BaseModel):
         return self.url or str(self.path)
 
 
-class SourcesFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class SourcesFile(StrictConfig):
     sources: list[SourceSpec] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 SUFFIXES = (*FEED_SUFFIXES, *JSONL_SUFFIXES, ".csv")
 
+
 def rejection_reasons() -> tuple[str, ...]:
     """Every reason a parser can reject an item with (metric labels that start at zero)."""
     from services.ingest.core import feeds, tabular

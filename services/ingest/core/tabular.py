@@ -123,7 +123,7 @@ def _upper(value: object) -> object:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-class _Strict(BaseModel):
+class StrictConfig(BaseModel):
     """Configuration: unknown keys are errors that name the key and the closest known one."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -144,7 +144,7 @@ class _Strict(BaseModel):
         return data
 
 
-class ColumnMap(_Strict):
+class ColumnMap(StrictConfig):
     """Header names, as in the file, of the columns that hold each LicenceRecord field."""
 
     licence_number: str | None = Field(default=None, description="Licence or case number.")
@@ -172,7 +172,7 @@ class ColumnMap(_Strict):
         return {name: header for name, header in self.model_dump().items() if header}
 
 
-class CsvMapping(_Strict):
+class CsvMapping(StrictConfig):
     """How to read one authority's CSV: which columns hold what, and how values are written."""
 
     authority: str = Field(min_length=1, description="Authority or data set, as shown in alerts.")
