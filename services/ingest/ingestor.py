@@ -144,6 +144,7 @@ class Ingestor:
         self.clock = clock
         self.lock = asyncio.Lock()
         self._inflight: set[asyncio.Future[list[ItemResult]]] = set()
+        self._unknown_names: set[str] = set()
 
     async def load(self) -> int:
         """Fill the near-duplicate index from the database: the originals inside the window."""
@@ -295,10 +296,14 @@ class Ingestor:
         extra = event.model_extra or {}
         if isinstance(event, LicenceRecord) and event.destination_name and not event.destination_country:
             self.metrics.warnings.labels(kind="unknown_country").inc()
-            log.warning(
-                "unknown destination kept without a country code",
-                extra={"event_id": event.id, "destination_name": event.destination_name[:100]},
-            )
+            name = event.destination_name[:100]
+            if name not in self._unknown_names and len(self._unknown_names) < 10_000:
+                # Once per name: a data set repeats the same few names on thousands of rows.
+                self._unknown_names.add(name)
+                log.warning(
+                    "unknown destination kept without a country code (logged once per name)",
+                    extra={"event_id": event.id, "destination_name": name},
+                )
         if extra.get("published_at_inferred"):
             self.metrics.warnings.labels(kind="date_inferred").inc()
         if extra.get("language_detected"):
