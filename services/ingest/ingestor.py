@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -171,21 +172,17 @@ class Ingestor:
         source; ``keep`` returns every item's result (the push API answers with them)."""
         tally = Tally()
         kept: list[ItemResult] = []
-        chunk: list[Parsed] = []
-
-        async def flush() -> None:
+        items = iter(parsed)
+        while True:
+            # Parsing runs in a thread, one chunk at a time: a large file or feed never blocks the
+            # event loop (health checks, the push API, other sources) and is never all in memory.
+            chunk = await asyncio.to_thread(lambda: list(itertools.islice(items, CHUNK)))
+            if not chunk:
+                break
             results = await self._chunk(chunk, source, label or source)
             tally.add(results)
             if keep:
                 kept.extend(results)
-            chunk.clear()
-
-        for item in parsed:
-            chunk.append(item)
-            if len(chunk) >= CHUNK:
-                await flush()
-        if chunk:
-            await flush()
         return tally, kept
 
     def _prepare(self, events: Sequence[Event]) -> list[_Prepared]:
