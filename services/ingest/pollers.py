@@ -154,7 +154,7 @@ class SourcePoller:
 
     # --- URLs ---------------------------------------------------------------------------------------
 
-    async def _fetch(self, state: SourceState) -> httpx.Response | None:
+    async def _fetch(self, state: SourceState) -> tuple[httpx.Response, bytes] | None:
         """GET with the stored validators; None on 304. Raises PollError."""
         assert self.http is not None and self.spec.url is not None
         headers = {"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate"}
@@ -181,8 +181,7 @@ class SourcePoller:
                     body.extend(part)
                     if len(body) > self.policy.max_bytes:
                         raise PollError("too_large", f"more than {self.policy.max_bytes} bytes")
-                response._content = bytes(body)  # keep the body on the response after the stream closed
-                return response
+                return response, bytes(body)
         except httpx.HTTPError as exc:
             raise PollError("network_error", f"{type(exc).__name__} from {self._where()}: {exc}") from None
 
@@ -191,10 +190,10 @@ class SourcePoller:
         return httpx.URL(self.spec.url or "").host or "the source"
 
     async def _poll_url(self, state: SourceState) -> str:
-        response = await self._fetch(state)
-        if response is None:
+        fetched = await self._fetch(state)
+        if fetched is None:
             return "not_modified"
-        data = response.content
+        response, data = fetched
         digest = _sha256(data)
         validators = (response.headers.get("etag"), response.headers.get("last-modified"))
         if digest == state.content_hash:
