@@ -14,6 +14,7 @@ import httpx
 
 from services.common.db import safe_url
 from services.common.pipeline import PipelineMetrics, new_registry
+from services.common.producer import Producer
 from services.common.runtime import Service, make_broker
 from services.ingest.api import push_route
 from services.ingest.core.config import SourceSpec, load_sources
@@ -62,8 +63,9 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     )
     url = settings.database_url.get_secret_value()
     store = IngestStore.from_url(url)
+    producer = Producer(settings.common.kafka_bootstrap, f"exportwatch-{SERVICE}-producer", pipeline)
     ingestor = Ingestor(
-        broker,
+        producer,
         store,
         pipeline,
         metrics,
@@ -93,6 +95,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     service.state["ingestor"] = ingestor
 
     async def open_store() -> None:
+        await producer.start()
         await store.migrate()
         loaded = await ingestor.load()
         log.info(
@@ -105,6 +108,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
 
     async def close() -> None:
         await ingestor.drain()
+        await producer.stop()
         await http.aclose()
         await store.close()
 

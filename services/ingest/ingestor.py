@@ -9,6 +9,7 @@ lock, so feeds, folders and the push API never race each other on the same ids.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import itertools
 import logging
@@ -16,10 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from faststream.kafka import KafkaBroker
-
 from schemas import LicenceRecord, NewsArticle, topics
-from services.common.pipeline import Outgoing, PipelineMetrics, dead_letter, publish_all
+from services.common.pipeline import Outgoing, PipelineMetrics, dead_letter
+from services.common.producer import Producer
 from services.ingest.core.dedup import NearDuplicateIndex, Sketch, Sketcher, text_fingerprint
 from services.ingest.core.identity import Status, classify, content_hash
 from services.ingest.core.language import LanguageDetector, fill_language
@@ -125,7 +125,7 @@ class _Plan:
 class Ingestor:
     def __init__(
         self,
-        broker: KafkaBroker,
+        producer: Producer,
         store: IngestStore,
         pipeline: PipelineMetrics,
         metrics: IngestMetrics,
@@ -135,7 +135,7 @@ class Ingestor:
         detector: LanguageDetector | None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self.broker = broker
+        self.producer = producer
         self.store = store
         self.pipeline = pipeline
         self.metrics = metrics
@@ -235,21 +235,22 @@ class Ingestor:
             else:
                 self._decide(plan, next(prepared_iter))
         try:
-            await publish_all(self.broker, plan.outgoing, self.pipeline)
+            await self.producer.publish_all(plan.outgoing)
             await self.store.record(plan.rows)
         except BaseException:
             for item_id in plan.indexed:
                 self.near.discard(item_id)
             raise
         # Counted once published: a chunk that failed and is read again is not counted twice.
-        for result in plan.results:
-            self.metrics.items.labels(source=label, outcome=result.status).inc()
-            if result.status == "duplicate":
-                self.metrics.duplicates.labels(kind=result.reason or "same_id").inc()
-            elif result.status == "near_duplicate":
-                self.metrics.duplicates.labels(kind="near").inc()
-            elif result.status == "rejected":
-                self.pipeline.deadlettered.labels(reason=result.reason or "invalid_event").inc()
+        counts = collections.Counter((r.status, r.reason) for r in plan.results)
+        for (status, reason), n in counts.items():
+            self.metrics.items.labels(source=label, outcome=status).inc(n)
+            if status == "duplicate":
+                self.metrics.duplicates.labels(kind=reason or "same_id").inc(n)
+            elif status == "near_duplicate":
+                self.metrics.duplicates.labels(kind="near").inc(n)
+            elif status == "rejected":
+                self.pipeline.deadlettered.labels(reason=reason or "invalid_event").inc(n)
         for out in plan.outgoing:
             if not isinstance(out.value, bytes) and out.topic != topics.DEADLETTER:
                 self._warn(out.value)  # type: ignore[arg-type]

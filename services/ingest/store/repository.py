@@ -93,11 +93,15 @@ class IngestStore:
     async def close(self) -> None:
         await self.engine.dispose()
 
-    def _upsert(self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> Any:
+    async def _upsert(
+        self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], keys: list[str]
+    ) -> None:
+        """Insert or update by ``keys``, as one executemany of a cached statement (a multi-VALUES
+        statement would be compiled anew for every batch)."""
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(table).values(rows)
+        stmt = insert(table)
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        return stmt.on_conflict_do_update(index_elements=keys, set_=updates)
+        await conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
 
     async def known_items(self, ids: Sequence[str]) -> dict[str, KnownItem]:
         unique = list(dict.fromkeys(ids))
@@ -106,12 +110,16 @@ class IngestStore:
         async with self.engine.connect() as conn:
             for part in _chunks(unique):
                 rows = await conn.execute(
-                    select(tables.items.c.id, tables.items.c.revision, tables.items.c.duplicate_of).where(
-                        tables.items.c.id.in_(part)
-                    )
+                    select(
+                        tables.items.c.id,
+                        tables.items.c.revision,
+                        tables.items.c.duplicate_of,
+                        tables.items.c.content_hash,
+                    ).where(tables.items.c.id.in_(part))
                 )
-                for item_id, revision, duplicate_of in rows:
+                for item_id, revision, duplicate_of, latest_hash in rows:
                     revisions[item_id] = (revision, duplicate_of)
+                    hashes.setdefault(item_id, set()).add(latest_hash)
                 found = [i for i in part if i in revisions]
                 if not found:
                     continue
@@ -170,6 +178,23 @@ class IngestStore:
             new_values = [v for v in item_values if v["id"] not in existing]
             if new_values:
                 await conn.execute(tables.items.insert(), new_values)
+            # The items table holds each id's latest content hash; the hashes it replaces move to
+            # versions (updates are rare, so this costs nothing on a first read of a large file).
+            superseded: list[dict[str, Any]] = []
+            for part in _chunks([i for i in latest if i in existing]):
+                result = await conn.execute(
+                    select(tables.items.c.id, tables.items.c.content_hash, tables.items.c.revision).where(
+                        tables.items.c.id.in_(part)
+                    )
+                )
+                superseded.extend({"item_id": i, "content_hash": h, "revision": rev} for i, h, rev in result)
+            superseded.extend(
+                {"item_id": r.id, "content_hash": r.content_hash, "revision": r.revision}
+                for r in rows
+                if latest[r.id] is not r  # an earlier revision published in this same batch
+            )
+            if superseded:
+                await self._upsert(conn, tables.versions, superseded, ["item_id", "content_hash"])
             for v in item_values:
                 if v["id"] in existing:
                     await conn.execute(
@@ -182,26 +207,13 @@ class IngestStore:
                             last_seen_at=v["last_seen_at"],
                         )
                     )
-            version_values = list(
-                {
-                    (r.id, r.content_hash): {
-                        "item_id": r.id,
-                        "content_hash": r.content_hash,
-                        "revision": r.revision,
-                    }
-                    for r in rows
-                }.values()
-            )
-            await conn.execute(
-                self._upsert(conn, tables.versions, version_values, ["item_id", "content_hash"])
-            )
             sketch_values = [
                 {"item_id": r.id, "published_at": r.published_at, "sketch": r.sketch}
                 for r in latest.values()
                 if r.sketch is not None and r.published_at is not None
             ]
             if sketch_values:
-                await conn.execute(self._upsert(conn, tables.sketches, sketch_values, ["item_id"]))
+                await self._upsert(conn, tables.sketches, sketch_values, ["item_id"])
 
     async def sketches_since(self, since: dt.datetime) -> list[tuple[str, dt.datetime, bytes]]:
         async with self.engine.connect() as conn:
@@ -239,4 +251,4 @@ class IngestStore:
 
     async def save_source(self, state: SourceState) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(self._upsert(conn, tables.sources, [state.values()], ["key"]))
+            await self._upsert(conn, tables.sources, [state.values()], ["key"])

@@ -26,7 +26,7 @@ versions = Table(
     "ingest_versions",
     metadata,
     Column("item_id", String(256), primary_key=True),
-    Column("content_hash", String(64), primary_key=True),  # Every content ever published for the id.
+    Column("content_hash", String(64), primary_key=True),  # Earlier contents of the id (not the latest).
     Column("revision", Integer, nullable=False),
 )
 

@@ -1,0 +1,61 @@
+"""Publishing many messages fast: a plain aiokafka producer, every send enqueued at once, then every
+acknowledgement awaited.
+
+FastStream's ``broker.publish`` costs about 0.5 ms of CPU per message (middlewares, a correlation id,
+its own serialisation); ingest publishes whole files, where that was 50 of the 62 seconds of the UK data
+set. Consumers stay on FastStream; a producer-only path needs none of its machinery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+
+from services.common.pipeline import Outgoing, PipelineMetrics, encode
+
+_HEADERS = [("content-type", b"application/json")]
+
+
+class Producer:
+    def __init__(self, bootstrap: str, client_id: str, metrics: PipelineMetrics) -> None:
+        self.metrics = metrics
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=5,  # a few ms of batching: many messages per request
+            max_batch_size=1 << 20,
+            request_timeout_ms=30_000,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        await self._producer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._producer.stop()
+
+    async def publish_all(self, messages: Sequence[Outgoing]) -> None:
+        """Send every message and wait for every acknowledgement; raise if any failed."""
+        if not messages:
+            return
+        if not self._started:
+            raise RuntimeError("the producer is not running")
+        futures = [
+            await self._producer.send(
+                m.topic, value=encode(m.value), key=m.key.encode("utf-8"), headers=_HEADERS
+            )
+            for m in messages
+        ]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        for m, r in zip(messages, results, strict=True):
+            if not isinstance(r, BaseException):
+                self.metrics.produced.labels(topic=m.topic).inc()
+        if errors:
+            raise errors[0]
