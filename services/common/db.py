@@ -63,7 +63,15 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(full)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(full, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # Plans made for each execution's own parameters: a generic plan cached while a table was small
+    # (or never analysed, with autovacuum off) kept scanning whole tables for id lookups, 40x slower.
+    return create_async_engine(
+        full,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"server_settings": {"plan_cache_mode": "force_custom_plan"}},
+    )
 
 
 def _upgrade(connection: Connection, script_location: str, version_table: str) -> None:
