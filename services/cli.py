@@ -235,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="matching benchmark: engine vs raw scan vs naive regexes at 100 / 10k / 100k terms "
         "(exportwatch bench --help)",
     )
+    sub.add_parser(
+        "bench-ingest",
+        add_help=False,
+        help="ingest benchmark: the UK licence data (CAAT values.csv) end to end against raw produce and "
+        "parse-only baselines (exportwatch bench-ingest --help)",
+    )
     sub.add_parser("topics", help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit")
     schemas = sub.add_parser("schemas", help="write the JSON Schemas of every message")
     schemas.add_argument("--check", action="store_true", help="only check they are current")
@@ -251,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.match.benchmark import main as bench
 
         return bench(argv[1:])
+    if argv[:1] == ["bench-ingest"]:
+        from services.ingest.benchmark import main as bench_ingest
+
+        return bench_ingest(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args.service)
