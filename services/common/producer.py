@@ -20,36 +20,37 @@ _HEADERS = [("content-type", b"application/json")]
 
 class Producer:
     def __init__(self, bootstrap: str, client_id: str, metrics: PipelineMetrics) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
         self.metrics = metrics
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id=client_id,
+        self._producer: AIOKafkaProducer | None = None  # made in start(): it needs the running loop
+
+    async def start(self) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            client_id=self.client_id,
             acks="all",
             linger_ms=5,  # a few ms of batching: many messages per request
             max_batch_size=1 << 20,
             request_timeout_ms=30_000,
         )
-        self._started = False
-
-    async def start(self) -> None:
-        await self._producer.start()
-        self._started = True
+        await producer.start()
+        self._producer = producer
 
     async def stop(self) -> None:
-        if self._started:
-            self._started = False
-            await self._producer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()
 
     async def publish_all(self, messages: Sequence[Outgoing]) -> None:
         """Send every message and wait for every acknowledgement; raise if any failed."""
         if not messages:
             return
-        if not self._started:
+        producer = self._producer
+        if producer is None:
             raise RuntimeError("the producer is not running")
         futures = [
-            await self._producer.send(
-                m.topic, value=encode(m.value), key=m.key.encode("utf-8"), headers=_HEADERS
-            )
+            await producer.send(m.topic, value=encode(m.value), key=m.key.encode("utf-8"), headers=_HEADERS)
             for m in messages
         ]
         results = await asyncio.gather(*futures, return_exceptions=True)
