@@ -255,11 +255,12 @@ class SourcePoller:
             files = await asyncio.to_thread(self._files)
         except OSError as exc:
             raise PollError("read_error", str(exc)) from None
-        ratings = self._ratings() or {}
+        prefix = f"{self.spec.name}:"
+        states = {st.key: st for st in await self.store.source_states(prefix)}  # one query per scan
         pending: list[tuple[Path, SourceState, bytes, str]] = []
         for file in files:
-            key = f"{self.spec.name}:{file}"
-            state = await self.store.source_state(key, "file")
+            key = prefix + str(file)
+            state = states.get(key) or SourceState(key=key, kind="file")
             try:
                 stat = file.stat()
             except OSError:
@@ -278,11 +279,17 @@ class SourcePoller:
             if digest == state.content_hash:
                 await self.store.save_source(state)
                 continue
-            if is_ratings_table(file.name, data):
-                ratings.update(load_ratings(data))
             pending.append((file, state, data, digest))
+        if not pending:
+            return "ok"
+        # Reference tables (CAAT ratings) first, so the data files of the same scan use them.
+        reference = {file for file, _, data, _ in pending if is_ratings_table(file.name, data)}
+        ratings = self._ratings() or {}
+        for file, _, data, _ in pending:
+            if file in reference:
+                ratings.update(load_ratings(data))
         for file, state, data, digest in pending:
-            if is_ratings_table(file.name, data):
+            if file in reference:
                 outcome_note = "reference"
             else:
                 parsed = parse_source(

@@ -245,7 +245,9 @@ class IngestStore:
     async def source_states(self, prefix: str) -> list[SourceState]:
         async with self.engine.connect() as conn:
             rows = (
-                await conn.execute(select(tables.sources).where(tables.sources.c.key.startswith(prefix)))
+                await conn.execute(
+                    select(tables.sources).where(tables.sources.c.key.startswith(prefix, autoescape=True))
+                )
             ).mappings()
             return [SourceState(**dict(row)) for row in rows]
 
