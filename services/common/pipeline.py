@@ -170,6 +170,12 @@ async def publish_all(broker: KafkaBroker, messages: Sequence[Outgoing], metrics
         ),
         return_exceptions=True,
     )
+    account(messages, results, metrics)
+
+
+def account(messages: Sequence[Outgoing], results: Sequence[object], metrics: PipelineMetrics) -> None:
+    """Count the acknowledged messages (``results`` from a gather with return_exceptions) and raise
+    the first failure, if any."""
     errors = [r for r in results if isinstance(r, BaseException)]
     for m, r in zip(messages, results, strict=True):
         if not isinstance(r, BaseException):

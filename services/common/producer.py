@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 
-from services.common.pipeline import Outgoing, PipelineMetrics, encode
+from services.common.pipeline import Outgoing, PipelineMetrics, account, encode
 
 _HEADERS = [("content-type", b"application/json")]
 
@@ -53,10 +53,4 @@ class Producer:
             await producer.send(m.topic, value=encode(m.value), key=m.key.encode("utf-8"), headers=_HEADERS)
             for m in messages
         ]
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        for m, r in zip(messages, results, strict=True):
-            if not isinstance(r, BaseException):
-                self.metrics.produced.labels(topic=m.topic).inc()
-        if errors:
-            raise errors[0]
+        account(messages, await asyncio.gather(*futures, return_exceptions=True), self.metrics)

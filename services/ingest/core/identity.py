@@ -6,6 +6,7 @@ import hashlib
 from enum import StrEnum
 
 from schemas import LicenceRecord, NewsArticle
+from services.ingest.core.dedup import normalise_text
 
 # Set by ingest itself: a repeat of the same content must hash the same whatever these say.
 _VOLATILE = frozenset({"revision", "ingested_at", "duplicate_of", "published_at_inferred"})
@@ -22,8 +23,6 @@ def content_hash(event: NewsArticle | LicenceRecord) -> str:
     re-serves an item with a new date or different markup is not an update; for a licence record: every
     field but the ones ingest sets."""
     if isinstance(event, NewsArticle):
-        from services.ingest.core.dedup import normalise_text
-
         payload = "\x1f".join((event.url, normalise_text(event.title, event.body)))
     else:
         payload = event.model_dump_json(exclude=set(_VOLATILE))
