@@ -12,6 +12,7 @@ from schemas.events import (
     LicenceItem,
     LicenceRecord,
     NewsArticle,
+    Notification,
     Severity,
     parse_event,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "LicenceItem",
     "LicenceRecord",
     "NewsArticle",
+    "Notification",
     "Severity",
     "parse_event",
     "topics",

@@ -289,3 +289,36 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> NewsArticle | LicenceRecor
         raise InvalidEvent("invalid_event", _describe(exc)) from None
     except UnicodeDecodeError as exc:
         raise InvalidEvent("invalid_encoding", f"not UTF-8: {exc.reason}") from None
+
+
+class Notification(_Open):
+    """What a subscriber receives: one or more alerts about one story, a digest, or a test message.
+
+    Webhook subscribers get it as the ``data`` of a CloudEvent; the other channels render it as text."""
+
+    type: Literal["notification"] = Field(
+        default="notification", description="Discriminator of the message kind."
+    )
+    id: str = Field(
+        min_length=1,
+        description="Stable id of this notification: the same across retries and re-sends, so a "
+        "receiver can drop a copy it has already processed.",
+        examples=["ntf-3b9c0e6d2a4f4e11a0c2"],
+    )
+    kind: Literal["alerts", "digest", "test"] = Field(
+        description="`alerts`: alerts about one story, sent as they come; `digest`: the alerts of a "
+        "digest period; `test`: a test message asked for by the subscriber."
+    )
+    subscription_id: str = Field(description="Id of the subscription it was sent for.")
+    subscription_name: str = Field(description="Name the owner gave the subscription.")
+    story: str | None = Field(
+        default=None,
+        description="For `alerts`: the event id of the story (the first copy when others are near "
+        "duplicates of it); every alert listed is about this story.",
+    )
+    period_start: AwareDatetime | None = Field(
+        default=None, description="For `digest`: start of the period covered."
+    )
+    period_end: AwareDatetime | None = Field(default=None, description="For `digest`: end of the period.")
+    alerts: list[Alert] = Field(description="The alerts, oldest first.")
+    created_at: AwareDatetime = Field(description="When the notification was first assembled.")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.events import Alert, DeadLetter, LicenceRecord, NewsArticle
+from schemas.events import Alert, DeadLetter, LicenceRecord, NewsArticle, Notification
 
 SCHEMA_DIR = Path(__file__).parent / "jsonschema"
 MODELS: dict[str, type[BaseModel]] = {
@@ -15,6 +15,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "licence_record": LicenceRecord,
     "alert": Alert,
     "dead_letter": DeadLetter,
+    "notification": Notification,
 }
 
 

@@ -22,6 +22,9 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = logging.getLogger("exportwatch.db")
+# aiosqlite logs every statement with its parameters at DEBUG, and parameters hold secrets (subscription
+# settings): it stays quiet whatever level the root logger is set to.
+logging.getLogger("aiosqlite").setLevel(logging.WARNING)
 
 _ASYNC_DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
@@ -54,14 +57,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for ``url``; for SQLite the folder is created and WAL mode switched on."""
+def _autocommit_driver(dbapi_connection: Any, _record: Any) -> None:
+    # The driver must not open transactions on its own: the "begin" hook below does it.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: str, *, immediate: bool = False) -> AsyncEngine:
+    """An async engine for ``url``; for SQLite the folder is created and WAL mode switched on.
+
+    ``immediate``: SQLite transactions take the write lock when they begin. A transaction that reads
+    and then writes can otherwise fail at once (SQLITE_BUSY, not a wait) when another connection wrote
+    in between; with it, transactions simply wait their turn (busy_timeout)."""
     full = make_url(async_url(url))
     if full.get_backend_name() == "sqlite":
         if full.database and full.database != ":memory:":
             Path(full.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(full)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if immediate:
+            event.listen(engine.sync_engine, "connect", _autocommit_driver)
+            event.listen(engine.sync_engine, "begin", _begin_immediate)
         return engine
     # Plans made for each execution's own parameters: a generic plan cached while a table was small
     # (or never analysed, with autovacuum off) kept scanning whole tables for id lookups, 40x slower.

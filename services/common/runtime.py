@@ -93,7 +93,8 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Start broker, topic watcher, background tasks and HTTP server; stop them in reverse order."""
+        """Start the HTTP server, start hooks, broker, topic watcher and background tasks; stop them in
+        reverse order."""
         s = self.settings
         if s.create_topics:
             await ensure_topics(
@@ -105,10 +106,11 @@ class Service:
             )
         )
         server_task = asyncio.create_task(server.serve(), name=f"{self.name}-http")
-        await self.broker.start()
         try:
+            # Hooks first (database migrations, producers): no message is consumed before they ran.
             for hook in self.on_start:
                 await hook()
+            await self.broker.start()
         except BaseException:
             await self.broker.stop()
             server.should_exit = True
@@ -136,10 +138,12 @@ class Service:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            # Consumers stop first, so no batch is still being handled when the hooks close what it
+            # uses (databases, producers, HTTP clients).
+            await self.broker.stop()
             for hook in self.on_stop:
                 with contextlib.suppress(Exception):
                     await hook()
-            await self.broker.stop()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(server_task, 5)

@@ -1,18 +1,45 @@
 """A local webhook receiver: records every POST it gets (to memory and a JSON Lines file).
 
 The local stack points notify at it so a newcomer sees exactly what an integrator would receive, and
-the tests use it as the real HTTP server on the other end of the webhook channel. It can be told to
-fail the first N requests to exercise retries.
+the tests use it as the real HTTP server on the other end of the webhook channel. Given the signing
+secret it checks each request's signature, as an integrator would. It can be scripted to answer the
+first requests with failures (a status, headers such as Retry-After, or a delay past the sender's
+timeout) to exercise retries.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: ``status`` with ``headers``, after ``delay`` seconds."""
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def signature_valid(secret: str, header: str, body: bytes, tolerance: float = 300.0) -> bool:
+    """ExportWatch's webhook signature: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "t." + body>``."""
+    fields = [part.split("=", 1) for part in header.split(",") if "=" in part]
+    stamps = [v for k, v in fields if k.strip() == "t"]
+    if len(stamps) != 1 or not stamps[0].strip().isdigit():
+        return False
+    if abs(time.time() - int(stamps[0])) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), stamps[0].strip().encode() + b"." + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v.strip()) for k, v in fields if k.strip() == "v1")
 
 
 class WebhookSink:
@@ -23,12 +50,17 @@ class WebhookSink:
         out: Path | None = None,
         fail_first: int = 0,
         fail_status: int = 503,
+        *,
+        script: Sequence[Reply] = (),
+        secret: str | None = None,
+        default: Reply | None = None,
     ) -> None:
         self.out = out
         self.received: list[dict[str, Any]] = []
         self.requests = 0
-        self.fail_first = fail_first
-        self.fail_status = fail_status
+        self.script = list(script) or [Reply(fail_status)] * fail_first
+        self.secret = secret
+        self.default = default or Reply()
         self._lock = threading.Lock()
         sink = self
 
@@ -38,14 +70,20 @@ class WebhookSink:
                 body = self.rfile.read(length)
                 with sink._lock:
                     sink.requests += 1
-                    failing = sink.requests <= sink.fail_first
-                if failing:
-                    self.send_response(sink.fail_status)
+                    reply = (
+                        sink.script[sink.requests - 1] if sink.requests <= len(sink.script) else sink.default
+                    )
+                if reply.delay:
+                    time.sleep(reply.delay)
+                if reply.status >= 300:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.send_header("content-length", "0")
                     self.end_headers()
                     return
                 sink._record(self.path, dict(self.headers.items()), body)
-                self.send_response(200)
+                self.send_response(reply.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", "2")
                 self.end_headers()
@@ -67,17 +105,30 @@ class WebhookSink:
             payload: Any = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
             payload = body.decode("utf-8", "replace")
-        entry = {
+        lower = {k.lower(): v for k, v in headers.items()}
+        data = payload.get("data") if isinstance(payload, dict) else None
+        alerts = data.get("alerts", []) if isinstance(data, dict) else []
+        entry: dict[str, Any] = {
             "received_at": time.time(),
             "path": path,
-            "alert_id": headers.get("X-Exportwatch-Alert-Id") or headers.get("x-exportwatch-alert-id"),
+            "notification_id": lower.get("idempotency-key"),
+            "alert_ids": [a.get("id") for a in alerts if isinstance(a, dict)],
             "body": payload,
         }
+        if self.secret is not None:
+            entry["signature_valid"] = signature_valid(
+                self.secret, lower.get("exportwatch-signature", ""), body
+            )
         with self._lock:
             self.received.append(entry)
             if self.out is not None:
                 with self.out.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def alert_ids(self) -> list[str]:
+        """Every alert id received, once per notification that carried it (repeats stay visible)."""
+        with self._lock:
+            return [a for entry in self.received for a in entry["alert_ids"]]
 
     def start(self) -> WebhookSink:
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-sink", daemon=True)

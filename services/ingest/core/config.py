@@ -26,7 +26,8 @@ from typing import Annotated, Literal, Self
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from services.ingest.core.tabular import CsvMapping, StrictConfig
+from services.common.config import StrictConfig
+from services.ingest.core.tabular import CsvMapping
 
 Format = Literal["auto", "feed", "jsonl", "caat", "csv"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")

@@ -47,7 +47,6 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import difflib
 import math
 import re
 import unicodedata
@@ -56,9 +55,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -66,6 +63,7 @@ from pydantic import (
 )
 
 from schemas import Decision, LicenceRecord
+from services.common.config import StrictConfig
 from services.ingest.core.countries import country_code, resolve_country
 from services.ingest.core.decoding import DecodedText, decode_lines
 from services.ingest.core.results import Parsed, Rejected
@@ -121,27 +119,6 @@ def _upper(value: object) -> object:
     if isinstance(value, bool):  # YAML 1.1 reads an unquoted NO (Norway) as false
         raise ValueError(f'{value!r} was read as a boolean: quote the code ("NO" for Norway)')
     return value.strip().upper() if isinstance(value, str) else value
-
-
-class StrictConfig(BaseModel):
-    """Configuration: unknown keys are errors that name the key and the closest known one."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = sorted(cls.model_fields)
-            problems = []
-            for key in data:
-                if key not in known:
-                    close = difflib.get_close_matches(str(key), known, n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    problems.append(f"unknown key {key!r}{hint}")
-            if problems:
-                raise ValueError(f"{'; '.join(problems)}; known keys: {', '.join(known)}")
-        return data
 
 
 class ColumnMap(StrictConfig):

@@ -1,0 +1,43 @@
+"""Configuration models shared by the services: unknown keys are errors that name the closest known key,
+and validation errors read as one line per problem with the path to it."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+
+class StrictConfig(BaseModel):
+    """Configuration: unknown keys are errors that name the key and the closest known one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = sorted(cls.model_fields)
+            problems = []
+            for key in data:
+                if key not in known:
+                    close = difflib.get_close_matches(str(key), known, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    problems.append(f"unknown key {key!r}{hint}")
+            if problems:
+                raise ValueError(f"{'; '.join(problems)}; known keys: {', '.join(known)}")
+        return data
+
+
+def describe_errors(exc: ValidationError, limit: int = 20) -> str:
+    """``a.b[2].c: message; ...`` for the first ``limit`` problems of a validation error."""
+    parts = []
+    for err in exc.errors(include_url=False)[:limit]:
+        path = ""
+        for p in err["loc"]:
+            path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{path or '(root)'}: {message}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
