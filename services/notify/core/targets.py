@@ -1,8 +1,13 @@
-"""Which network addresses a webhook may target: never loopback, private or link-local unless allowed."""
+"""Which network addresses a webhook may target: never loopback, private or link-local addresses unless
+the operator allowed those networks explicitly."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def forbidden_address(address: str) -> str | None:
@@ -25,3 +30,26 @@ def forbidden_address(address: str) -> str | None:
         if hit:
             return why
     return None
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """Forbidden addresses, minus the networks the operator allowed (e.g. ``127.0.0.1/32`` in tests)."""
+
+    allowed: tuple[Network, ...] = ()
+
+    @classmethod
+    def allowing(cls, networks: Iterable[str]) -> TargetPolicy:
+        return cls(tuple(ipaddress.ip_network(n.strip(), strict=False) for n in networks if n.strip()))
+
+    def refuse(self, address: str) -> str | None:
+        """Why a connection to ``address`` is refused, or None when it is allowed."""
+        why = forbidden_address(address)
+        if why is None or why == "not an IP address":
+            return why
+        ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if any(ip in net for net in self.allowed):
+            return None
+        return why

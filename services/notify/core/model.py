@@ -1,0 +1,245 @@
+"""Subscriptions, silences and channel settings: the typed vocabulary of notify, shared by the YAML file,
+the HTTP API and the database. Pure: no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
+
+from schemas import Severity
+from services.common.config import StrictConfig
+
+EventType = Literal["news_article", "licence_record"]
+_EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+class Strict(StrictConfig):
+    """Configuration objects: unknown keys are errors (naming the closest known key), so a typo never
+    silently changes routing."""
+
+
+def _lower_unique(values: list[str]) -> list[str]:
+    return sorted({v.strip().lower() for v in values if v.strip()})
+
+
+class Filters(Strict):
+    """Which alerts a subscription or silence wants. Empty lists mean "any"; the kinds combine with AND,
+    the values of one kind with OR."""
+
+    technologies: list[str] = Field(
+        default_factory=list, description="Technology ids, e.g. facial-recognition, spyware."
+    )
+    destinations: list[str] = Field(
+        default_factory=list, description="ISO 3166-1 alpha-2 codes of destinations, e.g. CN, AE."
+    )
+    entities: list[str] = Field(default_factory=list, description="Vendor ids from the watchlist.")
+    event_types: list[EventType] = Field(default_factory=list, description="news_article, licence_record.")
+    min_severity: Severity = Field(default=Severity.LOW, description="Lowest severity wanted.")
+    keyword: str | None = Field(
+        default=None,
+        max_length=200,
+        description="A word or phrase that must appear in the alert's title, summary or evidence "
+        "(case and accents ignored).",
+    )
+
+    @field_validator("technologies", "entities")
+    @classmethod
+    def _ids(cls, values: list[str]) -> list[str]:
+        return _lower_unique(values)
+
+    @field_validator("destinations")
+    @classmethod
+    def _countries(cls, values: list[str]) -> list[str]:
+        codes = sorted({v.strip().upper() for v in values if v.strip()})
+        bad = [c for c in codes if not _COUNTRY.match(c)]
+        if bad:
+            raise ValueError(f"destinations are ISO alpha-2 codes such as CN or AE, not {', '.join(bad)}")
+        return codes
+
+    @field_validator("keyword")
+    @classmethod
+    def _keyword(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return " ".join(value.split())
+
+
+class DigestSchedule(Strict):
+    """When digests go out: every hour at minute ``at`` (":15"), or every day at ``at`` ("08:00"),
+    in the owner's time zone."""
+
+    every: Literal["hourly", "daily"] = "daily"
+    at: str | None = Field(
+        default=None, description='Daily: "HH:MM" (default "08:00"); hourly: ":MM" (default ":00").'
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone, e.g. Europe/Amsterdam.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Paris") from None
+        return value
+
+    @model_validator(mode="after")
+    def _at(self) -> DigestSchedule:
+        if self.every == "hourly":
+            at = self.at if self.at is not None else ":00"
+            m = re.fullmatch(r":(\d{2})", at)
+            if not m or int(m.group(1)) > 59:
+                raise ValueError('hourly digests take at=":MM", a minute from ":00" to ":59"')
+        else:
+            at = self.at if self.at is not None else "08:00"
+            m = re.fullmatch(r"(\d{1,2}):(\d{2})", at)
+            if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+                raise ValueError('daily digests take at="HH:MM", e.g. "08:00"')
+        object.__setattr__(self, "at", at)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        """(hour, minute) for daily; (0, minute) for hourly."""
+        at = self.at or ""
+        if self.every == "hourly":
+            return 0, int(at.lstrip(":"))
+        hour, minute = at.split(":")
+        return int(hour), int(minute)
+
+
+class SlackSettings(Strict):
+    type: Literal["slack"]
+    url: SecretStr = Field(description="Slack incoming-webhook URL. Secret: never logged or shown.")
+
+
+class WebhookSettings(Strict):
+    type: Literal["webhook"]
+    url: SecretStr = Field(description="Where CloudEvents are POSTed. Secret: never logged or shown.")
+    secret: SecretStr = Field(
+        description="Shared key for the HMAC-SHA256 signature (at least 16 characters). Secret."
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("the signing secret must have at least 16 characters")
+        return value
+
+
+class EmailSettings(Strict):
+    type: Literal["email"]
+    to: list[str] = Field(min_length=1, max_length=50, description="Recipient addresses.")
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, values: list[str]) -> list[str]:
+        out = []
+        for value in values:
+            address = value.strip()
+            if not _EMAIL.match(address):
+                raise ValueError(f"not an e-mail address: {address[:80]!r}")
+            out.append(address)
+        return out
+
+
+class ConsoleSettings(Strict):
+    type: Literal["console"]
+
+
+class FileSettings(Strict):
+    type: Literal["file"]
+    path: Path = Field(description="JSON Lines file every notification is appended to.")
+
+
+ChannelSettings = Annotated[
+    SlackSettings | WebhookSettings | EmailSettings | ConsoleSettings | FileSettings,
+    Field(discriminator="type"),
+]
+CHANNEL_TYPES = ("slack", "webhook", "email", "console", "file")
+# Channels an owner may configure through the API; console and file write on the server itself.
+API_CHANNEL_TYPES = ("slack", "webhook", "email")
+
+
+class Mode(StrEnum):
+    IMMEDIATE = "immediate"
+    DIGEST = "digest"
+
+
+class SubscriptionSpec(Strict):
+    """What an owner writes: the YAML entry or the API body."""
+
+    name: str = Field(min_length=1, max_length=200, description="A name the owner recognises.")
+    filters: Filters = Field(default_factory=Filters)
+    channel: ChannelSettings
+    mode: Mode = Mode.IMMEDIATE
+    digest: DigestSchedule | None = Field(default=None, description="When mode is digest.")
+    group_wait_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description="How long the first alert about a story waits for others about the same story, "
+        "so they arrive as one notification (default: the service's).",
+    )
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _digest(self) -> SubscriptionSpec:
+        if self.mode is Mode.DIGEST and self.digest is None:
+            object.__setattr__(self, "digest", DigestSchedule())
+        if self.mode is Mode.IMMEDIATE and self.digest is not None:
+            raise ValueError("digest settings need mode: digest")
+        return self
+
+
+class Subscription(SubscriptionSpec):
+    """A stored subscription."""
+
+    id: str
+    owner: str
+    origin: Literal["file", "api", "builtin"] = "api"
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+    @field_validator("id", "owner")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("ids and owners are 1-128 letters, digits, '.', '_' or '-'")
+        return value
+
+
+class SilenceSpec(Strict):
+    """Mute alerts matching ``filters`` from ``starts_at`` until ``ends_at`` (Alertmanager-style)."""
+
+    filters: Filters
+    ends_at: AwareDatetime = Field(description="When the silence stops.")
+    starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+    comment: str = Field(min_length=1, max_length=1000, description="Why: shown to everyone who can see it.")
+    subscription_id: str | None = Field(
+        default=None, description="Only this subscription; default: every subscription of the owner."
+    )
+
+
+class Silence(SilenceSpec):
+    id: str
+    owner: str = Field(description="Who created it; an admin's silence with owner '*' mutes everyone's.")
+    created_by: str
+    created_at: AwareDatetime
+    starts_at: AwareDatetime
+
+    def active(self, now: dt.datetime) -> bool:
+        return self.starts_at <= now < self.ends_at
