@@ -1,11 +1,20 @@
-"""The one interface every notification channel implements, and the failure reasons they report."""
+"""The one interface every notification channel implements, what it is given to work with, and the
+failure reasons it reports."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Literal, Protocol
 
-from schemas import Alert
+import httpx
+from pydantic import SecretStr
+
+from schemas import Notification
+from services.notify.core.targets import TargetPolicy
 
 
 class Reason(StrEnum):
@@ -38,12 +47,49 @@ class DeliveryError(Exception):
 
 
 class Channel(Protocol):
-    """A destination for alerts. ``name`` is safe to log and to use as a metric label."""
+    """A destination for notifications.
 
-    name: str
+    ``type`` (slack, webhook, email, console, file) is safe to log and to use as a metric label.
+    ``target`` identifies the destination (a hash of the URL or the recipients, never the secret
+    itself): deliveries to one target share its rate limit."""
 
-    async def send(self, alert: Alert) -> None:
-        """Deliver one alert or raise DeliveryError."""
+    type: str
+    target: str
+
+    async def send(self, notification: Notification) -> None:
+        """Deliver the notification or raise DeliveryError."""
         ...
 
-    async def close(self) -> None: ...
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """The mail server notify sends e-mail through (one per service, from the settings)."""
+
+    host: str
+    port: int
+    security: Literal["starttls", "tls", "none"]
+    sender: str
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = 30.0
+    ca_file: str | None = None  # extra CA bundle to trust (a private relay; tests with their own CA)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class ChannelContext:
+    """What channels share: one HTTP client, the address policy, the mail server, the clock."""
+
+    http: httpx.AsyncClient
+    targets: TargetPolicy = field(default_factory=TargetPolicy)
+    smtp: SmtpServer | None = None
+    source: str = "urn:exportwatch:notify"  # CloudEvents `source` attribute
+    clock: Callable[[], dt.datetime] = _utcnow
+
+
+def target_id(*parts: str) -> str:
+    """A short, stable, non-reversible name for a destination (for rate limits and logs)."""
+    return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:16]

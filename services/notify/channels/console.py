@@ -1,4 +1,5 @@
-"""Console and file channels for the embedded default: alerts readable on stdout, JSON lines in a file."""
+"""Console and file channels for the embedded default: notifications readable on stdout, JSON lines in
+a file."""
 
 from __future__ import annotations
 
@@ -7,39 +8,42 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from schemas import Alert
-from services.notify.core.render import render_text
+from schemas import Notification
+from services.notify.channels.base import ChannelContext, target_id
+from services.notify.core.model import ConsoleSettings, FileSettings
+from services.notify.core.render import render_notification_text
 
 
 class ConsoleChannel:
-    name = "console"
+    type = "console"
+    target = "console"
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        settings: ConsoleSettings | None = None,
+        ctx: ChannelContext | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
         self.stream = stream or sys.stdout
 
-    async def send(self, alert: Alert) -> None:
-        self.stream.write(render_text(alert) + "\n\n")
+    async def send(self, notification: Notification) -> None:
+        self.stream.write(render_notification_text(notification) + "\n\n")
         self.stream.flush()
-
-    async def close(self) -> None:
-        return None
 
 
 class FileChannel:
-    """Appends each alert as one JSON line; the file is the local record of what was delivered."""
+    """Appends each notification as one JSON line: the local record of what was delivered."""
 
-    name = "file"
+    type = "file"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, settings: FileSettings, ctx: ChannelContext | None = None) -> None:
+        self.path = Path(settings.path)
+        self.target = target_id("file", str(self.path))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def _append(self, line: str) -> None:
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 
-    async def send(self, alert: Alert) -> None:
-        await asyncio.to_thread(self._append, alert.model_dump_json())
-
-    async def close(self) -> None:
-        return None
+    async def send(self, notification: Notification) -> None:
+        await asyncio.to_thread(self._append, notification.model_dump_json())
