@@ -241,6 +241,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="ingest benchmark: the UK licence data (CAAT values.csv) end to end against raw produce and "
         "parse-only baselines (exportwatch bench-ingest --help)",
     )
+    sub.add_parser(
+        "notify",
+        add_help=False,
+        help="notify's operator tools: dead notifications, re-drive, API tokens, check a subscriptions "
+        "file (exportwatch notify --help)",
+    )
     sub.add_parser("topics", help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit")
     schemas = sub.add_parser("schemas", help="write the JSON Schemas of every message")
     schemas.add_argument("--check", action="store_true", help="only check they are current")
@@ -257,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.match.benchmark import main as bench
 
         return bench(argv[1:])
+    if argv[:1] == ["notify"]:  # operator tools on the notify database
+        from services.notify.tools import main as notify_tools
+
+        return notify_tools(argv[1:])
     if argv[:1] == ["bench-ingest"]:
         from services.ingest.benchmark import main as bench_ingest
 

@@ -35,6 +35,28 @@ def _port(preferred: int) -> int:
     return free_port()
 
 
+# Signs the local stack's webhooks; the local receiver checks them. Not a secret: it never leaves this
+# machine, and a real deployment sets its own in the subscriptions file.
+STACK_WEBHOOK_SECRET = "local-stack-signing-key"  # noqa: S105
+LOCAL_SUBSCRIPTIONS = """\
+# Written by `exportwatch stack`: the local receiver gets every alert as a signed CloudEvent.
+subscriptions:
+  - id: local-webhook
+    owner: local
+    name: Every alert to the local webhook receiver
+    channel:
+      type: webhook
+      url: "${EXPORTWATCH_STACK_WEBHOOK_URL}"
+      secret: "${EXPORTWATCH_STACK_WEBHOOK_SECRET}"
+"""
+
+
+def write_local_subscriptions(workdir: Path) -> Path:
+    path = workdir / "subscriptions.yaml"
+    path.write_text(LOCAL_SUBSCRIPTIONS, encoding="utf-8")
+    return path
+
+
 def service_env(
     name: str, bootstrap: str, http_port: int, workdir: Path, webhook_url: str, sources: list[Path]
 ) -> dict[str, str]:
@@ -56,8 +78,13 @@ def service_env(
             {
                 "EXPORTWATCH_NOTIFY_CONSOLE": "true",
                 "EXPORTWATCH_NOTIFY_FILE_PATH": str(workdir / "alerts.jsonl"),
-                "EXPORTWATCH_NOTIFY_WEBHOOK_URLS": webhook_url,
-                "EXPORTWATCH_NOTIFY_WEBHOOK_ALLOW_PRIVATE": "true",
+                "EXPORTWATCH_NOTIFY_DATABASE_URL": f"sqlite:///{workdir / 'notify.db'}",
+                "EXPORTWATCH_NOTIFY_SUBSCRIPTIONS_FILE": str(write_local_subscriptions(workdir)),
+                "EXPORTWATCH_STACK_WEBHOOK_URL": webhook_url,
+                "EXPORTWATCH_STACK_WEBHOOK_SECRET": STACK_WEBHOOK_SECRET,
+                # The local receiver listens on loopback, which webhooks may not reach unless allowed.
+                "EXPORTWATCH_NOTIFY_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32",
+                "EXPORTWATCH_NOTIFY_GROUP_WAIT_SECONDS": "2",
             }
         )
     return env
@@ -80,8 +107,10 @@ def _terminate(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 20.0)
 def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = None) -> int:
     workdir = workdir.resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    for name in ("webhook-deliveries.jsonl", "alerts.jsonl", "ingest.db", "ingest.db-wal", "ingest.db-shm"):
-        (workdir / name).unlink(missing_ok=True)
+    # The embedded broker forgets everything when it stops; the services' databases start afresh too.
+    for name in ("webhook-deliveries.jsonl", "alerts.jsonl", "ingest.db", "notify.db"):
+        for suffix in ("", "-wal", "-shm", ".migrate-lock"):
+            (workdir / (name + suffix)).unlink(missing_ok=True)
     sources = [s.resolve() for s in (sources or [bundled_samples()])]
 
     stopping = False
@@ -99,7 +128,7 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
     except BrokerStartError as exc:
         print(f"exportwatch stack: the embedded broker did not start: {exc}", file=sys.stderr)
         return 1
-    sink = WebhookSink(out=workdir / "webhook-deliveries.jsonl").start()
+    sink = WebhookSink(out=workdir / "webhook-deliveries.jsonl", secret=STACK_WEBHOOK_SECRET).start()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     ports = {name: _port(p) for name, p in DEFAULT_PORTS.items()}
     code = 0
@@ -124,6 +153,8 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
                     *(f"  {n:<8} http://127.0.0.1:{ports[n]}/metrics  /healthz" for n in DEFAULT_PORTS),
                     f"  push API POST http://127.0.0.1:{ports['ingest']}/v1/events"
                     " (tokens: EXPORTWATCH_INGEST_API_TOKENS)",
+                    f"  subscriptions API http://127.0.0.1:{ports['notify']}/v1/subscriptions"
+                    " (a token: .venv/bin/exportwatch notify token YOUR-NAME)",
                     f"  sources  {', '.join(str(s) for s in sources)}",
                     f"  webhook deliveries -> {workdir / 'webhook-deliveries.jsonl'}",
                     f"  logs     {workdir / 'logs'}",

@@ -3,26 +3,74 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr
+from pydantic_settings import NoDecode, SettingsConfigDict
 
-from services.common.settings import SecretList, ServiceSettings
+from services.common.settings import ServiceSettings, _split
+
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_split)]
 
 
 class NotifySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_NOTIFY_", extra="ignore")
 
-    http_port: int = Field(default=8083, description="Port of /metrics and /healthz.")
+    http_port: int = Field(default=8083, description="Port of the API, /metrics and /healthz.")
     group_id: str = Field(default="exportwatch-notify", description="Kafka consumer group.")
-    console: bool = Field(default=True, description="Print every alert, readable, on standard output.")
-    file_path: Path | None = Field(default=None, description="Append every alert as a JSON line here.")
-    webhook_urls: SecretList = Field(
-        default_factory=list, description="Generic JSON webhooks: one POST per alert. Secret: never logged."
+    database_url: SecretStr = Field(
+        default=SecretStr("sqlite:///var/notify.db"),
+        description="Subscriptions, silences and the delivery log: sqlite:///path or postgresql://…",
     )
-    webhook_allow_private: bool = Field(
-        default=False, description="Allow webhook URLs on loopback/private addresses (tests, local stack)."
+    subscriptions_file: Path | None = Field(
+        default=None, description="YAML file of subscriptions kept in git; synced into the database at start."
     )
-    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
-    webhook_attempts: int = Field(default=5, ge=1, description="Attempts per delivery before dead-lettering.")
-    min_severity: str = Field(default="low", pattern="^(low|medium|high|critical)$")
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token that sees and changes every subscription. Secret."
+    )
+    console: bool = Field(
+        default=False, description="Built-in subscription: every alert, readable, on stdout."
+    )
+    file_path: Path | None = Field(
+        default=None,
+        description="Built-in subscription: every notification appended as a JSON line to this file.",
+    )
+    builtin_min_severity: str = Field(default="low", pattern="^(low|medium|high|critical)$")
+    allow_private_networks: StrList = Field(
+        default_factory=list,
+        description="Networks (CIDR) webhooks may reach although private or loopback, e.g. 127.0.0.1/32.",
+    )
+    group_wait_seconds: float = Field(
+        default=30.0, ge=0, le=3600, description="How long the first alert of a story waits for others."
+    )
+    send_timeout_seconds: float = Field(default=10.0, gt=0, description="Per HTTP request or SMTP session.")
+    retry_attempts: int = Field(default=8, ge=1, description="Attempts before a notification is dead.")
+    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_cap_seconds: float = Field(default=600.0, gt=0, description="Longest wait between attempts.")
+    retry_max_age_seconds: float = Field(
+        default=86400.0,
+        gt=0,
+        description="A notification still failing this long after its first attempt is dead.",
+    )
+    lease_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a claimed notification belongs to one process; after a crash it is sent "
+        "again (same id) once this has passed.",
+    )
+    concurrency: int = Field(default=32, ge=1, description="Notifications being sent at once.")
+    poll_seconds: float = Field(default=0.5, gt=0, description="How often the queue is checked.")
+    slack_per_second: float = Field(default=1.0, gt=0, description="Messages per second per Slack webhook.")
+    webhook_per_second: float = Field(default=10.0, gt=0, description="Requests per second per webhook URL.")
+    email_per_second: float = Field(default=2.0, gt=0, description="Messages per second per recipient list.")
+    retention_days: float = Field(
+        default=30.0, gt=0, description="Finished notifications and their dedup keys are kept this long."
+    )
+    cloudevents_source: str = Field(default="urn:exportwatch:notify", description="CloudEvents `source`.")
+    smtp_host: str | None = Field(default=None, description="Mail server; e-mail subscriptions need it.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "tls", "none"] = Field(default="starttls")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(default=None, description="Secret.")
+    smtp_from: str = Field(default="ExportWatch <alerts@exportwatch.invalid>")
+    smtp_ca_file: str | None = Field(default=None, description="Extra CA bundle to trust for the relay.")

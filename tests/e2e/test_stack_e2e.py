@@ -39,7 +39,7 @@ def test_stack_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         deadline = time.monotonic() + 90
         while True:
             assert proc.poll() is None, (tmp_path / "stdout.txt").read_text()
-            bodies = [d["body"] for d in _deliveries(deliveries)]
+            bodies = [a for d in _deliveries(deliveries) for a in d["body"]["data"]["alerts"]]  # type: ignore[index]
             events = {b["event_id"] for b in bodies if isinstance(b, dict)}
             types = {b["event_type"] for b in bodies if isinstance(b, dict)}
             if {"sample-000", "sample-003"} <= events and "licence_record" in types:
@@ -62,5 +62,7 @@ def test_stack_shows_alerts_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     for port in ports:
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"something still listens on {port}"
-    ids = [d["alert_id"] for d in _deliveries(deliveries)]
+    received = _deliveries(deliveries)
+    ids = [a for d in received for a in d["alert_ids"]]  # type: ignore[attr-defined]
     assert len(ids) == len(set(ids)), "no alert delivered twice"
+    assert all(d["signature_valid"] for d in received), "every webhook signed and verified"

@@ -1,0 +1,430 @@
+"""The subscriptions API: ``/v1/subscriptions``, ``/v1/silences``, ``/v1/dead`` and ``/v1/tokens``,
+behind bearer tokens.
+
+Each token belongs to an owner, who sees and changes only their own subscriptions and silences; the
+admin token (``EXPORTWATCH_NOTIFY_ADMIN_TOKEN``) sees everything. Someone else's subscription answers
+404, exactly like a missing one. Secrets (webhook URLs, signing keys) are accepted but never shown
+back: responses show ``(hidden)`` in their place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
+from services.common.config import describe_errors
+from services.notify.channels.base import DeliveryError
+from services.notify.channels.http import check_url
+from services.notify.core.model import (
+    API_CHANNEL_TYPES,
+    Silence,
+    SilenceSpec,
+    SlackSettings,
+    Subscription,
+    SubscriptionSpec,
+    WebhookSettings,
+)
+from services.notify.dispatcher import Dispatcher
+from services.notify.store.repository import NotifyStore, new_id
+
+log = logging.getLogger("exportwatch.notify.api")
+HIDDEN = "(hidden)"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MAX_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Caller:
+    owner: str
+    admin: bool
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.problems = problems or []
+
+
+def _error(exc: ApiError) -> JSONResponse:
+    body: dict[str, Any] = {"error": exc.message}
+    if exc.problems:
+        body["problems"] = exc.problems
+    headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def public_view(sub: Subscription) -> dict[str, Any]:
+    """A subscription as the API shows it: secrets replaced, the URL reduced to scheme and host."""
+    data = sub.model_dump(mode="json")
+    channel = data["channel"]
+    if isinstance(sub.channel, SlackSettings | WebhookSettings):
+        parts = urlsplit(sub.channel.url.get_secret_value())
+        channel["url"] = f"{parts.scheme}://{parts.hostname}/… {HIDDEN}"
+    if isinstance(sub.channel, WebhookSettings):
+        channel["secret"] = HIDDEN
+    return data
+
+
+def _silence_view(silence: Silence, now: dt.datetime) -> dict[str, Any]:
+    data = silence.model_dump(mode="json")
+    data["state"] = "active" if silence.active(now) else ("pending" if now < silence.starts_at else "expired")
+    return data
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "channel":
+            out[key] = _merge(out[key], value)
+        elif key == "channel" and isinstance(value, dict) and isinstance(out.get(key), dict):
+            # Same channel type: keep the stored secrets unless new ones are given.
+            same = value.get("type", out[key].get("type")) == out[key].get("type")
+            out[key] = {**out[key], **value} if same else value
+        else:
+            out[key] = value
+    return out
+
+
+def _spec_dict(sub: Subscription) -> dict[str, Any]:
+    from services.notify.store.repository import spec_json
+
+    loaded: dict[str, Any] = json.loads(spec_json(sub))
+    return loaded
+
+
+def test_alert(now: dt.datetime) -> Alert:
+    title = "ExportWatch test: this subscription works"
+    return Alert(
+        id=f"test-{now.strftime('%Y%m%dT%H%M%S')}",
+        event_type="news_article",
+        event_id="test",
+        title=title,
+        severity=Severity.LOW,
+        score=1.0,
+        technologies=["facial-recognition"],
+        destinations=[],
+        evidence=[
+            Evidence(
+                field="title",
+                start=0,
+                end=11,
+                text=title[:11],
+                snippet=title,
+                kind=EvidenceKind.TECHNOLOGY,
+                ref="test",
+            )
+        ],
+        rule="test",
+        summary="A test message asked for through the API; it is not about a real event.",
+        watchlist_version="test",
+        created_at=now,
+    )
+
+
+class Api:
+    def __init__(
+        self,
+        store: NotifyStore,
+        dispatcher: Dispatcher,
+        admin_token: SecretStr | None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.store = store
+        self.dispatcher = dispatcher
+        self.admin_token = admin_token.get_secret_value() if admin_token else None
+        self.clock = clock
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    async def _caller(self, request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "send a bearer token: Authorization: Bearer <token>")
+        if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token.encode()):
+            return Caller("admin", True)
+        found = await self.store.token_owner(token)
+        if found is None:
+            raise ApiError(401, "unknown or revoked token")
+        return Caller(found[0], found[1])
+
+    @staticmethod
+    async def _json(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, f"request body over {MAX_BODY // 1024} KiB")
+        try:
+            body = json.loads(raw or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        return body
+
+    async def _own_subscription(self, caller: Caller, subscription_id: str) -> Subscription:
+        sub = await self.store.subscription(subscription_id)
+        if sub is None or (not caller.admin and sub.owner != caller.owner):
+            raise ApiError(404, f"no subscription {subscription_id!r}")
+        return sub
+
+    def _owner_for(self, caller: Caller, body: dict[str, Any], *, everyone: bool = False) -> str:
+        """The owner a body acts for; ``everyone`` allows "*" (an admin's silence for all owners)."""
+        owner = body.pop("owner", None)
+        if owner is None or owner == caller.owner:
+            return caller.owner
+        if not caller.admin:
+            raise ApiError(403, "only the admin token can act for another owner")
+        if not isinstance(owner, str) or not (_ID.match(owner) or (everyone and owner == "*")):
+            raise ApiError(422, "owner: 1-128 letters, digits, '.', '_' or '-'")
+        return owner
+
+    async def _validate_spec(self, caller: Caller, data: dict[str, Any]) -> SubscriptionSpec:
+        try:
+            spec = SubscriptionSpec.model_validate(data)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid subscription", describe_errors(exc).split("; ")) from None
+        if spec.channel.type not in API_CHANNEL_TYPES and not caller.admin:
+            raise ApiError(
+                422, f"channel type {spec.channel.type!r} writes on the server: only the admin may use it"
+            )
+        if isinstance(spec.channel, SlackSettings | WebhookSettings):
+            problem = await check_url(
+                spec.channel.url.get_secret_value(), self.dispatcher.channels.ctx.targets
+            )
+            if problem:
+                raise ApiError(422, "invalid subscription", [f"channel.url: {problem}"])
+        return spec
+
+    def route(
+        self, handler: Callable[[Request, Caller], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                caller = await self._caller(request)
+                return await handler(request, caller)
+            except ApiError as exc:
+                return _error(exc)
+
+        return endpoint
+
+    # --- subscriptions ---------------------------------------------------------------------------
+
+    async def list_subscriptions(self, request: Request, caller: Caller) -> Response:
+        owner = request.query_params.get("owner") if caller.admin else caller.owner
+        subs = await self.store.subscriptions(owner)
+        return JSONResponse({"subscriptions": [public_view(s) for s in subs]})
+
+    async def create_subscription(self, request: Request, caller: Caller) -> Response:
+        body = await self._json(request)
+        owner = self._owner_for(caller, body)
+        sub_id = body.pop("id", None) or new_id("sub")
+        if not isinstance(sub_id, str) or not _ID.match(sub_id):
+            raise ApiError(422, "id: 1-128 letters, digits, '.', '_' or '-'")
+        spec = await self._validate_spec(caller, body)
+        now = self.clock()
+        sub = Subscription.model_validate(
+            {
+                **_spec_fields(spec),
+                "id": sub_id,
+                "owner": owner,
+                "origin": "api",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        if not await self.store.create_subscription(sub):
+            raise ApiError(409, f"a subscription {sub_id!r} exists already")
+        log.info(
+            "subscription created",
+            extra={"subscription_id": sub.id, "owner": owner, "channel": spec.channel.type},
+        )
+        return JSONResponse(
+            public_view(sub), status_code=201, headers={"location": f"/v1/subscriptions/{sub.id}"}
+        )
+
+    async def get_subscription(self, request: Request, caller: Caller) -> Response:
+        sub = await self._own_subscription(caller, request.path_params["id"])
+        return JSONResponse(public_view(sub))
+
+    async def change_subscription(self, request: Request, caller: Caller) -> Response:
+        sub = await self._own_subscription(caller, request.path_params["id"])
+        if sub.origin != "api":
+            raise ApiError(
+                409, f"subscription {sub.id!r} is managed in the {sub.origin} configuration; change it there"
+            )
+        body = await self._json(request)
+        body.pop("id", None)
+        body.pop("owner", None)
+        data = body if request.method == "PUT" else _merge(_spec_dict(sub), body)
+        spec = await self._validate_spec(caller, data)
+        updated = Subscription.model_validate(
+            {
+                **_spec_fields(spec),
+                "id": sub.id,
+                "owner": sub.owner,
+                "origin": sub.origin,
+                "created_at": sub.created_at,
+                "updated_at": max(self.clock(), sub.updated_at + dt.timedelta(microseconds=1)),
+            }
+        )
+        if not await self.store.replace_subscription(updated):
+            raise ApiError(404, f"no subscription {sub.id!r}")
+        log.info("subscription changed", extra={"subscription_id": sub.id, "owner": sub.owner})
+        return JSONResponse(public_view(updated))
+
+    async def delete_subscription(self, request: Request, caller: Caller) -> Response:
+        sub = await self._own_subscription(caller, request.path_params["id"])
+        if sub.origin != "api":
+            raise ApiError(409, f"subscription {sub.id!r} is managed in the {sub.origin} configuration")
+        await self.store.delete_subscription(sub.id, self.clock())
+        log.info("subscription deleted", extra={"subscription_id": sub.id, "owner": sub.owner})
+        return Response(status_code=204)
+
+    async def test_subscription(self, request: Request, caller: Caller) -> Response:
+        sub = await self._own_subscription(caller, request.path_params["id"])
+        now = self.clock()
+        notification = Notification(
+            id=new_id("test"),
+            kind="test",
+            subscription_id=sub.id,
+            subscription_name=sub.name,
+            alerts=[test_alert(now)],
+            created_at=now,
+        )
+        channel = self.dispatcher.channels.get(sub)
+        try:
+            await channel.send(notification)
+        except DeliveryError as exc:
+            return JSONResponse(
+                {
+                    "delivered": False,
+                    "reason": exc.reason.value,
+                    "detail": exc.detail,
+                    "retryable": exc.reason.retryable,
+                },
+                status_code=502,
+            )
+        return JSONResponse({"delivered": True, "notification_id": notification.id})
+
+    # --- silences --------------------------------------------------------------------------------
+
+    async def list_silences(self, request: Request, caller: Caller) -> Response:
+        now = self.clock()
+        expired = request.query_params.get("expired") in ("1", "true", "yes")
+        silences = await self.store.silences(
+            owner=None if caller.admin else caller.owner, now=None if expired else now
+        )
+        return JSONResponse({"silences": [_silence_view(s, now) for s in silences]})
+
+    async def create_silence(self, request: Request, caller: Caller) -> Response:
+        body = await self._json(request)
+        owner = self._owner_for(caller, body, everyone=True)
+        try:
+            spec = SilenceSpec.model_validate(body)
+        except ValidationError as exc:
+            raise ApiError(422, "invalid silence", describe_errors(exc).split("; ")) from None
+        now = self.clock()
+        starts = spec.starts_at or now
+        if spec.ends_at <= max(starts, now):
+            raise ApiError(422, "invalid silence", ["ends_at: must be after starts_at and in the future"])
+        if spec.subscription_id is not None:
+            target = await self._own_subscription(caller, spec.subscription_id)
+            if owner not in ("*", target.owner):  # it would never mute anything
+                raise ApiError(
+                    422, "invalid silence", [f"subscription_id: the subscription is not {owner!r}'s"]
+                )
+        silence = Silence(
+            id=new_id("sil"),
+            owner=owner,
+            created_by=caller.owner,
+            filters=spec.filters,
+            comment=spec.comment,
+            subscription_id=spec.subscription_id,
+            starts_at=starts,
+            ends_at=spec.ends_at,
+            created_at=now,
+        )
+        await self.store.add_silence(silence)
+        log.info("silence created", extra={"silence_id": silence.id, "owner": owner, "by": caller.owner})
+        return JSONResponse(_silence_view(silence, now), status_code=201)
+
+    async def expire_silence(self, request: Request, caller: Caller) -> Response:
+        silence = await self.store.silence(request.path_params["id"])
+        if silence is None or (not caller.admin and silence.owner != caller.owner):
+            raise ApiError(404, f"no silence {request.path_params['id']!r}")
+        await self.store.expire_silence(silence.id, self.clock())
+        return Response(status_code=204)
+
+    # --- dead notifications and tokens -----------------------------------------------------------
+
+    async def list_dead(self, request: Request, caller: Caller) -> Response:
+        dead = await self.store.dead_notifications(
+            owner=None if caller.admin else caller.owner,
+            subscription_id=request.query_params.get("subscription"),
+        )
+        return JSONResponse(
+            {
+                "dead": [
+                    {
+                        "id": d.id,
+                        "subscription_id": d.subscription_id,
+                        "channel": d.channel,
+                        "alerts": d.alert_ids,
+                        "attempts": d.attempts,
+                        "reason": d.reason,
+                        "detail": d.detail,
+                        "created_at": d.created_at.isoformat(),
+                        "finished_at": d.finished_at.isoformat() if d.finished_at else None,
+                    }
+                    for d in dead
+                ]
+            }
+        )
+
+    async def create_token(self, request: Request, caller: Caller) -> Response:
+        if not caller.admin:
+            raise ApiError(403, "only the admin token can create tokens")
+        body = await self._json(request)
+        owner = body.get("owner")
+        if not isinstance(owner, str) or not _ID.match(owner):
+            raise ApiError(422, "owner: 1-128 letters, digits, '.', '_' or '-'")
+        label = body.get("label") or ""
+        token = await self.store.add_token(owner, self.clock(), label=str(label)[:200])
+        log.info("token created", extra={"owner": owner})
+        return JSONResponse({"owner": owner, "token": token}, status_code=201)
+
+    def routes(self) -> list[BaseRoute]:
+        r = self.route
+        return [
+            Route("/v1/subscriptions", r(self.list_subscriptions), methods=["GET"]),
+            Route("/v1/subscriptions", r(self.create_subscription), methods=["POST"]),
+            Route("/v1/subscriptions/{id}", r(self.get_subscription), methods=["GET"]),
+            Route("/v1/subscriptions/{id}", r(self.change_subscription), methods=["PUT", "PATCH"]),
+            Route("/v1/subscriptions/{id}", r(self.delete_subscription), methods=["DELETE"]),
+            Route("/v1/subscriptions/{id}/test", r(self.test_subscription), methods=["POST"]),
+            Route("/v1/silences", r(self.list_silences), methods=["GET"]),
+            Route("/v1/silences", r(self.create_silence), methods=["POST"]),
+            Route("/v1/silences/{id}", r(self.expire_silence), methods=["DELETE"]),
+            Route("/v1/dead", r(self.list_dead), methods=["GET"]),
+            Route("/v1/tokens", r(self.create_token), methods=["POST"]),
+        ]
+
+
+def _spec_fields(spec: SubscriptionSpec) -> dict[str, Any]:
+    return {name: getattr(spec, name) for name in SubscriptionSpec.model_fields}

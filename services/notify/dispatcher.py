@@ -1,0 +1,314 @@
+"""Sending what is due: claims notifications from the database, waits for each channel's rate limit,
+sends, and records the outcome (delivered, retry later, dead). Runs in every notify replica; the
+database's compare-and-set claims keep replicas from sending the same notification.
+
+On SIGTERM it stops claiming, lets sends in flight finish and gives back the claims it has not sent,
+so a graceful restart never sends anything twice. A process that dies outright leaves its claims to run
+out (``lease_seconds``); they are then sent again with the same notification id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from schemas import Notification
+from services.notify.channels import build_channel
+from services.notify.channels.base import Channel, ChannelContext, DeliveryError, Reason
+from services.notify.core.model import Subscription
+from services.notify.core.ratelimit import RateLimiter
+from services.notify.core.retry import RetryPolicy
+from services.notify.metrics import NotifyMetrics
+from services.notify.store.repository import Claim, NotifyStore, Pending
+
+log = logging.getLogger("exportwatch.notify.dispatch")
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    reason: str  # a Reason value, or internal_error
+    detail: str
+    retryable: bool
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    concurrency: int = 32
+    lease_seconds: float = 120.0
+    poll_seconds: float = 0.5
+    send_timeout_seconds: float = 10.0
+    rates: tuple[tuple[str, float], ...] = (("slack", 1.0), ("webhook", 10.0), ("email", 2.0))
+
+
+class Channels:
+    """One channel object per subscription version (settings can change through the API)."""
+
+    def __init__(self, ctx: ChannelContext) -> None:
+        self.ctx = ctx
+        self._cache: dict[str, tuple[dt.datetime, Channel]] = {}
+
+    def get(self, sub: Subscription) -> Channel:
+        cached = self._cache.get(sub.id)
+        if cached is not None and cached[0] == sub.updated_at:
+            return cached[1]
+        channel = build_channel(sub.channel, self.ctx)
+        self._cache[sub.id] = (sub.updated_at, channel)
+        return channel
+
+
+def notification_of(pending: Pending, sub: Subscription) -> Notification:
+    return Notification(
+        id=pending.id,
+        kind="digest" if pending.kind == "digest" else "alerts",
+        subscription_id=sub.id,
+        subscription_name=sub.name,
+        story=pending.group_key if pending.kind == "alerts" else None,
+        period_start=pending.period_start,
+        period_end=pending.period_end,
+        alerts=pending.alerts,
+        created_at=pending.created_at,
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: NotifyStore,
+        channels: Channels,
+        policy: RetryPolicy,
+        metrics: NotifyMetrics,
+        settings: DispatchSettings | None = None,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self.store = store
+        self.channels = channels
+        self.policy = policy
+        self.metrics = metrics
+        self.settings = settings or DispatchSettings()
+        self.clock = clock
+        self.holder = f"{socket.gethostname()[:30]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.rng = random.Random()
+        self._limits = {kind: RateLimiter(rate) for kind, rate in self.settings.rates}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+
+    def wake(self) -> None:
+        """Look at the queue now (new notifications may be due)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and send until ``stop``."""
+        failures = 0
+        tidied = time.monotonic()
+        while not self._stopping.is_set():
+            if time.monotonic() - tidied > 60:  # pacing state of targets gone quiet: memory stays bounded
+                tidied = time.monotonic()
+                for limiter in self._limits.values():
+                    limiter.forget_idle(tidied)
+            try:
+                await self.dispatch_once()
+                failures = 0
+            except Exception as exc:  # the database may be briefly unreachable: keep trying
+                failures += 1
+                log.error(
+                    "cannot read the notification queue",
+                    extra={"error": type(exc).__name__, "failures": failures},
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._wake.wait(), self.settings.poll_seconds * (min(failures, 10) + 1)
+                )
+            self._wake.clear()
+
+    async def dispatch_once(self) -> int:
+        """Claim what is due (as far as free capacity goes) and start sending it."""
+        free = self.settings.concurrency - len(self._inflight)
+        if free <= 0 or self._stopping.is_set():
+            return 0
+        now = self.clock()
+        claims = await self.store.claim(
+            now,
+            self.holder,
+            now + dt.timedelta(seconds=self.settings.lease_seconds),
+            free,
+            exclude=list(self._inflight),
+        )
+        if self._stopping.is_set():  # stop() began while claiming: it waits for nothing claimed now
+            for claim in claims:
+                await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            return 0
+        for claim in claims:
+            task = asyncio.create_task(self._deliver(claim), name=f"notify-{claim.id}")
+            self._inflight[claim.id] = task
+            task.add_done_callback(self._forget)
+        return len(claims)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        for key, value in list(self._inflight.items()):
+            if value is task:
+                del self._inflight[key]
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Stop claiming; let sends in flight finish (up to ``timeout``), give back the rest."""
+        self._stopping.set()
+        self._wake.set()
+        tasks = list(self._inflight.values())
+        if not tasks:
+            return
+        limit = timeout if timeout is not None else self.settings.send_timeout_seconds + 5
+        _done, pending = await asyncio.wait(tasks, timeout=limit)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until nothing is in flight (tests and tools)."""
+        deadline = time.monotonic() + timeout
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.wait(list(self._inflight.values()), timeout=deadline - time.monotonic())
+
+    async def _wait_for_slot(self, claim: Claim, channel: Channel) -> bool:
+        """Wait for the channel's rate limit. False when the claim was given back instead: the service
+        is stopping, or the queue for this target is longer than a claim may be held (then it is due
+        again when its turn would come, and another replica may take it)."""
+        limiter = self._limits.get(channel.type)
+        if limiter is None:
+            return True
+        mono = time.monotonic()
+        ahead = limiter.next_free(channel.target, mono)
+        if ahead > self.settings.lease_seconds / 3:
+            later = self.clock() + dt.timedelta(seconds=ahead)
+            await self.store.release(claim.id, self.holder, self.clock(), later, counted=not claim.in_doubt)
+            return False
+        delay = limiter.reserve(channel.target, mono)
+        if delay <= 0:
+            return True
+        self.metrics.rate_limit_wait.labels(channel=channel.type).inc(delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        if self._stopping.is_set():
+            await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            return False
+        return True
+
+    async def _deliver(self, claim: Claim) -> None:
+        try:
+            await self._deliver_claimed(claim)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(
+                    self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                )
+            raise
+        except Exception as exc:  # a bug or the database: the lease runs out and it is tried again
+            log.error(
+                "notification could not be processed",
+                extra={"notification_id": claim.id, "error": type(exc).__name__},
+            )
+
+    async def _deliver_claimed(self, claim: Claim) -> None:
+        pending = await self.store.load(claim.id)
+        if pending is None:
+            return
+        sub = await self.store.subscription(pending.subscription_id)
+        if sub is None or not sub.enabled or not pending.alerts:
+            why = "subscription gone or disabled" if pending.alerts else "no alerts left"
+            if await self.store.cancel(claim.id, self.holder, self.clock(), why):
+                self.metrics.notifications.labels(channel=pending.channel, outcome="cancelled").inc()
+            return
+        channel = self.channels.get(sub)
+        kind = channel.type
+        if claim.in_doubt:
+            self.metrics.in_doubt.labels(channel=kind).inc()
+            log.warning(
+                "sending again a notification whose sender died before recording it",
+                extra={"notification_id": claim.id, "subscription_id": sub.id, "channel": kind},
+            )
+        if not await self._wait_for_slot(claim, channel):
+            return
+        notification = notification_of(pending, sub)
+        started = time.perf_counter()
+        failure: _Failure | None = None
+        try:
+            await asyncio.wait_for(channel.send(notification), self.settings.send_timeout_seconds * 3)
+        except DeliveryError as exc:
+            failure = _Failure(exc.reason.value, exc.detail, exc.reason.retryable, exc.retry_after)
+        except TimeoutError:
+            failure = _Failure(Reason.TIMEOUT.value, "no answer in time", True)
+        except Exception as exc:  # a bug in a channel must not lose the notification
+            log.error("channel failed unexpectedly", extra={"channel": kind, "error": type(exc).__name__})
+            failure = _Failure("internal_error", type(exc).__name__, True)
+        self.metrics.send_seconds.labels(channel=kind).observe(time.perf_counter() - started)
+        self.metrics.attempts.labels(channel=kind, result=failure.reason if failure else "ok").inc()
+        if failure is not None:
+            if failure.reason == Reason.RATE_LIMITED.value and failure.retry_after is not None:
+                limiter = self._limits.get(kind)
+                if limiter is not None:  # honoured up to the policy's cap, like the retry delay
+                    wait = min(failure.retry_after, self.policy.max_retry_after_seconds)
+                    limiter.pause(channel.target, time.monotonic() + wait)
+            await self._failed(claim, pending, sub.id, kind, failure)
+            return
+        now = self.clock()
+        await self.store.delivered(claim.id, self.holder, now)
+        self.metrics.notifications.labels(channel=kind, outcome="delivered").inc()
+        self.metrics.notified_alerts.labels(channel=kind).inc(len(pending.alerts))
+        for alert in pending.alerts:
+            self.metrics.alert_age.labels(channel=kind).observe(
+                max(0.0, (now - alert.created_at).total_seconds())
+            )
+        log.info(
+            "notification delivered",
+            extra={
+                "notification_id": claim.id,
+                "subscription_id": sub.id,
+                "channel": kind,
+                "alerts": len(pending.alerts),
+                "attempt": pending.attempts,
+            },
+        )
+
+    async def _failed(
+        self, claim: Claim, pending: Pending, subscription_id: str, kind: str, failure: _Failure
+    ) -> None:
+        now = self.clock()
+        give_up = self.policy.give_up(pending.attempts, failure.retryable, pending.first_attempt_at, now)
+        context = {
+            "notification_id": claim.id,
+            "subscription_id": subscription_id,
+            "channel": kind,
+            "reason": failure.reason,
+            "detail": failure.detail,
+            "attempt": pending.attempts,
+        }
+        if give_up is not None:
+            text = (
+                f"{failure.detail} (gave up: {give_up.replace('_', ' ')} after {pending.attempts} attempt(s))"
+            )
+            await self.store.dead(claim.id, self.holder, now, failure.reason, text)
+            self.metrics.notifications.labels(channel=kind, outcome="dead").inc()
+            log.error("notification dead", extra=context)
+            return
+        delay = self.policy.delay(pending.attempts, self.rng, failure.retry_after)
+        await self.store.retry_later(
+            claim.id, self.holder, now + dt.timedelta(seconds=delay), failure.reason, failure.detail
+        )
+        self.metrics.notifications.labels(channel=kind, outcome="retried").inc()
+        log.warning("notification failed, will retry", extra={**context, "delay_s": round(delay, 2)})

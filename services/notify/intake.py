@@ -1,0 +1,68 @@
+"""From the alerts topic to the delivery log: decode each alert, decide where it goes (pure core), and
+record the (alert, subscription) pairs in one transaction before the batch's offsets are committed.
+
+A batch that cannot be recorded (the database is down) raises, so the pipeline reads it again later;
+alerts recorded before are recognised by the delivery key and not queued twice. Invalid alerts go to
+the dead-letter topic."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+
+from schemas import Alert
+from services.common.config import describe_errors
+from services.common.pipeline import BatchHandler, Outgoing, dead_letter_record
+from services.notify.core.planning import plan
+from services.notify.metrics import NotifyMetrics
+from services.notify.store.repository import Intake, NotifyStore
+
+log = logging.getLogger("exportwatch.notify.intake")
+SERVICE = "notify"
+
+
+def make_handler(
+    store: NotifyStore,
+    metrics: NotifyMetrics,
+    group_wait: float,
+    wake: Callable[[], None],
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> BatchHandler:
+    async def handle(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        alerts: list[Alert] = []
+        for record in records:
+            try:
+                alerts.append(Alert.model_validate_json(record.value or b""))
+            except ValidationError as exc:
+                detail = f"not a valid alert: {describe_errors(exc, limit=5)}"
+                out.append(dead_letter_record(SERVICE, record, "invalid_event", detail))
+        if not alerts:
+            return out
+        now = clock()
+        subscriptions = await store.subscriptions()
+        silences = await store.silences(now=now, active_only=True)
+        intakes = []
+        for alert in alerts:
+            targets = plan(alert, subscriptions, silences, now, group_wait)
+            metrics.alerts.labels(outcome="routed" if targets else "unrouted").inc()
+            intakes.append(Intake(alert, alert.model_dump_json(), targets))
+        result = await store.record(intakes, now)
+        for (channel, outcome), count in result.by_channel.items():
+            metrics.deliveries.labels(channel=channel, outcome=outcome).inc(count)
+        if result.queued:
+            log.debug(
+                "alerts recorded",
+                extra={"queued": result.queued, "silenced": result.silenced, "duplicate": result.duplicate},
+            )
+            due = result.earliest_due
+            delay = max(0.0, (due - clock()).total_seconds()) if due is not None else 0.0
+            asyncio.get_running_loop().call_later(delay, wake)
+        return out
+
+    return handle

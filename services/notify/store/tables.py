@@ -1,0 +1,95 @@
+"""Tables of the notify state (prefixed ``notify_`` so ingest and notify can share one database).
+
+The heart is ``notify_deliveries``: its primary key (alert id, subscription id) is what makes a
+redelivered alert or a restarted service never notify a subscriber twice. Alerts that go out together
+(one story, or one digest) hang off one ``notify_notifications`` row, which carries the retry state.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, Text
+
+from services.common.dbtypes import UTCDateTime
+
+metadata = MetaData()
+
+subscriptions = Table(
+    "notify_subscriptions",
+    metadata,
+    Column("id", String(128), primary_key=True),
+    Column("owner", String(128), nullable=False, index=True),
+    Column("origin", String(16), nullable=False),  # file, api or builtin
+    Column("spec", Text, nullable=False),  # SubscriptionSpec as JSON, secrets included
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+tokens = Table(
+    "notify_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the bearer token; never the token
+    Column("owner", String(128), nullable=False, index=True),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("label", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+silences = Table(
+    "notify_silences",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(128), nullable=False, index=True),  # "*": everyone's subscriptions
+    Column("created_by", String(128), nullable=False),
+    Column("spec", Text, nullable=False),  # filters, comment, subscription_id as JSON
+    Column("starts_at", UTCDateTime, nullable=False),
+    Column("ends_at", UTCDateTime, nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+alerts = Table(
+    "notify_alerts",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("payload", Text, nullable=False),  # the Alert as JSON, as consumed
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
+notifications = Table(
+    "notify_notifications",
+    metadata,
+    Column("id", String(64), primary_key=True),  # also the receivers' idempotency key
+    Column("subscription_id", String(128), nullable=False),
+    Column("channel", String(16), nullable=False),  # channel type, for listings and metrics
+    Column("kind", String(16), nullable=False),  # alerts or digest
+    Column("group_key", String(320), nullable=False),  # story id, or digest:<period end>
+    Column("period_start", UTCDateTime, nullable=True),
+    Column("period_end", UTCDateTime, nullable=True),
+    # open: still collecting alerts until due_at; sending: claimed (lease_owner until lease_until);
+    # retry: waiting until due_at; delivered, dead, cancelled: final.
+    Column("status", String(16), nullable=False),
+    Column("alert_count", Integer, nullable=False, default=0),
+    Column("due_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("in_doubt", Integer, nullable=False, default=0),  # sends interrupted by a crash
+    Column("first_attempt_at", UTCDateTime, nullable=True),
+    Column("last_attempt_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("reason", String(32), nullable=True),  # last failure reason (fixed list)
+    Column("detail", Text, nullable=True),  # last failure, readable, never a secret
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_notify_notifications_status_due", "status", "due_at"),
+    Index("ix_notify_notifications_group", "subscription_id", "group_key", "status"),
+)
+
+deliveries = Table(
+    "notify_deliveries",
+    metadata,
+    Column("alert_id", String(300), primary_key=True),
+    Column("subscription_id", String(128), primary_key=True),
+    Column("notification_id", String(64), nullable=True, index=True),
+    Column("status", String(16), nullable=False),  # queued (in a notification) or silenced
+    Column("silence_id", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)

@@ -1,0 +1,126 @@
+"""``exportwatch notify …``: what operators do by hand on the notify database.
+
+    exportwatch notify dead [--subscription ID] [--json]     list dead notifications and why
+    exportwatch notify redrive (--id ID ... | --subscription ID | --all)
+    exportwatch notify token OWNER [--label TEXT]            a new API token for OWNER (shown once)
+    exportwatch notify check FILE                            validate a subscriptions file
+
+The database comes from ``EXPORTWATCH_NOTIFY_DATABASE_URL`` (or ``--database-url``), as for the service.
+A re-driven notification is sent by the running service at its next look at the queue, with a fresh
+set of attempts and the same notification id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.notify.store.repository import NotifyStore
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="exportwatch notify", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=None, help="default: EXPORTWATCH_NOTIFY_DATABASE_URL")
+    sub = parser.add_subparsers(dest="action", required=True)
+    dead = sub.add_parser("dead", help="list dead notifications")
+    dead.add_argument("--subscription", default=None)
+    dead.add_argument("--limit", type=int, default=100)
+    dead.add_argument("--json", action="store_true", help="one JSON object per line")
+    redrive = sub.add_parser("redrive", help="queue dead notifications again")
+    redrive.add_argument("--id", action="append", default=[], help="a notification id (repeatable)")
+    redrive.add_argument("--subscription", default=None, help="every dead notification of a subscription")
+    redrive.add_argument("--all", action="store_true", help="every dead notification")
+    token = sub.add_parser("token", help="create an API token for an owner")
+    token.add_argument("owner")
+    token.add_argument("--label", default="")
+    check = sub.add_parser("check", help="validate a subscriptions file (with the current environment)")
+    check.add_argument("file", type=Path)
+    return parser
+
+
+def _database_url(given: str | None) -> str:
+    if given:
+        return given
+    from services.notify.settings import NotifySettings
+
+    return NotifySettings().database_url.get_secret_value()
+
+
+async def _dead(store: NotifyStore, subscription: str | None, limit: int, as_json: bool) -> int:
+    dead = await store.dead_notifications(subscription_id=subscription, limit=limit)
+    for d in dead:
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "id": d.id,
+                        "subscription_id": d.subscription_id,
+                        "owner": d.owner,
+                        "channel": d.channel,
+                        "alerts": d.alert_ids,
+                        "attempts": d.attempts,
+                        "reason": d.reason,
+                        "detail": d.detail,
+                        "finished_at": d.finished_at.isoformat() if d.finished_at else None,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            when = d.finished_at.strftime("%Y-%m-%d %H:%M:%S UTC") if d.finished_at else "?"
+            print(f"{d.id}  {when}  {d.subscription_id} ({d.channel}, owner {d.owner or '?'})")
+            more = " …" if len(d.alert_ids) > 5 else ""
+            print(f"    {len(d.alert_ids)} alert(s): {', '.join(d.alert_ids[:5])}{more}")
+            print(f"    {d.reason}: {d.detail}")
+    if not as_json:
+        print(f"{len(dead)} dead notification(s)", file=sys.stderr)
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        from services.notify.core.config import SubscriptionsFileError, load_subscriptions
+
+        try:
+            loaded = load_subscriptions(args.file.read_text(encoding="utf-8"), os.environ, str(args.file))
+        except OSError as exc:
+            print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
+        except SubscriptionsFileError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+        for f in loaded:
+            print(f"{f.id}: {f.spec.name} (owner {f.owner}, {f.spec.channel.type}, {f.spec.mode.value})")
+        print(f"{len(loaded)} subscription(s), valid", file=sys.stderr)
+        return 0
+    store = await NotifyStore.open(_database_url(args.database_url))
+    try:
+        now = dt.datetime.now(dt.UTC)
+        if args.action == "dead":
+            return await _dead(store, args.subscription, args.limit, args.json)
+        if args.action == "redrive":
+            if not (args.id or args.subscription or args.all):
+                print("say which: --id ID, --subscription ID or --all", file=sys.stderr)
+                return 2
+            count = await store.redrive(
+                now, ids=args.id, subscription_id=args.subscription, everything=args.all
+            )
+            print(f"{count} notification(s) queued again")
+            return 0 if count or not args.id else 1
+        token = await store.add_token(args.owner, now, label=args.label)
+        print(token)
+        print(f"token for {args.owner}: shown once, keep it safe", file=sys.stderr)
+        return 0
+    finally:
+        await store.close()
+
+
+def main(argv: Sequence[str]) -> int:
+    args = _parser().parse_args(list(argv))
+    return asyncio.run(_run(args))

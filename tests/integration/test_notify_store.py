@@ -1,0 +1,218 @@
+"""The notify database on SQLite and PostgreSQL: the unique delivery key, grouping, claims and leases,
+retries, dead notifications and re-drive, subscriptions, tokens and silences."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from schemas import Alert, Severity
+from services.notify.core.model import Filters, Silence, Subscription
+from services.notify.core.planning import Target
+from services.notify.store import tables
+from services.notify.store.repository import Intake, NotifyStore
+
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
+SEC = dt.timedelta(seconds=1)
+
+
+def _diff(connection: Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"version_table": "alembic_version_notify"})
+    return [d for d in compare_metadata(context, tables.metadata) if "alembic_version" not in str(d)]
+
+
+def alert(n: int, event: str | None = None, duplicate_of: str | None = None) -> Alert:
+    return Alert(
+        id=f"alert-{n}",
+        event_type="news_article",
+        event_id=event or f"news-{n}",
+        duplicate_of=duplicate_of,
+        title=f"Article {n}",
+        severity=Severity.HIGH,
+        score=0.9,
+        destinations=["CN"],
+        technologies=["facial-recognition"],
+        rule="news.tech_destination",
+        summary="Facial recognition and China in one article.",
+        watchlist_version="test",
+        created_at=NOW + n * SEC,
+    )
+
+
+def sub(sub_id: str = "s1", owner: str = "amnesty", origin: str = "api", **spec: object) -> Subscription:
+    body = {
+        "name": sub_id,
+        "channel": {"type": "webhook", "url": "https://example.org/h", "secret": "x" * 20},
+    }
+    body.update(spec)
+    return Subscription.model_validate(
+        {**body, "id": sub_id, "owner": owner, "origin": origin, "created_at": NOW, "updated_at": NOW}
+    )
+
+
+def intake(a: Alert, *subs: str, due: dt.datetime = NOW, silence: str | None = None) -> Intake:
+    key = a.duplicate_of or a.event_id
+    return Intake(
+        a,
+        a.model_dump_json(),
+        [Target(s, "webhook", "alerts", key, due, silence_id=silence) for s in subs],
+    )
+
+
+@pytest.fixture
+async def store(db_url: str) -> NotifyStore:
+    s = await NotifyStore.open(db_url)
+    yield s  # type: ignore[misc]
+    await s.close()
+
+
+async def test_migrations_build_exactly_the_declared_tables(store: NotifyStore) -> None:
+    async with store.engine.connect() as conn:
+        assert await conn.run_sync(_diff) == []
+    await store.migrate()  # a second time changes nothing
+
+
+async def test_a_pair_is_recorded_once_and_one_story_becomes_one_notification(store: NotifyStore) -> None:
+    first = await store.record(
+        [intake(alert(1), "s1", "s2"), intake(alert(2, duplicate_of="news-1"), "s1")], NOW
+    )
+    assert (first.queued, first.duplicate) == (3, 0)
+    again = await store.record(
+        [intake(alert(1), "s1", "s2"), intake(alert(2, duplicate_of="news-1"), "s1")], NOW
+    )
+    assert (again.queued, again.duplicate) == (0, 3)
+    claims = await store.claim(NOW, "me", NOW + 60 * SEC, 10)
+    assert len(claims) == 2  # s1: alerts 1 and 2 together; s2: alert 1
+    loaded = [await store.load(c.id) for c in claims]
+    by_sub = {p.subscription_id: [a.id for a in p.alerts] for p in loaded if p}
+    assert by_sub == {"s1": ["alert-1", "alert-2"], "s2": ["alert-1"]}
+
+
+async def test_alerts_after_a_claim_start_a_new_notification(store: NotifyStore) -> None:
+    await store.record([intake(alert(1), "s1")], NOW)
+    [claim] = await store.claim(NOW, "me", NOW + 60 * SEC, 10)
+    await store.record([intake(alert(2, event="news-1"), "s1")], NOW)
+    loaded = await store.load(claim.id)
+    assert loaded is not None and [a.id for a in loaded.alerts] == ["alert-1"]
+    [second] = await store.claim(NOW, "me", NOW + 60 * SEC, 10)
+    assert second.id != claim.id
+
+
+async def test_not_due_is_not_claimed_and_silenced_never_is(store: NotifyStore) -> None:
+    await store.record(
+        [intake(alert(1), "s1", due=NOW + 30 * SEC), intake(alert(3), "s2", silence="sil-1")], NOW
+    )
+    assert await store.claim(NOW, "me", NOW + 60 * SEC, 10) == []
+    assert len(await store.claim(NOW + 31 * SEC, "me", NOW + 90 * SEC, 10)) == 1
+
+
+async def test_two_holders_never_claim_the_same_notification(store: NotifyStore) -> None:
+    await store.record([intake(alert(i), "s1") for i in range(20)], NOW)
+    a, b = await asyncio.gather(
+        store.claim(NOW, "a", NOW + 60 * SEC, 20), store.claim(NOW, "b", NOW + 60 * SEC, 20)
+    )
+    ids_a, ids_b = {c.id for c in a}, {c.id for c in b}
+    assert not ids_a & ids_b
+    assert len(ids_a | ids_b) == 20
+
+
+async def test_a_lease_that_runs_out_is_claimed_again_in_doubt(store: NotifyStore) -> None:
+    await store.record([intake(alert(1), "s1")], NOW)
+    [claim] = await store.claim(NOW, "dead-process", NOW + 10 * SEC, 10)
+    assert await store.claim(NOW + 5 * SEC, "me", NOW + 70 * SEC, 10) == []
+    [again] = await store.claim(NOW + 11 * SEC, "me", NOW + 70 * SEC, 10)
+    assert again.id == claim.id and again.in_doubt
+    assert not await store.delivered(claim.id, "dead-process", NOW + 12 * SEC)  # the old holder lost it
+    assert await store.delivered(claim.id, "me", NOW + 12 * SEC)
+    assert await store.claim(NOW + 100 * SEC, "me", NOW + 200 * SEC, 10) == []
+
+
+async def test_retry_release_dead_and_redrive(store: NotifyStore) -> None:
+    await store.record([intake(alert(1), "s1"), intake(alert(2), "s1")], NOW)
+    await store.create_subscription(sub("s1"))
+    c1, c2 = await store.claim(NOW, "me", NOW + 60 * SEC, 10)
+    assert await store.retry_later(c1.id, "me", NOW + 5 * SEC, "server_error", "HTTP 503")
+    assert await store.release(c2.id, "me", NOW)
+    [again] = await store.claim(NOW, "me", NOW + 60 * SEC, 10)
+    assert again.id == c2.id
+    loaded = await store.load(c2.id)
+    assert loaded is not None and loaded.attempts == 1  # the released claim did not count
+    [retried] = await store.claim(NOW + 6 * SEC, "me", NOW + 60 * SEC, 10)
+    assert retried.id == c1.id
+    assert await store.dead(c1.id, "me", NOW + 7 * SEC, "client_error", "HTTP 404")
+    [dead] = await store.dead_notifications(owner="amnesty")
+    assert (dead.id, dead.alert_ids, dead.reason, dead.attempts) == (c1.id, ["alert-1"], "client_error", 2)
+    assert await store.dead_notifications(owner="someone-else") == []
+    assert await store.redrive(NOW + 8 * SEC) == 0  # nothing chosen, nothing done
+    assert await store.redrive(NOW + 8 * SEC, ids=[c1.id]) == 1
+    [redriven] = await store.claim(NOW + 8 * SEC, "me", NOW + 60 * SEC, 10)
+    assert redriven.id == c1.id
+    counts, _ = await store.queue_stats()
+    assert counts == {"sending": 2}
+
+
+async def test_subscriptions_sync_tokens_and_silences(store: NotifyStore) -> None:
+    created = await store.sync_subscriptions(
+        "file", [sub("f1", origin="file"), sub("f2", owner="pi", origin="file")], NOW
+    )
+    assert created == (2, 0, 0)
+    assert await store.sync_subscriptions(
+        "file", [sub("f1", origin="file"), sub("f2", owner="pi", origin="file")], NOW
+    ) == (0, 0, 0)
+    await store.record([intake(alert(1), "f2")], NOW)
+    changed = await store.sync_subscriptions("file", [sub("f1", origin="file", name="renamed")], NOW + SEC)
+    assert changed == (0, 1, 1)
+    assert [s.id for s in await store.subscriptions()] == ["f1"]
+    assert await store.claim(NOW + 2 * SEC, "me", NOW + 60 * SEC, 10) == []  # f2's queue was cancelled
+    assert await store.create_subscription(sub("a1"))
+    assert not await store.create_subscription(sub("a1"))
+    with pytest.raises(ValueError, match="already used"):
+        await store.sync_subscriptions("file", [sub("a1")], NOW)
+    stored = await store.subscription("f1")
+    assert stored is not None and stored.name == "renamed"
+    assert stored.channel.type == "webhook"
+    assert stored.channel.secret.get_secret_value() == "x" * 20  # type: ignore[union-attr]
+
+    token = await store.add_token("amnesty", NOW, label="laptop")
+    assert await store.token_owner(token) == ("amnesty", False)
+    assert await store.token_owner(token + "x") is None
+    assert await store.revoke_tokens("amnesty") == 1
+    assert await store.token_owner(token) is None
+
+    silence = Silence(
+        id="sil-1",
+        owner="amnesty",
+        created_by="amnesty",
+        filters=Filters(destinations=["CN"]),
+        comment="known story, already reported",
+        starts_at=NOW,
+        ends_at=NOW + 3600 * SEC,
+        created_at=NOW,
+    )
+    await store.add_silence(silence)
+    assert [s.id for s in await store.silences(owner="amnesty", now=NOW, active_only=True)] == ["sil-1"]
+    assert await store.silences(owner="pi", now=NOW) == []
+    assert await store.expire_silence("sil-1", NOW + SEC)
+    assert await store.silences(now=NOW + 2 * SEC) == []
+
+
+async def test_purge_forgets_old_finished_work_only(store: NotifyStore) -> None:
+    await store.record([intake(alert(1), "s1"), intake(alert(2), "s1")], NOW)
+    c1, _ = await store.claim(NOW, "me", NOW + 60 * SEC, 10)
+    await store.delivered(c1.id, "me", NOW)
+    assert await store.purge(NOW + SEC) == 1
+    counts, _ = await store.queue_stats()
+    assert counts == {"sending": 1}
+    # The purged pair can come again (after the retention, far beyond Kafka's).
+    assert (await store.record([intake(alert(1), "s1")], NOW)).queued == 1
+
+
+def test_secrets_stay_out_of_reprs_and_dumps() -> None:
+    s = sub("s1")
+    assert "x" * 20 not in repr(s) and "example.org" not in repr(s)
+    assert "x" * 20 not in s.model_dump_json()
