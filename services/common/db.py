@@ -13,7 +13,7 @@ import fcntl
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from alembic import command
 from alembic.config import Config
@@ -127,3 +127,51 @@ async def migrate(engine: AsyncEngine, script_location: Path, version_table: str
     async with lock, engine.begin() as conn:
         await conn.run_sync(_upgrade, str(script_location), version_table)
     log.info("database schema up to date", extra={"version_table": version_table})
+
+
+class Store:
+    """Base of a service's database access: an engine, and the service's migrations applied by ``open``.
+
+    Subclasses set ``migrations`` (the Alembic folder), ``version_table`` and, for SQLite engines whose
+    transactions read then write, ``immediate``."""
+
+    migrations: Path
+    version_table: str
+    immediate: bool = False
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Self:
+        return cls(create_engine(url, immediate=cls.immediate))
+
+    @classmethod
+    async def open(cls, url: str) -> Self:
+        store = cls.from_url(url)
+        await store.migrate()
+        return store
+
+    async def migrate(self) -> None:
+        await migrate(self.engine, self.migrations, self.version_table)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def run_migrations(metadata: Any, default_version_table: str) -> None:
+    """The body of a service's Alembic ``env.py``: migrate on the connection ``migrate`` handed over."""
+    from alembic import context
+
+    config = context.config
+    connection = config.attributes.get("connection")
+    if connection is None:  # pragma: no cover - the services always pass their connection
+        raise RuntimeError("run migrations through services.common.db.migrate")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=config.attributes.get("version_table", default_version_table),
+        render_as_batch=True,  # SQLite can only alter tables by copying them
+    )
+    with context.begin_transaction():
+        context.run_migrations()

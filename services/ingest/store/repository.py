@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.common.db import create_engine, migrate
+from services.common.db import Store
 from services.ingest.store import tables
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -71,27 +71,11 @@ def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
         yield values[start : start + _CHUNK]
 
 
-class IngestStore:
+class IngestStore(Store):
     """The ingest service's database; ``open`` brings its schema up to date."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    @classmethod
-    def from_url(cls, url: str) -> IngestStore:
-        return cls(create_engine(url))
-
-    @classmethod
-    async def open(cls, url: str) -> IngestStore:
-        store = cls.from_url(url)
-        await store.migrate()
-        return store
-
-    async def migrate(self) -> None:
-        await migrate(self.engine, MIGRATIONS, VERSION_TABLE)
-
-    async def close(self) -> None:
-        await self.engine.dispose()
+    migrations = MIGRATIONS
+    version_table = VERSION_TABLE
 
     async def _upsert(
         self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], keys: list[str]

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from services.common.config import StrictConfig, describe_errors
-from services.notify.core.model import _ID, CHANNEL_TYPES, SubscriptionSpec
+from services.notify.core.model import CHANNEL_TYPES, SafeId, SubscriptionSpec
 
 Loc = tuple[int | str, ...]
 
@@ -52,15 +52,8 @@ class FileSubscription:
 
 
 class _Entry(SubscriptionSpec):
-    id: str = Field(description="Unique in the file: 1-128 letters, digits, '.', '_' or '-'.")
-    owner: str = Field(description="Who the subscription belongs to (same characters as ids).")
-
-    @field_validator("id", "owner")
-    @classmethod
-    def _safe_id(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("ids and owners are 1-128 letters, digits, '.', '_' or '-'")
-        return value
+    id: SafeId = Field(description="Unique in the file: 1-128 letters, digits, '.', '_' or '-'.")
+    owner: SafeId = Field(description="Who the subscription belongs to (same characters as ids).")
 
 
 class _File(StrictConfig):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, SecretStr, field_validator, model_validator
 
 from schemas import Severity
 from services.common.config import StrictConfig
@@ -19,6 +19,15 @@ EventType = Literal["news_article", "licence_record"]
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def _safe_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError("ids and owners are 1-128 letters, digits, '.', '_' or '-'")
+    return value
+
+
+SafeId = Annotated[str, AfterValidator(_safe_id)]
 
 
 class Strict(StrictConfig):
@@ -208,18 +217,11 @@ class SubscriptionSpec(Strict):
 class Subscription(SubscriptionSpec):
     """A stored subscription."""
 
-    id: str
-    owner: str
+    id: SafeId
+    owner: SafeId
     origin: Literal["file", "api", "builtin"] = "api"
     created_at: AwareDatetime
     updated_at: AwareDatetime
-
-    @field_validator("id", "owner")
-    @classmethod
-    def _safe_id(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("ids and owners are 1-128 letters, digits, '.', '_' or '-'")
-        return value
 
 
 class SilenceSpec(Strict):

@@ -25,10 +25,10 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import Alert
-from services.common.db import create_engine, migrate
+from services.common.db import Store
 from services.notify.core.model import Silence, Subscription, SubscriptionSpec
 from services.notify.core.planning import Target
 from services.notify.store import tables
@@ -156,29 +156,14 @@ def _silence(row: Any) -> Silence:
     )
 
 
-class NotifyStore:
+class NotifyStore(Store):
     """The notify service's database; ``open`` brings its schema up to date."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    @classmethod
-    def from_url(cls, url: str) -> NotifyStore:
-        # Every SQLite transaction takes the write lock at BEGIN: a transaction that reads and then
-        # writes could otherwise fail at once (not wait) when another connection wrote in between.
-        return cls(create_engine(url, immediate=True))
-
-    @classmethod
-    async def open(cls, url: str) -> NotifyStore:
-        store = cls.from_url(url)
-        await store.migrate()
-        return store
-
-    async def migrate(self) -> None:
-        await migrate(self.engine, MIGRATIONS, VERSION_TABLE)
-
-    async def close(self) -> None:
-        await self.engine.dispose()
+    migrations = MIGRATIONS
+    version_table = VERSION_TABLE
+    # Every SQLite transaction takes the write lock at BEGIN: a transaction that reads and then writes
+    # could otherwise fail at once (not wait) when another connection wrote in between.
+    immediate = True
 
     @staticmethod
     def _insert(conn: AsyncConnection, table: Any) -> Any:
