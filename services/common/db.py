@@ -19,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger("exportwatch.db")
 # aiosqlite logs every statement with its parameters at DEBUG, and parameters hold secrets (subscription
@@ -130,21 +130,28 @@ async def migrate(engine: AsyncEngine, script_location: Path, version_table: str
 
 
 class Store:
-    """Base of a service's database access: an engine, and the service's migrations applied by ``open``.
+    """Base of a service's database access: engines, and the service's migrations applied by ``open``.
 
-    Subclasses set ``migrations`` (the Alembic folder), ``version_table`` and, for SQLite engines whose
-    transactions read then write, ``immediate``."""
+    Subclasses set ``migrations`` (the Alembic folder), ``version_table`` and, for SQLite databases whose
+    transactions read then write, ``immediate``. Then reads go through ``reader`` (plain transactions,
+    which WAL lets run beside the writer) and writes through ``writing()``, which takes the write lock
+    at BEGIN and, within the process, queues writers on an asyncio lock instead of letting them spin in
+    SQLite's busy handler (which sleeps up to 100 ms between tries)."""
 
     migrations: Path
     version_table: str
     immediate: bool = False
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
         self.engine = engine
+        self.reader = reader or engine
+        self._serial = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str) -> Self:
-        return cls(create_engine(url, immediate=cls.immediate))
+        engine = create_engine(url, immediate=cls.immediate)
+        reader = create_engine(url) if cls.immediate and engine.dialect.name == "sqlite" else None
+        return cls(engine, reader)
 
     @classmethod
     async def open(cls, url: str) -> Self:
@@ -152,11 +159,20 @@ class Store:
         await store.migrate()
         return store
 
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction (committed on success, rolled back on error)."""
+        lock: contextlib.AbstractAsyncContextManager[Any] = self._serial or contextlib.nullcontext()
+        async with lock, self.engine.begin() as conn:
+            yield conn
+
     async def migrate(self) -> None:
         await migrate(self.engine, self.migrations, self.version_table)
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.reader is not self.engine:
+            await self.reader.dispose()
 
 
 def run_migrations(metadata: Any, default_version_table: str) -> None:

@@ -107,6 +107,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._delivered: list[tuple[str, asyncio.Future[bool]]] = []
 
     def wake(self) -> None:
         """Look at the queue now (new notifications may be due)."""
@@ -153,16 +154,43 @@ class Dispatcher:
             for claim in claims:
                 await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
             return 0
+        # What the sends need, in a few queries for the whole claim rather than a few per notification.
+        pendings = await self.store.load_many([c.id for c in claims]) if claims else {}
+        subscriptions = {s.id: s for s in await self.store.subscriptions()} if claims else {}
         for claim in claims:
-            task = asyncio.create_task(self._deliver(claim), name=f"notify-{claim.id}")
+            pending = pendings.get(claim.id)
+            sub = subscriptions.get(pending.subscription_id) if pending is not None else None
+            task = asyncio.create_task(self._deliver(claim, pending, sub), name=f"notify-{claim.id}")
             self._inflight[claim.id] = task
             task.add_done_callback(self._forget)
         return len(claims)
+
+    async def _record_delivered(self, notification_id: str, now: dt.datetime) -> bool:
+        """Record a delivery; deliveries finishing together share one transaction (group commit)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._delivered.append((notification_id, future))
+        if len(self._delivered) == 1:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush_delivered(now)))
+        return await future
+
+    async def _flush_delivered(self, now: dt.datetime) -> None:
+        batch, self._delivered = self._delivered, []
+        try:
+            done = await self.store.delivered_many([i for i, _ in batch], self.holder, now)
+        except Exception as exc:  # the senders see it; their leases run out and they are sent again
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for notification_id, future in batch:
+            if not future.done():
+                future.set_result(notification_id in done)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for key, value in list(self._inflight.items()):
             if value is task:
                 del self._inflight[key]
+        self._wake.set()  # capacity is free: claim more at once rather than at the next poll
 
     async def stop(self, timeout: float | None = None) -> None:
         """Stop claiming; let sends in flight finish (up to ``timeout``), give back the rest."""
@@ -209,9 +237,9 @@ class Dispatcher:
             return False
         return True
 
-    async def _deliver(self, claim: Claim) -> None:
+    async def _deliver(self, claim: Claim, pending: Pending | None, sub: Subscription | None) -> None:
         try:
-            await self._deliver_claimed(claim)
+            await self._deliver_claimed(claim, pending, sub)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(
@@ -224,11 +252,9 @@ class Dispatcher:
                 extra={"notification_id": claim.id, "error": type(exc).__name__},
             )
 
-    async def _deliver_claimed(self, claim: Claim) -> None:
-        pending = await self.store.load(claim.id)
+    async def _deliver_claimed(self, claim: Claim, pending: Pending | None, sub: Subscription | None) -> None:
         if pending is None:
             return
-        sub = await self.store.subscription(pending.subscription_id)
         if sub is None or not sub.enabled or not pending.alerts:
             why = "subscription gone or disabled" if pending.alerts else "no alerts left"
             if await self.store.cancel(claim.id, self.holder, self.clock(), why):
@@ -267,7 +293,7 @@ class Dispatcher:
             await self._failed(claim, pending, sub.id, kind, failure)
             return
         now = self.clock()
-        await self.store.delivered(claim.id, self.holder, now)
+        await self._record_delivered(claim.id, now)
         self.metrics.notifications.labels(channel=kind, outcome="delivered").inc()
         self.metrics.notified_alerts.labels(channel=kind).inc(len(pending.alerts))
         for alert in pending.alerts:

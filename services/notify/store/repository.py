@@ -175,12 +175,12 @@ class NotifyStore(Store):
         query = select(tables.subscriptions).order_by(tables.subscriptions.c.id)
         if owner is not None:
             query = query.where(tables.subscriptions.c.owner == owner)
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_subscription(r) for r in rows]
 
     async def subscription(self, subscription_id: str) -> Subscription | None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             row = (
                 await conn.execute(
                     select(tables.subscriptions).where(tables.subscriptions.c.id == subscription_id)
@@ -200,7 +200,7 @@ class NotifyStore(Store):
 
     async def create_subscription(self, sub: Subscription) -> bool:
         """Insert a new subscription; False when the id is taken."""
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             stmt = self._insert(conn, tables.subscriptions).on_conflict_do_nothing(index_elements=["id"])
             result = await conn.execute(stmt, self._subscription_values(sub))
         return bool(result.rowcount)
@@ -209,7 +209,7 @@ class NotifyStore(Store):
         """Overwrite an existing subscription (same id); False when there is none."""
         values = self._subscription_values(sub)
         del values["created_at"]
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             result = await conn.execute(
                 update(tables.subscriptions).where(tables.subscriptions.c.id == sub.id).values(values)
             )
@@ -218,7 +218,7 @@ class NotifyStore(Store):
         return bool(result.rowcount)
 
     async def delete_subscription(self, subscription_id: str, now: dt.datetime) -> bool:
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             result = await conn.execute(
                 delete(tables.subscriptions).where(tables.subscriptions.c.id == subscription_id)
             )
@@ -231,7 +231,7 @@ class NotifyStore(Store):
         """Make the subscriptions of ``origin`` (file, builtin) exactly ``subs``: returns (created,
         changed, removed). An id used by another origin is an error."""
         created = changed = removed = 0
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             rows = {
                 r.id: r
                 for r in (
@@ -286,7 +286,7 @@ class NotifyStore(Store):
         """A new bearer token for ``owner``; only its hash is stored, so this is the one chance to see
         it."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             await conn.execute(
                 tables.tokens.insert().values(
                     token_hash=hash_token(token),
@@ -300,7 +300,7 @@ class NotifyStore(Store):
 
     async def token_owner(self, token: str) -> tuple[str, bool] | None:
         """(owner, admin) of a bearer token, or None."""
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             row = (
                 await conn.execute(
                     select(tables.tokens.c.owner, tables.tokens.c.admin).where(
@@ -311,7 +311,7 @@ class NotifyStore(Store):
         return (row.owner, bool(row.admin)) if row is not None else None
 
     async def revoke_tokens(self, owner: str) -> int:
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             result = await conn.execute(delete(tables.tokens).where(tables.tokens.c.owner == owner))
         return int(result.rowcount)
 
@@ -323,7 +323,7 @@ class NotifyStore(Store):
             "comment": silence.comment,
             "subscription_id": silence.subscription_id,
         }
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             await conn.execute(
                 tables.silences.insert().values(
                     id=silence.id,
@@ -349,12 +349,12 @@ class NotifyStore(Store):
             query = query.where(s.ends_at > now)
             if active_only:
                 query = query.where(s.starts_at <= now)
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             rows = (await conn.execute(query)).all()
         return [_silence(r) for r in rows]
 
     async def silence(self, silence_id: str) -> Silence | None:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             row = (
                 await conn.execute(select(tables.silences).where(tables.silences.c.id == silence_id))
             ).first()
@@ -362,7 +362,7 @@ class NotifyStore(Store):
 
     async def expire_silence(self, silence_id: str, now: dt.datetime) -> bool:
         s = tables.silences.c
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             result = await conn.execute(
                 update(tables.silences).where(s.id == silence_id, s.ends_at > now).values(ends_at=now)
             )
@@ -377,7 +377,7 @@ class NotifyStore(Store):
         if not intakes:
             return result
         n = tables.notifications.c
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             insert_alert = self._insert(conn, tables.alerts).on_conflict_do_nothing(index_elements=["id"])
             insert_delivery = self._insert(conn, tables.deliveries).on_conflict_do_nothing(
                 index_elements=["alert_id", "subscription_id"]
@@ -479,7 +479,7 @@ class NotifyStore(Store):
             return []
         n = tables.notifications.c
         claims: list[Claim] = []
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             due = (
                 await conn.execute(
                     select(n.id, n.status)
@@ -528,40 +528,73 @@ class NotifyStore(Store):
 
     async def load(self, notification_id: str) -> Pending | None:
         """A claimed notification and its alerts, oldest first."""
+        return (await self.load_many([notification_id])).get(notification_id)
+
+    async def load_many(self, notification_ids: Sequence[str]) -> dict[str, Pending]:
+        """Claimed notifications with their alerts (oldest first), in two queries."""
+        if not notification_ids:
+            return {}
         n = tables.notifications.c
         d = tables.deliveries.c
         a = tables.alerts.c
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(select(tables.notifications).where(n.id == notification_id))).first()
-            if row is None:
-                return None
-            payloads = (
+        ids = list(notification_ids)
+        async with self.reader.connect() as conn:
+            rows = (await conn.execute(select(tables.notifications).where(n.id.in_(ids)))).all()
+            members = (
                 await conn.execute(
-                    select(a.payload)
+                    select(d.notification_id, a.payload)
                     .select_from(tables.deliveries.join(tables.alerts, a.id == d.alert_id))
-                    .where(d.notification_id == notification_id)
-                    .order_by(a.received_at, a.id)
+                    .where(d.notification_id.in_(ids))
                 )
-            ).scalars()
-            alerts = [Alert.model_validate_json(p) for p in payloads]
-        alerts.sort(key=lambda al: (al.created_at, al.id))
-        return Pending(
-            id=row.id,
-            subscription_id=row.subscription_id,
-            channel=row.channel,
-            kind=row.kind,
-            group_key=row.group_key,
-            period_start=row.period_start,
-            period_end=row.period_end,
-            attempts=row.attempts,
-            first_attempt_at=row.first_attempt_at or row.created_at,
-            created_at=row.created_at,
-            alerts=alerts,
-        )
+            ).all()
+        alerts: dict[str, list[Alert]] = {r.id: [] for r in rows}
+        for m in members:
+            alerts.setdefault(m.notification_id, []).append(Alert.model_validate_json(m.payload))
+        out = {}
+        for row in rows:
+            found = sorted(alerts[row.id], key=lambda al: (al.created_at, al.id))
+            out[row.id] = Pending(
+                id=row.id,
+                subscription_id=row.subscription_id,
+                channel=row.channel,
+                kind=row.kind,
+                group_key=row.group_key,
+                period_start=row.period_start,
+                period_end=row.period_end,
+                attempts=row.attempts,
+                first_attempt_at=row.first_attempt_at or row.created_at,
+                created_at=row.created_at,
+                alerts=found,
+            )
+        return out
+
+    async def delivered_many(
+        self, notification_ids: Sequence[str], holder: str, now: dt.datetime
+    ) -> set[str]:
+        """Record several deliveries in one transaction (group commit); the ids this holder still held."""
+        n = tables.notifications.c
+        done = set()
+        async with self.writing() as conn:
+            for notification_id in notification_ids:
+                result = await conn.execute(
+                    update(tables.notifications)
+                    .where(n.id == notification_id, n.status == "sending", n.lease_owner == holder)
+                    .values(
+                        lease_owner=None,
+                        lease_until=None,
+                        status="delivered",
+                        finished_at=now,
+                        reason=None,
+                        detail=None,
+                    )
+                )
+                if result.rowcount:
+                    done.add(notification_id)
+        return done
 
     async def _settle(self, notification_id: str, holder: str, values: dict[str, Any]) -> bool:
         n = tables.notifications.c
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             result = await conn.execute(
                 update(tables.notifications)
                 .where(n.id == notification_id, n.status == "sending", n.lease_owner == holder)
@@ -633,7 +666,7 @@ class NotifyStore(Store):
             query = query.where(n.subscription_id == subscription_id)
         if owner is not None:
             query = query.where(s.owner == owner)
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             rows = (await conn.execute(query)).all()
             ids = [r.id for r in rows]
             members: dict[str, list[str]] = {i: [] for i in ids}
@@ -681,7 +714,7 @@ class NotifyStore(Store):
             conditions.append(n.subscription_id == subscription_id)
         if not (ids or subscription_id is not None or everything):
             return 0
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             result = await conn.execute(
                 update(tables.notifications)
                 .where(*conditions)
@@ -698,7 +731,7 @@ class NotifyStore(Store):
     async def queue_stats(self) -> tuple[dict[str, int], dt.datetime | None]:
         """Notifications per status, and the oldest due time of those waiting to be sent."""
         n = tables.notifications.c
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             rows = (
                 await conn.execute(select(n.status, func.count().label("total")).group_by(n.status))
             ).all()
@@ -714,7 +747,7 @@ class NotifyStore(Store):
         n = tables.notifications.c
         d = tables.deliveries.c
         a = tables.alerts.c
-        async with self.engine.begin() as conn:
+        async with self.writing() as conn:
             old = (
                 (await conn.execute(select(n.id).where(n.status.in_(FINAL), n.finished_at < before)))
                 .scalars()
