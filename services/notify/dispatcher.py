@@ -108,6 +108,7 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._delivered: list[tuple[str, asyncio.Future[bool]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
         """Look at the queue now (new notifications may be due)."""
@@ -155,8 +156,14 @@ class Dispatcher:
                 await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
             return 0
         # What the sends need, in a few queries for the whole claim rather than a few per notification.
-        pendings = await self.store.load_many([c.id for c in claims]) if claims else {}
-        subscriptions = {s.id: s for s in await self.store.subscriptions()} if claims else {}
+        try:
+            pendings = await self.store.load_many([c.id for c in claims]) if claims else {}
+            subscriptions = {s.id: s for s in await self.store.subscriptions()} if claims else {}
+        except Exception:
+            for claim in claims:  # nothing was sent: give them back rather than wait for the lease
+                with contextlib.suppress(Exception):
+                    await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            raise
         for claim in claims:
             pending = pendings.get(claim.id)
             sub = subscriptions.get(pending.subscription_id) if pending is not None else None
@@ -169,11 +176,14 @@ class Dispatcher:
         """Record a delivery; deliveries finishing together share one transaction (group commit)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._delivered.append((notification_id, future))
-        if len(self._delivered) == 1:
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush_delivered(now)))
+        if len(self._delivered) == 1:  # the first of a batch starts the flush; the others join it
+            flush = asyncio.create_task(self._flush_delivered(now))
+            self._flushes.add(flush)  # a strong reference until it is done
+            flush.add_done_callback(self._flushes.discard)
         return await future
 
     async def _flush_delivered(self, now: dt.datetime) -> None:
+        await asyncio.sleep(0)  # let the sends finishing in this loop turn join the batch
         batch, self._delivered = self._delivered, []
         try:
             done = await self.store.delivered_many([i for i, _ in batch], self.holder, now)
