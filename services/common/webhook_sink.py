@@ -4,7 +4,8 @@ The local stack points notify at it so a newcomer sees exactly what an integrato
 the tests use it as the real HTTP server on the other end of the webhook channel. Given the signing
 secret it checks each request's signature, as an integrator would. It can be scripted to answer the
 first requests with failures (a status, headers such as Retry-After, or a delay past the sender's
-timeout) to exercise retries.
+timeout) to exercise retries. Given the secret, it refuses (401) what does not verify, and a request
+cut off by a dying sender never counts as received.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class WebhookSink:
         self.out = out
         self.received: list[dict[str, Any]] = []
         self.requests = 0
+        self.rejected = 0  # requests refused because their signature did not verify
         self.script = list(script) or [Reply(fail_status)] * fail_first
         self.secret = secret
         self.default = default or Reply()
@@ -68,6 +70,18 @@ class WebhookSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender went away mid-request (killed): nothing arrived
+                    return
+                if sink.secret is not None and not signature_valid(
+                    sink.secret, self.headers.get("exportwatch-signature", ""), body
+                ):
+                    # As an integrator should: a request whose signature does not verify is refused.
+                    with sink._lock:
+                        sink.rejected += 1
+                    self.send_response(401)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 with sink._lock:
                     sink.requests += 1
                     reply = (

@@ -173,6 +173,7 @@ subscriptions:
     )
     for sink, wanted in ((everything, set(severities)), (high_only, wanted_high)):
         assert all(entry["signature_valid"] for entry in sink.received)
+        assert sink.rejected == 0, "every complete request verifies"
         by_id = {entry["notification_id"]: entry["alert_ids"] for entry in sink.received}
         per_alert = collections.Counter(a for ids in by_id.values() for a in ids)
         assert set(per_alert) == wanted, "every alert the subscription wants, and nothing else"
