@@ -4,8 +4,8 @@ The local stack points notify at it so a newcomer sees exactly what an integrato
 the tests use it as the real HTTP server on the other end of the webhook channel. Given the signing
 secret it checks each request's signature, as an integrator would. It can be scripted to answer the
 first requests with failures (a status, headers such as Retry-After, or a delay past the sender's
-timeout) to exercise retries. Given the secret, it refuses (401) what does not verify, and a request
-cut off by a dying sender never counts as received.
+timeout) to exercise retries. Given the secret, it refuses (401) a signed request that does not
+verify, and a request cut off by a dying sender never counts as received.
 """
 
 from __future__ import annotations
@@ -72,9 +72,9 @@ class WebhookSink:
                 body = self.rfile.read(length)
                 if len(body) < length:  # the sender went away mid-request (killed): nothing arrived
                     return
-                if sink.secret is not None and not signature_valid(
-                    sink.secret, self.headers.get("exportwatch-signature", ""), body
-                ):
+                signature = self.headers.get("exportwatch-signature")
+                forged = signature and not signature_valid(sink.secret or "", signature, body)
+                if sink.secret is not None and forged:
                     # As an integrator should: a request whose signature does not verify is refused.
                     with sink._lock:
                         sink.rejected += 1
