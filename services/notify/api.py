@@ -13,7 +13,6 @@ import datetime as dt
 import hmac
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,23 +25,24 @@ from starlette.routing import BaseRoute, Route
 
 from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
 from services.common.config import describe_errors
-from services.notify.channels.base import DeliveryError
+from services.notify.channels.base import DeliveryError, utcnow
 from services.notify.channels.http import check_url
 from services.notify.core.model import (
     API_CHANNEL_TYPES,
+    ID_RULE,
     Silence,
     SilenceSpec,
     SlackSettings,
     Subscription,
     SubscriptionSpec,
     WebhookSettings,
+    is_safe_id,
 )
 from services.notify.dispatcher import Dispatcher
-from services.notify.store.repository import NotifyStore, new_id
+from services.notify.store.repository import NotifyStore, new_id, spec_json
 
 log = logging.getLogger("exportwatch.notify.api")
 HIDDEN = "(hidden)"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MAX_BODY = 64 * 1024
 
 
@@ -101,8 +101,6 @@ def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 
 def _spec_dict(sub: Subscription) -> dict[str, Any]:
-    from services.notify.store.repository import spec_json
-
     loaded: dict[str, Any] = json.loads(spec_json(sub))
     return loaded
 
@@ -142,7 +140,7 @@ class Api:
         store: NotifyStore,
         dispatcher: Dispatcher,
         admin_token: SecretStr | None,
-        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
@@ -190,8 +188,8 @@ class Api:
             return caller.owner
         if not caller.admin:
             raise ApiError(403, "only the admin token can act for another owner")
-        if not isinstance(owner, str) or not (_ID.match(owner) or (everyone and owner == "*")):
-            raise ApiError(422, "owner: 1-128 letters, digits, '.', '_' or '-'")
+        if not isinstance(owner, str) or not (is_safe_id(owner) or (everyone and owner == "*")):
+            raise ApiError(422, f"owner: {ID_RULE}")
         return owner
 
     async def _validate_spec(self, caller: Caller, data: dict[str, Any]) -> SubscriptionSpec:
@@ -234,19 +232,12 @@ class Api:
         body = await self._json(request)
         owner = self._owner_for(caller, body)
         sub_id = body.pop("id", None) or new_id("sub")
-        if not isinstance(sub_id, str) or not _ID.match(sub_id):
-            raise ApiError(422, "id: 1-128 letters, digits, '.', '_' or '-'")
+        if not is_safe_id(sub_id):
+            raise ApiError(422, f"id: {ID_RULE}")
         spec = await self._validate_spec(caller, body)
         now = self.clock()
-        sub = Subscription.model_validate(
-            {
-                **_spec_fields(spec),
-                "id": sub_id,
-                "owner": owner,
-                "origin": "api",
-                "created_at": now,
-                "updated_at": now,
-            }
+        sub = Subscription.from_spec(
+            spec, id=sub_id, owner=owner, origin="api", created_at=now, updated_at=now
         )
         if not await self.store.create_subscription(sub):
             raise ApiError(409, f"a subscription {sub_id!r} exists already")
@@ -273,15 +264,13 @@ class Api:
         body.pop("owner", None)
         data = body if request.method == "PUT" else _merge(_spec_dict(sub), body)
         spec = await self._validate_spec(caller, data)
-        updated = Subscription.model_validate(
-            {
-                **_spec_fields(spec),
-                "id": sub.id,
-                "owner": sub.owner,
-                "origin": sub.origin,
-                "created_at": sub.created_at,
-                "updated_at": max(self.clock(), sub.updated_at + dt.timedelta(microseconds=1)),
-            }
+        updated = Subscription.from_spec(
+            spec,
+            id=sub.id,
+            owner=sub.owner,
+            origin=sub.origin,
+            created_at=sub.created_at,
+            updated_at=max(self.clock(), sub.updated_at + dt.timedelta(microseconds=1)),
         )
         if not await self.store.replace_subscription(updated):
             raise ApiError(404, f"no subscription {sub.id!r}")
@@ -378,32 +367,15 @@ class Api:
             owner=None if caller.admin else caller.owner,
             subscription_id=request.query_params.get("subscription"),
         )
-        return JSONResponse(
-            {
-                "dead": [
-                    {
-                        "id": d.id,
-                        "subscription_id": d.subscription_id,
-                        "channel": d.channel,
-                        "alerts": d.alert_ids,
-                        "attempts": d.attempts,
-                        "reason": d.reason,
-                        "detail": d.detail,
-                        "created_at": d.created_at.isoformat(),
-                        "finished_at": d.finished_at.isoformat() if d.finished_at else None,
-                    }
-                    for d in dead
-                ]
-            }
-        )
+        return JSONResponse({"dead": [d.as_json() for d in dead]})
 
     async def create_token(self, request: Request, caller: Caller) -> Response:
         if not caller.admin:
             raise ApiError(403, "only the admin token can create tokens")
         body = await self._json(request)
         owner = body.get("owner")
-        if not isinstance(owner, str) or not _ID.match(owner):
-            raise ApiError(422, "owner: 1-128 letters, digits, '.', '_' or '-'")
+        if not is_safe_id(owner):
+            raise ApiError(422, f"owner: {ID_RULE}")
         label = body.get("label") or ""
         token = await self.store.add_token(owner, self.clock(), label=str(label)[:200])
         log.info("token created", extra={"owner": owner})
@@ -424,7 +396,3 @@ class Api:
             Route("/v1/dead", r(self.list_dead), methods=["GET"]),
             Route("/v1/tokens", r(self.create_token), methods=["POST"]),
         ]
-
-
-def _spec_fields(spec: SubscriptionSpec) -> dict[str, Any]:
-    return {name: getattr(spec, name) for name in SubscriptionSpec.model_fields}

@@ -21,24 +21,20 @@ from services.common.db import safe_url
 from services.common.pipeline import PipelineMetrics, new_registry, subscribe_batches
 from services.common.runtime import Service, make_broker
 from services.notify.api import Api
-from services.notify.channels.base import ChannelContext, SmtpServer
+from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
 from services.notify.core.config import load_subscriptions
 from services.notify.core.model import Subscription
 from services.notify.core.retry import RetryPolicy
 from services.notify.core.targets import TargetPolicy
 from services.notify.dispatcher import Channels, Dispatcher, DispatchSettings
 from services.notify.intake import make_handler
-from services.notify.metrics import NotifyMetrics
+from services.notify.metrics import QUEUE_STATES, NotifyMetrics
 from services.notify.settings import NotifySettings
 from services.notify.store.repository import NotifyStore
 
 log = logging.getLogger("exportwatch.notify")
 SERVICE = "notify"
 BUILTIN_OWNER = "operator"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def builtin_subscriptions(settings: NotifySettings, now: dt.datetime) -> list[Subscription]:
@@ -71,16 +67,7 @@ def file_subscriptions(settings: NotifySettings, now: dt.datetime) -> list[Subsc
     text = settings.subscriptions_file.read_text(encoding="utf-8")
     loaded = load_subscriptions(text, os.environ, str(settings.subscriptions_file))
     return [
-        Subscription.model_validate(
-            {
-                **{name: getattr(f.spec, name) for name in type(f.spec).model_fields},
-                "id": f.id,
-                "owner": f.owner,
-                "origin": "file",
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
+        Subscription.from_spec(f.spec, id=f.id, owner=f.owner, origin="file", created_at=now, updated_at=now)
         for f in loaded
     ]
 
@@ -103,7 +90,7 @@ def smtp_server(settings: NotifySettings) -> SmtpServer | None:
 def create_service(settings: NotifySettings | None = None) -> Service:
     settings = settings or NotifySettings()
     # Fail at construction, before anything starts, when the configuration is wrong.
-    configured = builtin_subscriptions(settings, _now()), file_subscriptions(settings, _now())
+    configured = builtin_subscriptions(settings, utcnow()), file_subscriptions(settings, utcnow())
     registry = new_registry()
     pipeline = PipelineMetrics(SERVICE, registry, (topics.ALERTS,))
     metrics = NotifyMetrics(registry)
@@ -158,7 +145,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
 
     async def open_store() -> None:
         await store.migrate()
-        now = _now()
+        now = utcnow()
         builtin, from_file = configured
         made = await store.sync_subscriptions("builtin", builtin, now)
         synced = await store.sync_subscriptions("file", from_file, now)
@@ -181,13 +168,13 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         while True:
             with contextlib.suppress(Exception):
                 counts, oldest = await store.queue_stats()
-                for state in ("open", "retry", "sending", "delivered", "dead", "cancelled"):
+                for state in QUEUE_STATES:
                     metrics.queue.labels(state=state).set(counts.get(state, 0))
-                late = (_now() - oldest).total_seconds() if oldest is not None else 0.0
+                late = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
                 metrics.oldest_due.set(max(0.0, late))
                 if loop.time() - last_purge > 3600:
                     last_purge = loop.time()
-                    removed = await store.purge(_now() - dt.timedelta(days=settings.retention_days))
+                    removed = await store.purge(utcnow() - dt.timedelta(days=settings.retention_days))
                     if removed:
                         log.info("old notifications forgotten", extra={"removed": removed})
             await asyncio.sleep(5)

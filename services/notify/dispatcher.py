@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from schemas import Notification
 from services.notify.channels import build_channel
-from services.notify.channels.base import Channel, ChannelContext, DeliveryError, Reason
+from services.notify.channels.base import Channel, ChannelContext, DeliveryError, Reason, utcnow
 from services.notify.core.model import Subscription
 from services.notify.core.ratelimit import RateLimiter
 from services.notify.core.retry import RetryPolicy
@@ -31,10 +31,6 @@ from services.notify.metrics import NotifyMetrics
 from services.notify.store.repository import Claim, NotifyStore, Pending
 
 log = logging.getLogger("exportwatch.notify.dispatch")
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -93,7 +89,7 @@ class Dispatcher:
         metrics: NotifyMetrics,
         settings: DispatchSettings | None = None,
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
         self.channels = channels

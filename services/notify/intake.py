@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from schemas import Alert
 from services.common.config import describe_errors
 from services.common.pipeline import BatchHandler, Outgoing, dead_letter_record
+from services.notify.channels.base import utcnow
 from services.notify.core.planning import plan
 from services.notify.metrics import NotifyMetrics
 from services.notify.store.repository import Intake, NotifyStore
@@ -31,7 +32,7 @@ def make_handler(
     metrics: NotifyMetrics,
     group_wait: float,
     wake: Callable[[], None],
-    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> BatchHandler:
     async def handle(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
         out: list[Outgoing] = []

@@ -56,22 +56,7 @@ async def _dead(store: NotifyStore, subscription: str | None, limit: int, as_jso
     dead = await store.dead_notifications(subscription_id=subscription, limit=limit)
     for d in dead:
         if as_json:
-            print(
-                json.dumps(
-                    {
-                        "id": d.id,
-                        "subscription_id": d.subscription_id,
-                        "owner": d.owner,
-                        "channel": d.channel,
-                        "alerts": d.alert_ids,
-                        "attempts": d.attempts,
-                        "reason": d.reason,
-                        "detail": d.detail,
-                        "finished_at": d.finished_at.isoformat() if d.finished_at else None,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            print(json.dumps(d.as_json(), ensure_ascii=False))
         else:
             when = d.finished_at.strftime("%Y-%m-%d %H:%M:%S UTC") if d.finished_at else "?"
             print(f"{d.id}  {when}  {d.subscription_id} ({d.channel}, owner {d.owner or '?'})")

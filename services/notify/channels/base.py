@@ -75,7 +75,8 @@ class SmtpServer:
     ca_file: str | None = None  # extra CA bundle to trust (a private relay; tests with their own CA)
 
 
-def _utcnow() -> dt.datetime:
+def utcnow() -> dt.datetime:
+    """The wall clock every notify component takes by default (tests pass their own)."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -87,7 +88,7 @@ class ChannelContext:
     targets: TargetPolicy = field(default_factory=TargetPolicy)
     smtp: SmtpServer | None = None
     source: str = "urn:exportwatch:notify"  # CloudEvents `source` attribute
-    clock: Callable[[], dt.datetime] = _utcnow
+    clock: Callable[[], dt.datetime] = utcnow
 
 
 def target_id(*parts: str) -> str:

@@ -11,12 +11,12 @@ import json
 
 from schemas import Notification
 from services.notify.channels.base import ChannelContext, target_id
-from services.notify.channels.http import classify, post
+from services.notify.channels.http import post
 from services.notify.core.cloudevents import CONTENT_TYPE, to_cloudevent
 from services.notify.core.model import WebhookSettings
 from services.notify.core.signing import SIGNATURE_HEADER, sign
 
-__all__ = ["USER_AGENT", "WebhookChannel", "classify"]
+__all__ = ["USER_AGENT", "WebhookChannel"]
 
 USER_AGENT = "ExportWatch-Webhook/1"
 

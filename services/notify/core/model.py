@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, Field, SecretStr, field_validator, model_validator
@@ -21,9 +21,17 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
+ID_RULE = "1-128 letters, digits, '.', '_' or '-'"
+
+
+def is_safe_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` may be a subscription id or owner name."""
+    return isinstance(value, str) and _ID.match(value) is not None
+
+
 def _safe_id(value: str) -> str:
-    if not _ID.match(value):
-        raise ValueError("ids and owners are 1-128 letters, digits, '.', '_' or '-'")
+    if not is_safe_id(value):
+        raise ValueError(f"ids and owners are {ID_RULE}")
     return value
 
 
@@ -222,6 +230,30 @@ class Subscription(SubscriptionSpec):
     origin: Literal["file", "api", "builtin"] = "api"
     created_at: AwareDatetime
     updated_at: AwareDatetime
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: SubscriptionSpec,
+        *,
+        id: str,
+        owner: str,
+        origin: str,
+        created_at: dt.datetime,
+        updated_at: dt.datetime,
+    ) -> Subscription:
+        """The stored form of what an owner wrote (validated again: ids, owners)."""
+        fields = {name: getattr(spec, name) for name in SubscriptionSpec.model_fields}
+        return cls.model_validate(
+            {
+                **fields,
+                "id": id,
+                "owner": owner,
+                "origin": origin,
+                "created_at": created_at,
+                "updated_at": updated_at,
+            }
+        )
 
 
 class SilenceSpec(Strict):

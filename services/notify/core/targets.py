@@ -10,14 +10,22 @@ from dataclasses import dataclass
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def forbidden_address(address: str) -> str | None:
-    """Why ``address`` (an IP literal) must not be a webhook target, or None when it is public."""
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address, an IPv4-mapped IPv6 address as the IPv4 one it stands for; None if not an IP."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return "not an IP address"
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+        return ip.ipv4_mapped
+    return ip
+
+
+def forbidden_address(address: str) -> str | None:
+    """Why ``address`` (an IP literal) must not be a webhook target, or None when it is public."""
+    ip = _ip(address)
+    if ip is None:
+        return "not an IP address"
     checks = (
         (ip.is_loopback, "loopback"),
         (ip.is_private, "private"),
@@ -45,11 +53,9 @@ class TargetPolicy:
     def refuse(self, address: str) -> str | None:
         """Why a connection to ``address`` is refused, or None when it is allowed."""
         why = forbidden_address(address)
-        if why is None or why == "not an IP address":
+        ip = _ip(address)
+        if why is None or ip is None:
             return why
-        ip = ipaddress.ip_address(address)
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
         if any(ip in net for net in self.allowed):
             return None
         return why

@@ -126,6 +126,22 @@ class DeadNotification:
     created_at: dt.datetime
     finished_at: dt.datetime | None
 
+    def as_json(self) -> dict[str, Any]:
+        """How the API and ``exportwatch notify dead --json`` show it."""
+        return {
+            "id": self.id,
+            "subscription_id": self.subscription_id,
+            "owner": self.owner,
+            "channel": self.channel,
+            "kind": self.kind,
+            "alerts": self.alert_ids,
+            "attempts": self.attempts,
+            "reason": self.reason,
+            "detail": self.detail,
+            "created_at": self.created_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
 
 def _subscription(row: Any) -> Subscription:
     spec = json.loads(row.spec)
@@ -603,11 +619,7 @@ class NotifyStore(Store):
         return bool(result.rowcount)
 
     async def delivered(self, notification_id: str, holder: str, now: dt.datetime) -> bool:
-        return await self._settle(
-            notification_id,
-            holder,
-            {"status": "delivered", "finished_at": now, "reason": None, "detail": None},
-        )
+        return notification_id in await self.delivered_many([notification_id], holder, now)
 
     async def retry_later(
         self, notification_id: str, holder: str, due_at: dt.datetime, reason: str, detail: str
