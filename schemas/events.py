@@ -230,6 +230,11 @@ class Alert(_Open):
     summary: str = Field(description="One plain sentence saying why this alert was raised.")
     watchlist_version: str = Field(description="Version of the watchlists the alert was made with.")
     created_at: AwareDatetime = Field(description="When the alert was made.")
+    event_ingested_at: AwareDatetime | None = Field(
+        default=None,
+        description="When ExportWatch first took in the event matched (its ingested_at), so the time "
+        "from ingestion to delivery can be measured; null when the event did not say.",
+    )
 
 
 class DeadLetter(_Open):

@@ -13,8 +13,9 @@ import asyncio
 import base64
 import datetime as dt
 import logging
+import platform
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from prometheus_client import (
 from pydantic import BaseModel
 
 from schemas import DeadLetter, topics
+from services.common.lag import LagGauges, lag_sampler
 
 log = logging.getLogger("exportwatch.pipeline")
 
@@ -108,8 +110,9 @@ class PipelineMetrics:
         )
         self.produced = Counter(
             f"{prefix}_messages_produced_total",
-            "Messages produced and acknowledged by the broker, by topic.",
-            ["topic"],
+            "Messages produced, by topic and outcome: ok (acknowledged by the broker) or error (not "
+            "acknowledged; the batch that made it is read and published again).",
+            ["topic", "outcome"],
             registry=registry,
         )
         self.deadlettered = Counter(
@@ -129,19 +132,41 @@ class PipelineMetrics:
             "Batches whose outputs could not be published; they are read again.",
             registry=registry,
         )
-        self.build_info = Gauge(f"{prefix}_build_info", "Build information.", ["version"], registry=registry)
+        self.lag = LagGauges(
+            Gauge(
+                f"{prefix}_consumer_lag_messages",
+                "Messages on each assigned partition not yet taken by this replica: the high watermark "
+                "of its last fetch minus its position.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            Gauge(
+                f"{prefix}_assigned_partitions",
+                "Partitions of each consumed topic assigned to this replica by its consumer group.",
+                ["topic"],
+                registry=registry,
+            ),
+            consumed_topics,
+        )
+        self.build_info = Gauge(
+            f"{prefix}_build_info",
+            "Build information: ExportWatch and Python versions (always 1).",
+            ["version", "python"],
+            registry=registry,
+        )
         from importlib.metadata import PackageNotFoundError, version
 
         try:
             ver = version("exportwatch")
         except PackageNotFoundError:
             ver = "unknown"
-        self.build_info.labels(version=ver).set(1)
+        self.build_info.labels(version=ver, python=platform.python_version()).set(1)
         for topic in consumed_topics:
             for outcome in OUTCOMES:
                 self.consumed.labels(topic=topic, outcome=outcome)
         for topic in topics.ALL:
-            self.produced.labels(topic=topic)
+            for outcome in ("ok", "error"):
+                self.produced.labels(topic=topic, outcome=outcome)
         for reason in DEADLETTER_REASONS:
             self.deadlettered.labels(reason=reason)
 
@@ -178,8 +203,8 @@ def account(messages: Sequence[Outgoing], results: Sequence[object], metrics: Pi
     the first failure, if any."""
     errors = [r for r in results if isinstance(r, BaseException)]
     for m, r in zip(messages, results, strict=True):
-        if not isinstance(r, BaseException):
-            metrics.produced.labels(topic=m.topic).inc()
+        outcome = "error" if isinstance(r, BaseException) else "ok"
+        metrics.produced.labels(topic=m.topic, outcome=outcome).inc()
     if errors:
         raise errors[0]
 
@@ -196,9 +221,13 @@ def subscribe_batches(
     *,
     max_records: int = 500,
     retry_delay: float = 1.0,
-) -> None:
+    lag_interval: float = 5.0,
+) -> Callable[[], Coroutine[Any, Any, None]]:
     """Register a batch consumer: ``handle`` turns records into outgoing messages, which are published
-    before the offsets are committed. A failure to publish rewinds the batch (after ``retry_delay``)."""
+    before the offsets are committed. A failure to publish rewinds the batch (after ``retry_delay``).
+
+    Returns the background job that keeps the consumer's lag gauges current (add it to the service's
+    background jobs)."""
 
     async def _consume(msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message
@@ -225,7 +254,7 @@ def subscribe_batches(
                 metrics.deadlettered.labels(reason=o.value.reason).inc()
         metrics.processing.observe(time.perf_counter() - started)
 
-    broker.subscriber(
+    subscriber = broker.subscriber(
         *source_topics,
         group_id=group_id,
         batch=True,
@@ -234,7 +263,9 @@ def subscribe_batches(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{group_id}-consumer",
-    )(_consume)
+    )
+    subscriber(_consume)
+    return lag_sampler(lambda: subscriber.consumer, metrics.lag, lag_interval)
 
 
 def dead_letter_record(

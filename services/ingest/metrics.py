@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import time
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 ITEM_OUTCOMES = ("published", "updated", "near_duplicate", "duplicate", "rejected")
 POLL_OUTCOMES = (
@@ -64,6 +68,15 @@ class IngestMetrics:
             ["source"],
             registry=registry,
         )
+        self.interval = Gauge(
+            "exportwatch_ingest_source_interval_seconds",
+            "How often each source is polled: a source is stale when it has not succeeded for a few "
+            "intervals.",
+            ["source"],
+            registry=registry,
+        )
+        self.freshness = _Staleness(sources)
+        registry.register(self.freshness)
         self.failures = Gauge(
             "exportwatch_ingest_source_consecutive_failures",
             "Failed polls since the source's last success.",
@@ -86,3 +99,28 @@ class IngestMetrics:
             for outcome in POLL_OUTCOMES:
                 self.polls.labels(source=source, outcome=outcome)
             self.failures.labels(source=source).set(0)
+
+    def succeeded(self, source: str, when: dt.datetime) -> None:
+        """A poll of ``source`` succeeded at ``when``."""
+        self.last_success.labels(source=source).set(when.timestamp())
+        self.freshness.since[source] = when.timestamp()
+
+
+class _Staleness(Collector):
+    """``exportwatch_ingest_source_staleness_seconds``: time since each source's last successful poll,
+    computed when scraped (since the service started, for a source that has not succeeded yet)."""
+
+    def __init__(self, sources: Sequence[str]) -> None:
+        started = time.time()
+        self.since: dict[str, float] = dict.fromkeys(sources, started)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "exportwatch_ingest_source_staleness_seconds",
+            "Seconds since the source's last successful poll (since the start, if it has not had one).",
+            labels=["source"],
+        )
+        now = time.time()
+        for source, since in sorted(self.since.items()):
+            family.add_metric([source], max(0.0, now - since))
+        yield family

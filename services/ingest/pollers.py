@@ -88,13 +88,14 @@ class SourcePoller:
         self.clock = clock
         self.kind = "http" if spec.url else "file"
         self.interval = spec.interval or (policy.url_interval if spec.url else policy.folder_interval)
+        metrics.interval.labels(source=spec.name).set(self.interval)
         self._settling = False
         self.polled = asyncio.Event()  # set after every poll: tests and the stack wait on it
 
     async def run(self) -> None:
         state = await self.store.source_state(self.spec.name, self.kind)
         if state.last_success_at is not None:
-            self.metrics.last_success.labels(source=self.spec.name).set(state.last_success_at.timestamp())
+            self.metrics.succeeded(self.spec.name, state.last_success_at)
         while True:
             now = self.clock()
             if state.next_attempt_at is not None and state.next_attempt_at > now:
@@ -132,7 +133,7 @@ class SourcePoller:
             state.failures = 0
             state.last_error = None
             state.last_success_at = self.clock()
-            self.metrics.last_success.labels(source=self.spec.name).set(state.last_success_at.timestamp())
+            self.metrics.succeeded(self.spec.name, state.last_success_at)
         delay = next_delay(
             self.interval,
             state.failures,

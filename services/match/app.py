@@ -43,6 +43,18 @@ class MatchMetrics:
             ["severity", "rule"],
             registry=registry,
         )
+        self.technologies = Counter(
+            "exportwatch_match_alert_technologies_total",
+            "Alerts emitted, by technology named in them (an alert naming two counts for both).",
+            ["technology"],
+            registry=registry,
+        )
+        self.destinations = Counter(
+            "exportwatch_match_alert_destinations_total",
+            "Alerts emitted, by high-risk destination named in them (ISO 3166-1 alpha-2).",
+            ["destination"],
+            registry=registry,
+        )
         self.seconds = Histogram(
             "exportwatch_match_evaluation_seconds",
             "Time to evaluate one event.",
@@ -88,6 +100,10 @@ def make_handler(watchlists: WatchlistReloader, metrics: MatchMetrics) -> BatchH
             metrics.events.labels(event_type=event.type, outcome="alerted" if alerts else "no_match").inc()
             for alert in alerts:
                 metrics.alerts.labels(severity=alert.severity.value, rule=alert.rule).inc()
+                for technology in alert.technologies:
+                    metrics.technologies.labels(technology=technology).inc()
+                for destination in alert.destinations:
+                    metrics.destinations.labels(destination=destination).inc()
                 log.info(
                     "alert",
                     extra={"alert_id": alert.id, "event_id": event.id, "severity": alert.severity.value},
@@ -110,7 +126,7 @@ def create_service(
     metrics = MatchMetrics(registry)
     watchlists = WatchlistReloader.load(settings.watchlist_dirs, metrics.watchlists, matcher)
     broker = make_broker(settings.common, SERVICE)
-    subscribe_batches(
+    track_lag = subscribe_batches(
         broker,
         CONSUMED,
         settings.group_id,
@@ -130,5 +146,5 @@ def create_service(
         http_port=settings.http_port,
         broker=broker,
         registry=registry,
-        background=[reload_watchlists],
+        background=[reload_watchlists, track_lag],
     )

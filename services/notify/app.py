@@ -131,7 +131,9 @@ def create_service(settings: NotifySettings | None = None) -> Service:
     )
     broker = make_broker(settings.common, SERVICE)
     handler = make_handler(store, metrics, settings.group_wait_seconds, dispatcher.wake)
-    subscribe_batches(broker, (topics.ALERTS,), settings.group_id, handler, pipeline, max_records=200)
+    track_lag = subscribe_batches(
+        broker, (topics.ALERTS,), settings.group_id, handler, pipeline, max_records=200
+    )
     api = Api(store, dispatcher, settings.admin_token)
     service = Service(
         name=SERVICE,
@@ -185,6 +187,6 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         await store.close()
 
     service.on_start.append(open_store)
-    service.background.extend([dispatcher.run, watch_queue])
+    service.background.extend([dispatcher.run, watch_queue, track_lag])
     service.on_stop.append(close)
     return service

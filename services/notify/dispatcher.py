@@ -306,6 +306,10 @@ class Dispatcher:
             self.metrics.alert_age.labels(channel=kind).observe(
                 max(0.0, (now - alert.created_at).total_seconds())
             )
+            if alert.event_ingested_at is not None:
+                self.metrics.end_to_end.labels(channel=kind).observe(
+                    max(0.0, (now - alert.event_ingested_at).total_seconds())
+                )
         log.info(
             "notification delivered",
             extra={

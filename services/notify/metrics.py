@@ -74,6 +74,14 @@ class NotifyMetrics:
             registry=registry,
             buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600, 21600, 86400),
         )
+        self.end_to_end = Histogram(
+            "exportwatch_notify_end_to_end_seconds",
+            "Time from an event's ingestion to the delivery of an alert about it, across ingest, match "
+            "and notify (grouping and digests included).",
+            ["channel"],
+            registry=registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600, 21600, 86400),
+        )
         self.queue = Gauge(
             "exportwatch_notify_queue_notifications",
             "Notifications in the database, by state.",
@@ -95,6 +103,7 @@ class NotifyMetrics:
             for metric in (self.notified_alerts, self.in_doubt, self.send_seconds, self.rate_limit_wait):
                 metric.labels(channel=channel)
             self.alert_age.labels(channel=channel)
+            self.end_to_end.labels(channel=channel)
         for outcome in ("routed", "unrouted"):
             self.alerts.labels(outcome=outcome)
         for state in QUEUE_STATES:

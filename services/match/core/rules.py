@@ -428,6 +428,7 @@ def _news_alert(
         summary=summary,
         watchlist_version=version,
         created_at=now,
+        event_ingested_at=article.ingested_at,
     )
 
 
@@ -653,5 +654,6 @@ def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, versi
             summary=f"{who} licence {decision} for {what_long} to {dest_names}{value}.",
             watchlist_version=version,
             created_at=now,
+            event_ingested_at=record.ingested_at,
         )
     ]
