@@ -201,6 +201,23 @@ async def test_subscriptions_sync_tokens_and_silences(store: NotifyStore) -> Non
     assert await store.silences(now=NOW + 2 * SEC) == []
 
 
+async def test_replicas_starting_together_sync_the_file_once(db_url: str) -> None:
+    """Two notify replicas start at the same moment with a file that adds subscriptions: both start,
+    and each subscription exists once."""
+    first = await NotifyStore.open(db_url)
+    second = await NotifyStore.open(db_url)
+    try:
+        subs = [sub(f"f{i}", origin="file") for i in range(5)]
+        results = await asyncio.gather(
+            first.sync_subscriptions("file", subs, NOW), second.sync_subscriptions("file", subs, NOW)
+        )
+        assert sorted(r[0] for r in results) == [0, 5], results
+        assert sorted(s.id for s in await first.subscriptions()) == [f"f{i}" for i in range(5)]
+    finally:
+        await first.close()
+        await second.close()
+
+
 async def test_purge_forgets_old_finished_work_only(store: NotifyStore) -> None:
     await store.record([intake(alert(1), "s1"), intake(alert(2), "s1")], NOW)
     c1, _ = await store.claim(NOW, "me", NOW + 60 * SEC, 10)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,6 +37,7 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "alembic_version_notify"
 PENDING = ("open", "retry")
 FINAL = ("delivered", "dead", "cancelled")
+SYNC_LOCK = 0x4E4F54494659  # PostgreSQL advisory lock key of the subscriptions sync ("NOTIFY")
 TOKEN_PREFIX = "ewt_"  # noqa: S105 - a marker that makes leaked tokens easy to find, not a secret
 
 
@@ -248,6 +249,11 @@ class NotifyStore(Store):
         changed, removed). An id used by another origin is an error."""
         created = changed = removed = 0
         async with self.writing() as conn:
+            if conn.dialect.name == "postgresql":
+                # Replicas starting together sync the same file: one at a time, or both would insert
+                # the same new subscription and one would fail to start. (SQLite's writer lock already
+                # serialises this transaction.)
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SYNC_LOCK})
             rows = {
                 r.id: r
                 for r in (
