@@ -176,6 +176,24 @@ def _schemas(check: bool) -> int:
     return 0
 
 
+def _asyncapi(check: bool, path: Path | None) -> int:
+    from services import asyncapi
+
+    output = path or asyncapi.DOCUMENT
+    text = asyncapi.render()
+    if check:
+        if not output.is_file() or output.read_text(encoding="utf-8") != text:
+            again = "exportwatch asyncapi" + (f" --output {path}" if path else "")
+            print(f"stale AsyncAPI document: {output} (run: {again})", file=sys.stderr)
+            return 1
+        print("AsyncAPI document is current")
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}")
+    return 0
+
+
 def _webhook_sink(host: str, port: int, out: Path) -> int:
     from services.common.webhook_sink import WebhookSink
 
@@ -250,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit")
     schemas = sub.add_parser("schemas", help="write the JSON Schemas of every message")
     schemas.add_argument("--check", action="store_true", help="only check they are current")
+    asyncapi = sub.add_parser(
+        "asyncapi", help="write the AsyncAPI document of every topic and message (docs/asyncapi.json)"
+    )
+    asyncapi.add_argument("--check", action="store_true", help="only check it is current")
+    asyncapi.add_argument("--output", type=Path, default=None, help="where (default: docs/asyncapi.json)")
     sink = sub.add_parser("webhook-sink", help="a local webhook receiver writing what it gets to a file")
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--port", type=int, default=8090)
@@ -288,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _topics()
     if args.command == "schemas":
         return _schemas(args.check)
+    if args.command == "asyncapi":
+        return _asyncapi(args.check, args.output)
     return _webhook_sink(args.host, args.port, args.out)
 
 

@@ -222,9 +222,11 @@ def subscribe_batches(
     max_records: int = 500,
     retry_delay: float = 1.0,
     lag_interval: float = 5.0,
+    description: str | None = None,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """Register a batch consumer: ``handle`` turns records into outgoing messages, which are published
     before the offsets are committed. A failure to publish rewinds the batch (after ``retry_delay``).
+    ``description`` says what the consumer does, for the AsyncAPI document (``services/asyncapi.py``).
 
     Returns the background job that keeps the consumer's lag gauges current (add it to the service's
     background jobs)."""
@@ -263,6 +265,7 @@ def subscribe_batches(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{group_id}-consumer",
+        description=description,
     )
     subscriber(_consume)
     return lag_sampler(lambda: subscriber.consumer, metrics.lag, lag_interval)

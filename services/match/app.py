@@ -133,6 +133,8 @@ def create_service(
         make_handler(watchlists, metrics),
         pipeline,
         max_records=settings.max_batch,
+        description="Evaluates every event against the watchlists and publishes an alert for each rule "
+        "that fires; events that are not valid, or whose evaluation fails, are dead-lettered.",
     )
     log.info("watchlists loaded", extra={"version": watchlists.version})
     interval = settings.reload_seconds

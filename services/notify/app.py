@@ -132,7 +132,14 @@ def create_service(settings: NotifySettings | None = None) -> Service:
     broker = make_broker(settings.common, SERVICE)
     handler = make_handler(store, metrics, settings.group_wait_seconds, dispatcher.wake)
     track_lag = subscribe_batches(
-        broker, (topics.ALERTS,), settings.group_id, handler, pipeline, max_records=200
+        broker,
+        (topics.ALERTS,),
+        settings.group_id,
+        handler,
+        pipeline,
+        max_records=200,
+        description="Records every alert for the subscriptions that want it, in the database, before "
+        "the offsets are committed; messages that are not valid alerts are dead-lettered.",
     )
     api = Api(store, dispatcher, settings.admin_token)
     service = Service(
