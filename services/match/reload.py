@@ -84,6 +84,12 @@ class WatchlistMetrics:
             "Unix time the watchlists in use were loaded.",
             registry=registry,
         )
+        self.failing = Gauge(
+            "exportwatch_match_watchlist_reload_failing",
+            "1 while the watchlist files on disk cannot be loaded (the previous lists stay in use), "
+            "0 once they load.",
+            registry=registry,
+        )
         for outcome in OUTCOMES:
             self.reloads.labels(outcome=outcome)
 
@@ -175,6 +181,7 @@ class WatchlistReloader:
             old = self._matcher
             if error is not None:
                 self.metrics.reloads.labels(outcome="error").inc()
+                self.metrics.failing.set(1)
                 if isinstance(error, WatchlistError):
                     log.error(
                         "watchlist reload failed; the previous lists stay in use",
@@ -190,6 +197,7 @@ class WatchlistReloader:
             self._matcher = new
             self.metrics.in_use(new, old, self._clock())
             self.metrics.reloads.labels(outcome="success").inc()
+            self.metrics.failing.set(0)
             log.info(
                 "watchlists reloaded",
                 extra={"old_version": old.version, "new_version": new.version, "forced": force},

@@ -144,12 +144,14 @@ async def test_an_invalid_file_keeps_the_old_matcher_and_counts_one_error(
     assert "vendors.yaml" in error and "line 5" in error and "colour" in error, error
     assert record.__dict__["version"] == good.version
     assert registry.get_sample_value("exportwatch_match_watchlist_info", {"version": good.version}) == 1
+    assert registry.get_sample_value("exportwatch_match_watchlist_reload_failing") == 1
 
     (tmp_path / "vendors.yaml").write_text("vendors: []\n", encoding="utf-8")  # fixed
     assert await reloader.reload()
     assert reloader.version != good.version
     assert loads.calls == 2
     assert reloads(registry, "error") == 1 and reloads(registry, "success") == 1
+    assert registry.get_sample_value("exportwatch_match_watchlist_reload_failing") == 0
 
 
 async def test_a_forced_reload_reads_unchanged_folders(tmp_path: Path) -> None:
