@@ -132,3 +132,105 @@ def test_production_sources_file_is_valid() -> None:
     specs = load_sources(ROOT / "deploy" / "ingest" / "sources.yaml")
     assert {s.name for s in specs} >= {"amnesty-en", "inbox"}
     assert all(s.url is None or s.url.startswith("https://") for s in specs)
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Container path -> (source, mode) of a service's short-syntax volumes."""
+    mounts: dict[str, tuple[str, str]] = {}
+    for volume in service.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        mounts[target] = (source, mode[0] if mode else "rw")
+    return mounts
+
+
+def _env_example() -> dict[str, str]:
+    lines = (ROOT / "deploy" / "env.example").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_every_interpolated_variable_is_in_env_example() -> None:
+    text = "\n".join(line.split(" #", 1)[0] for line in COMPOSE.read_text(encoding="utf-8").splitlines())
+    interpolated = set(re.findall(r"(?<!\$)\$\{(\w+)", text))
+    assert {"GRAFANA_ADMIN_PASSWORD", "EXPORTWATCH_NOTIFY_SMTP_HOST"} <= interpolated
+    missing = sorted(interpolated - set(_env_example()))
+    assert not missing, f"compose.yaml reads {missing} from .env: document them in deploy/env.example"
+
+
+def test_grafana_is_provisioned_from_the_repository(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    grafana = services["grafana"]
+    assert re.fullmatch(r"grafana/grafana-oss:\d+\.\d+\.\d+", grafana["image"]), "pin a Grafana version"
+    assert grafana["restart"] == "unless-stopped"
+    assert "/api/health" in " ".join(grafana["healthcheck"]["test"])
+    assert "3000:3000" in grafana["ports"]
+    assert "prometheus" in grafana["depends_on"]
+    # The password comes from .env: compose refuses to start without one, Grafana with an empty one
+    # (which would leave its well-known default), then the image's entrypoint runs as usual.
+    password = grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+    assert password.startswith("${GRAFANA_ADMIN_PASSWORD?"), password
+    guard = " ".join(grafana["entrypoint"])
+    assert 'test -n "$$GF_SECURITY_ADMIN_PASSWORD" ||' in guard and 'exec /run.sh "$$@"' in guard
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+    mounts = _mounts(grafana)
+    provisioning, mode = mounts["/etc/grafana/provisioning"]
+    assert mode == "ro" and (ROOT / provisioning).is_dir(), provisioning
+    assert (ROOT / provisioning / "datasources").is_dir() and (ROOT / provisioning / "dashboards").is_dir()
+    dashboards, mode = mounts["/var/lib/grafana/dashboards"]
+    assert mode == "ro" and (ROOT / dashboards).is_dir(), dashboards
+    assert list((ROOT / dashboards).glob("*.json")), f"no dashboards in {dashboards}"
+    data, _ = mounts["/var/lib/grafana"]
+    assert data in compose["volumes"], "Grafana's data lives in a named volume"
+    home = grafana["environment"].get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
+    if home:
+        assert home.startswith("/var/lib/grafana/dashboards/")
+        assert (ROOT / dashboards / home.rsplit("/", 1)[1]).is_file(), home
+
+    # The provisioning files point at what compose provides: the mounted dashboards, the Prometheus service.
+    provider_file = ROOT / provisioning / "dashboards" / "exportwatch.yaml"
+    (provider,) = yaml.safe_load(provider_file.read_text(encoding="utf-8"))["providers"]
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards"
+    source_file = ROOT / provisioning / "datasources" / "prometheus.yaml"
+    (source,) = yaml.safe_load(source_file.read_text(encoding="utf-8"))["datasources"]
+    assert source["url"] == "http://prometheus:9090" and "9090:9090" in services["prometheus"]["ports"]
+
+
+def test_mailpit_catches_notify_mail_unless_env_names_a_server(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    mailpit = services["mailpit"]
+    assert re.fullmatch(r"axllent/mailpit:v\d+\.\d+(\.\d+)?", mailpit["image"]), "pin a Mailpit version"
+    assert mailpit["restart"] == "unless-stopped"
+    assert mailpit["healthcheck"]["test"] == ["CMD", "/mailpit", "readyz"]
+    assert "8025:8025" in mailpit["ports"]
+
+    environment = services["notify"]["environment"]
+    defaults = {}
+    for name in ("SMTP_HOST", "SMTP_PORT", "SMTP_SECURITY"):
+        key = f"EXPORTWATCH_NOTIFY_{name}"
+        # ${KEY:-default}: the value in .env wins (compose's `environment` would hide the env_file's).
+        m = re.fullmatch(r"\$\{(\w+):-([^}]+)\}", str(environment[key]))
+        assert m and m.group(1) == key, f"{key}: {environment[key]!r} must be ${{{key}:-default}}"
+        defaults[name.lower()] = m.group(2)
+    assert defaults == {"smtp_host": "mailpit", "smtp_port": "1025", "smtp_security": "none"}
+    settings = NotifySettings.model_validate(defaults)
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_security) == ("mailpit", 1025, "none")
+    # env.example keeps the Mailpit defaults, in values notify accepts (also as a Kubernetes Secret).
+    example = _env_example()
+    assert example["EXPORTWATCH_NOTIFY_SMTP_HOST"] in ("", "mailpit")
+    NotifySettings.model_validate(
+        {
+            "smtp_port": example["EXPORTWATCH_NOTIFY_SMTP_PORT"],
+            "smtp_security": example["EXPORTWATCH_NOTIFY_SMTP_SECURITY"],
+        }
+    )
+    assert example["EXPORTWATCH_NOTIFY_SMTP_PORT"] == defaults["smtp_port"]
+
+
+def test_prometheus_mounts_the_alert_rules(compose: dict[str, Any]) -> None:
+    source, mode = _mounts(compose["services"]["prometheus"])["/etc/prometheus/rules"]
+    assert source == "./deploy/prometheus/rules" and mode == "ro"
+    config = yaml.safe_load(PROMETHEUS.read_text(encoding="utf-8"))
+    for pattern in config.get("rule_files") or []:
+        # Relative rule files are read from the configuration file's folder, /etc/prometheus.
+        path = pattern if pattern.startswith("/") else f"/etc/prometheus/{pattern}"
+        assert path.startswith("/etc/prometheus/rules/"), f"{pattern} is not in the mounted rules folder"
