@@ -119,6 +119,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def require_executable(name: str, provider: str) -> str:
+    """Path of the program ``name``. Missing: a failure in CI (``.ci/run`` installs it), a skip on a
+    developer's machine, with ``provider`` saying where it comes from."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        assert os.environ.get("CI") != "true", f"CI must have {name} ({provider}): .ci/run installs it"
+        pytest.skip(f"{name} not installed ({provider}); .ci/run installs it")
+    return path
+
+
 POSTGRES_ADMIN_URL = os.environ.get("EXPORTWATCH_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 

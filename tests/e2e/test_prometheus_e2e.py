@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +24,7 @@ from schemas import topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.common.webhook_sink import WebhookSink
 from services.stack import STACK_WEBHOOK_SECRET, service_env
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_executable
 from tests.unit.test_alert_rules import rule_queries
 from tests.unit.test_dashboards import dashboard_queries
 
@@ -37,11 +35,7 @@ JOBS = ("ingest", "match", "notify")
 
 
 def _prometheus_binary() -> str:
-    exe = shutil.which("prometheus")
-    if exe is None:
-        assert os.environ.get("CI") != "true", "CI must have Prometheus: .ci/run installs Debian's prometheus"
-        pytest.skip("prometheus not installed (Debian package prometheus); .ci/run installs it")
-    return exe
+    return require_executable("prometheus", "Debian package prometheus")
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:

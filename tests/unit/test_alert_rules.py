@@ -4,9 +4,7 @@ Prometheus configuration, and query only metrics the services really export."""
 from __future__ import annotations
 
 import fnmatch
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_executable
 
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 RULES = RULES_DIR / "exportwatch.rules.yml"
@@ -33,10 +31,7 @@ TARGET_LABELS = {"job", "instance"}
 
 
 def _promtool() -> str:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        assert os.environ.get("CI") != "true", "CI must have promtool: .ci/run installs Debian's prometheus"
-        pytest.skip("promtool not installed (Debian package prometheus); .ci/run installs it")
+    promtool = require_executable("promtool", "Debian package prometheus")
     return promtool
 
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_executable
 
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
@@ -309,10 +307,7 @@ def test_variables_list_values_of_exported_labels(exported: dict[str, set[str]])
 
 
 def test_promtool_parses_every_expression(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        assert os.environ.get("CI") != "true", "CI must have promtool: .ci/run installs Debian's prometheus"
-        pytest.skip("promtool not installed (Debian package prometheus); .ci/run installs it")
+    promtool = require_executable("promtool", "Debian package prometheus")
     values = dict(MACROS)
     for path in dashboard_files():
         values.update(dict.fromkeys(variables(load(path)), ".*"))

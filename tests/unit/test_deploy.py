@@ -3,9 +3,7 @@ replicas, health checks, no literal secrets, a Prometheus configuration promtool
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +16,7 @@ from services.common.settings import CommonSettings, ServiceSettings
 from services.ingest.settings import IngestSettings
 from services.match.settings import MatchSettings
 from services.notify.settings import NotifySettings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_executable
 
 COMPOSE = ROOT / "compose.yaml"
 PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
@@ -105,10 +103,7 @@ def test_prometheus_scrapes_every_service() -> None:
 
 
 def test_promtool_accepts_the_prometheus_configuration() -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        assert os.environ.get("CI") != "true", "CI must have promtool: .ci/run installs Debian's prometheus"
-        pytest.skip("promtool not installed (Debian package prometheus); .ci/run installs it")
+    promtool = require_executable("promtool", "Debian package prometheus")
     result = subprocess.run(
         [promtool, "check", "config", str(PROMETHEUS)],
         capture_output=True,
