@@ -69,8 +69,10 @@ def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     }
 
 
-async def _read_all(bootstrap: str, topic: str) -> list[Any]:
-    """Every record of ``topic`` up to its current end, on every partition."""
+async def _read_all(bootstrap: str, topic: str, quiet: float = 3.0) -> list[Any]:
+    """Every record of ``topic`` up to its current end, on every partition. The embedded broker can
+    report an end offset past the last record after batched sends, so reading also stops once nothing
+    has come for ``quiet`` seconds."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -81,13 +83,16 @@ async def _read_all(bootstrap: str, topic: str) -> list[Any]:
         await consumer.seek_to_beginning(*assignment)
         end = await consumer.end_offsets(assignment)
         records: list[Any] = []
+        loop = asyncio.get_running_loop()
+        last_record = loop.time()
 
         async def behind() -> bool:
             return any([await consumer.position(tp) < end[tp] for tp in assignment])
 
-        while await behind():
+        while await behind() and loop.time() - last_record < quiet:
             for recs in (await consumer.getmany(timeout_ms=200)).values():
                 records.extend(recs)
+                last_record = loop.time()
         return records
     finally:
         await consumer.stop()
