@@ -94,17 +94,20 @@ def _destination_label(code: str) -> str:
     return f"{name} ({code})" if name != code else code
 
 
+def is_web_url(url: str) -> bool:
+    """Whether ``url`` is an absolute http(s) URL with a host (not javascript:, data:, a relative path)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
+
+
 def safe_link(url: str | None) -> str | None:
     """``url`` when it is an absolute http(s) URL fit to be a link, else None (javascript:, data:, ...)."""
     if not url or url != url.strip() or any(ch.isspace() or not ch.isprintable() for ch in url):
         return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
+    return url if is_web_url(url) else None
 
 
 def _utc(value: dt.datetime) -> str:

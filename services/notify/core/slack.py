@@ -13,16 +13,13 @@ Slack's limits are respected by construction: 3000 characters per section, 150 p
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
-
-from babel import Locale
 
 from schemas import Alert, Evidence, Notification, Severity
+from services.notify.core.render import country_name, is_web_url
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -120,11 +117,7 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    if not is_web_url(url):
         return None
     encoded = "".join(f"%{ord(c):02X}" if c in '|<>"' or ord(c) <= 0x20 or ord(c) == 0x7F else c for c in url)
     encoded = encoded.replace("&", "&amp;")
@@ -142,11 +135,6 @@ def link(url: str | None, label: str, limit: int = 300) -> str:
 # --- vocabulary -----------------------------------------------------------------------------------
 
 
-@functools.cache
-def _territories() -> dict[str, str]:
-    return dict(Locale("en").territories)
-
-
 def flag(code: str) -> str:
     """The flag emoji of an ISO alpha-2 code (regional indicator symbols)."""
     if len(code) != 2 or not code.isascii() or not code.isalpha():
@@ -156,8 +144,8 @@ def flag(code: str) -> str:
 
 def country(code: str) -> str:
     """ "🇨🇳 China (CN)"; the bare code when it is not a known territory."""
-    name = _territories().get(code.upper())
-    return f"{flag(code)} {name} ({code.upper()})" if name else code
+    name = country_name(code)
+    return f"{flag(code)} {name} ({code.upper()})" if name != code else code
 
 
 def technology(tech_id: str) -> str:
