@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from schemas import Alert, Evidence, Notification, Severity
-from services.notify.core.render import country_name, is_web_url
+from services.notify.core.render import country_name, is_web_url, technology_name
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -148,10 +148,6 @@ def country(code: str) -> str:
     return f"{flag(code)} {name} ({code.upper()})" if name != code else code
 
 
-def technology(tech_id: str) -> str:
-    return tech_id.replace("-", " ").replace("_", " ")
-
-
 def _listing(items: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
@@ -246,7 +242,7 @@ def _facts(alert: Alert) -> list[str]:
     if alert.destinations:
         facts.append("*Destinations:* " + _shorten(_listing([country(c) for c in alert.destinations]), 300))
     if alert.technologies:
-        techs = [technology(t) for t in alert.technologies]
+        techs = [technology_name(t) for t in alert.technologies]
         facts.append("*Technologies:* " + _shorten(_listing(techs), 300))
     if alert.entities:
         facts.append("*Vendors:* " + _shorten(_listing(alert.entities), 300))
@@ -290,7 +286,8 @@ def alert_blocks(alert: Alert) -> list[Block]:
 
 def compact_alert_block(alert: Alert) -> Block:
     """One alert in one section (digests): headline, linked title, facts on one line, best evidence."""
-    facts = [country(c) for c in alert.destinations[:5]] + [technology(t) for t in alert.technologies[:5]]
+    facts = [country(c) for c in alert.destinations[:5]]
+    facts += [technology_name(t) for t in alert.technologies[:5]]
     facts += alert.entities[:5]
     lines = [_headline(alert), _title_line(alert)]
     if facts:
@@ -396,7 +393,8 @@ def _render_digest(notification: Notification) -> tuple[str, list[Block]]:
             )
         )
         intro.append(_counts("By destination", Counter(c for a in alerts for c in a.destinations), country))
-        intro.append(_counts("By technology", Counter(t for a in alerts for t in a.technologies), technology))
+        techs = Counter(t for a in alerts for t in a.technologies)
+        intro.append(_counts("By technology", techs, technology_name))
     else:
         intro.append("No alerts in this period.")
     blocks.extend([_section(intro), _divider()])
