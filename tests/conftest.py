@@ -4,8 +4,11 @@ start), and helpers to run services in-process on free ports."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -117,6 +120,49 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _SKIPPED:
         print(f"\nFAILED: {len(_SKIPPED)} test(s) skipped that must run: " + ", ".join(_SKIPPED))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``exportwatch serve NAME`` as its own process, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", name],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path | None = None, timeout: float = 60) -> None:
+    """Wait until ``url`` answers 200; fail, with the end of ``log``, if ``proc`` exits or time runs out."""
+    import httpx
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:] if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"{url}: the process exited with {proc.returncode}: {tail()}"
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"{url} not ready within {timeout}s: {tail()}")
+
+
+def metric_value(port: int, name: str, **labels: str) -> float:
+    """The sum of the samples ``name`` with ``labels`` on the /metrics page of the service on ``port``."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def require_executable(name: str, provider: str) -> str:

@@ -8,7 +8,6 @@ import json
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ from schemas import topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.ingest.ingestor import CHUNK
 from services.stack import service_env
-from tests.conftest import ROOT
+from tests.conftest import start_service
 from tests.integration.test_ingest_sources import _caat_rows, topic_records
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
@@ -30,13 +29,7 @@ ROWS = 40_000
 def _start(kafka: EmbeddedBroker, workdir: Path, folder: Path, log: Path) -> subprocess.Popen[bytes]:
     env = service_env("ingest", kafka.bootstrap, free_port(), workdir, "http://127.0.0.1:9/", [folder])
     env["EXPORTWATCH_INGEST_FOLDER_INTERVAL_SECONDS"] = "3600"
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "ingest"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    return start_service("ingest", env, log)
 
 
 def _recorded(db: Path) -> int:

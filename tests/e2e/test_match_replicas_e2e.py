@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,24 +22,13 @@ from schemas import NewsArticle, parse_event, topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.match.core.engine import Matcher
 from services.stack import service_env
-from tests.conftest import ROOT, read_topic
+from tests.conftest import metric_value, read_topic, start_service
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 REPLICAS = 3
 PARTITIONS = 6
 EVENTS = 1800
 GROUP = "replicas-e2e"
-
-
-def _metric(port: int, name: str, **labels: str) -> float:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 def _stream(samples: dict[str, dict[str, Any]]) -> list[NewsArticle]:
@@ -77,15 +65,7 @@ class Replicas:
             env = service_env("match", self.bootstrap, port, self.tmp_path, "", [])
             env["EXPORTWATCH_MATCH_GROUP_ID"] = GROUP
             env["EXPORTWATCH_MATCH_MAX_BATCH"] = "50"  # many small batches: the stop lands mid-batch
-            self.procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", "serve", "match"],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=self.log(i).open("wb"),
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            self.procs.append(start_service("match", env, self.log(i)))
 
     def log(self, i: int) -> Path:
         return self.tmp_path / f"match-{i}.log"
@@ -106,7 +86,7 @@ class Replicas:
 
     def assigned(self, indexes: list[int]) -> float:
         return sum(
-            _metric(self.ports[i], "exportwatch_match_assigned_partitions", topic=topics.NEWS)
+            metric_value(self.ports[i], "exportwatch_match_assigned_partitions", topic=topics.NEWS)
             for i in indexes
         )
 
@@ -166,9 +146,9 @@ def test_three_replicas_share_the_stream_and_one_stops_midway(
     everyone = list(range(REPLICAS))
     replicas.wait(lambda: replicas.assigned(everyone) == PARTITIONS, "all partitions assigned", timeout=90)
     for i in everyone:
-        assert _metric(replicas.ports[i], "exportwatch_match_assigned_partitions", topic=topics.NEWS) >= 1, (
-            f"replica {i} got no partition: the group did not spread the work"
-        )
+        assert (
+            metric_value(replicas.ports[i], "exportwatch_match_assigned_partitions", topic=topics.NEWS) >= 1
+        ), f"replica {i} got no partition: the group did not spread the work"
 
     events = _stream(news_samples)
     matcher = Matcher.load()
@@ -181,7 +161,9 @@ def test_three_replicas_share_the_stream_and_one_stops_midway(
 
     def stop_one() -> None:
         consumed_before_stop.append(
-            _metric(replicas.ports[stopped], "exportwatch_match_messages_consumed_total", topic=topics.NEWS)
+            metric_value(
+                replicas.ports[stopped], "exportwatch_match_messages_consumed_total", topic=topics.NEWS
+            )
         )
         replicas.procs[stopped].send_signal(signal.SIGTERM)
 
@@ -210,4 +192,6 @@ def test_three_replicas_share_the_stream_and_one_stops_midway(
 
     # Both replicas left did part of the work.
     for i in left:
-        assert _metric(replicas.ports[i], "exportwatch_match_events_total", event_type="news_article") > 0
+        assert (
+            metric_value(replicas.ports[i], "exportwatch_match_events_total", event_type="news_article") > 0
+        )

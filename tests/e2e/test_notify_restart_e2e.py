@@ -14,8 +14,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +28,7 @@ from services.common.embedded import EmbeddedBroker, free_port
 from services.common.webhook_sink import Reply, WebhookSink
 from services.stack import service_env
 from tests.alerts import make_alert
-from tests.conftest import ROOT
+from tests.conftest import start_service
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 ALERTS = 240
@@ -46,16 +44,6 @@ def sinks() -> Iterator[tuple[WebhookSink, WebhookSink]]:
     yield a, b
     a.stop()
     b.stop()
-
-
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "notify"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _wait_for(check: object, timeout: float, what: str) -> None:
@@ -134,7 +122,7 @@ subscriptions:
     wanted_high = {a for a, s in severities.items() if s is Severity.HIGH}
     log = tmp_path / "notify.log"
 
-    proc = _start(env, log)
+    proc = start_service("notify", env, log)
     try:
         _wait_for(
             lambda: len(everything.received) + len(high_only.received) >= 60,
@@ -151,7 +139,7 @@ subscriptions:
     if stop is signal.SIGTERM:
         assert code == 0, log.read_text(errors="replace")[-3000:]
 
-    proc = _start(env, log)
+    proc = start_service("notify", env, log)
     try:
         _wait_for(
             lambda: (

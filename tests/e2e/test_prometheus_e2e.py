@@ -10,7 +10,6 @@ import contextlib
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,7 @@ from schemas import topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.common.webhook_sink import WebhookSink
 from services.stack import STACK_WEBHOOK_SECRET, service_env
-from tests.conftest import ROOT, require_executable
+from tests.conftest import ROOT, require_executable, start_service, wait_ready
 from tests.unit.test_alert_rules import rule_queries
 from tests.unit.test_dashboards import dashboard_queries
 
@@ -36,17 +35,6 @@ JOBS = ("ingest", "match", "notify")
 
 def _prometheus_binary() -> str:
     return require_executable("prometheus", "Debian package prometheus")
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"{url}: process exited with {proc.returncode}: {log.read_text()[-3000:]}"
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"{url} not ready within {timeout}s: {log.read_text()[-3000:]}")
 
 
 class Stack:
@@ -95,16 +83,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             env = service_env(name, broker.bootstrap, port, tmp_path, sink.url, [inbox])
             env["EXPORTWATCH_INGEST_API_TOKENS"] = TOKEN
             env["EXPORTWATCH_NOTIFY_CONSOLE"] = "false"
-            log = tmp_path / f"{name}.log"
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", name],
-                cwd=ROOT,
-                env=env,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
+            procs[name] = start_service(name, env, tmp_path / f"{name}.log")
         for name, port in ports.items():
-            _wait_http(f"http://127.0.0.1:{port}/healthz", procs[name], tmp_path / f"{name}.log")
+            wait_ready(f"http://127.0.0.1:{port}/healthz", procs[name], tmp_path / f"{name}.log")
 
         prom_port = free_port()
         config = {
@@ -128,7 +109,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             stderr=subprocess.STDOUT,
         )
         prometheus = f"http://127.0.0.1:{prom_port}"
-        _wait_http(f"{prometheus}/-/ready", procs["prometheus"], prom_log)
+        wait_ready(f"{prometheus}/-/ready", procs["prometheus"], prom_log)
         yield Stack(ports, prometheus, sink, broker.bootstrap)
         for name in ("ingest", "match", "notify"):
             procs[name].send_signal(signal.SIGTERM)

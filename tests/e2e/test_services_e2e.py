@@ -3,11 +3,9 @@ real sample articles pushed in, explained alerts received at a real local webhoo
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,21 +17,10 @@ import pytest
 from services.common.embedded import EmbeddedBroker, free_port
 from services.common.webhook_sink import WebhookSink
 from services.stack import STACK_WEBHOOK_SECRET, service_env
-from tests.conftest import ROOT
+from tests.conftest import metric_value, start_service, wait_ready
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 TOKEN = "e2e-token"
-
-
-def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"service on :{port} exited with {proc.returncode}"
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise AssertionError(f"service on :{port} not healthy within {timeout}s")
 
 
 @pytest.fixture
@@ -55,17 +42,10 @@ def services(kafka: EmbeddedBroker, sink: WebhookSink, tmp_path: Path) -> Iterat
         env["EXPORTWATCH_NOTIFY_WEBHOOK_PER_SECOND"] = "1000"
         env["EXPORTWATCH_MATCH_GROUP_ID"] = f"e2e-match-{port}"
         env.pop("EXPORTWATCH_INGEST_SOURCES", None)
-        log = (tmp_path / f"{name}.log").open("wb")
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        procs[name] = start_service(name, env, tmp_path / f"{name}.log")
     try:
         for name, port in ports.items():
-            _wait_healthy(port, procs[name])
+            wait_ready(f"http://127.0.0.1:{port}/healthz", procs[name], tmp_path / f"{name}.log")
         yield ports
         for name in ("ingest", "match", "notify"):
             procs[name].send_signal(signal.SIGTERM)
@@ -127,11 +107,12 @@ def test_sample_articles_become_explained_webhook_alerts(
     assert all(r["signature_valid"] for r in sink.received), "every webhook signed"
     assert all(r["body"]["type"] == "org.exportwatch.notification.v1" for r in sink.received)
 
-    def metric(service: str, line_start: str) -> float:
-        text = httpx.get(f"http://127.0.0.1:{services[service]}/metrics", timeout=5).text
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(line_start))
-
-    assert metric("ingest", 'exportwatch_ingest_items_total{outcome="published",') == 2
-    assert metric("match", 'exportwatch_match_events_total{event_type="news_article",outcome="alerted"}') >= 2
-    assert metric("notify", 'exportwatch_notify_notified_alerts_total{channel="webhook"}') >= 2
-    assert metric("match", "process_resident_memory_bytes") > 0
+    assert metric_value(services["ingest"], "exportwatch_ingest_items_total", outcome="published") == 2
+    alerted = metric_value(
+        services["match"], "exportwatch_match_events_total", event_type="news_article", outcome="alerted"
+    )
+    assert alerted >= 2
+    notify = services["notify"]
+    delivered = metric_value(notify, "exportwatch_notify_notified_alerts_total", channel="webhook")
+    assert delivered >= 2
+    assert metric_value(services["match"], "process_resident_memory_bytes") > 0

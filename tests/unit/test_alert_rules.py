@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
 
 from tests.conftest import ROOT, require_executable
+from tests.exposition import exported_series
 
 RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 RULES = RULES_DIR / "exportwatch.rules.yml"
@@ -94,39 +94,12 @@ def selectors(expr: str) -> list[tuple[str, dict[str, str]]]:
 Exposition = dict[str, list[dict[str, str]]]
 
 
-def _exposed(registry: CollectorRegistry) -> Exposition:
-    """Every series name a registry exposes (counters get ``_total``, histograms ``_bucket``/``_sum``/
-    ``_count``; ``_created`` series are disabled), with the label sets of the samples it has now."""
-    suffixes = {
-        "counter": ("_total",),
-        "histogram": ("_bucket", "_sum", "_count"),
-        "summary": ("", "_sum", "_count"),
-        "info": ("_info",),
-        "gaugehistogram": ("_bucket", "_gcount", "_gsum"),
-    }
-    out: Exposition = {}
-    for family in registry.collect():
-        for suffix in suffixes.get(family.type, ("",)):
-            out.setdefault(family.name + suffix, [])
-        for sample in family.samples:
-            out.setdefault(sample.name, []).append(dict(sample.labels))
-    return out
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Exposition:
     """What the three services expose, from their real registries: series names, and the label sets of
     the series they create at start (counters by outcome, reason, channel...)."""
-    from services.asyncapi import create_services
-
-    tmp = tmp_path_factory.mktemp("registries")
-    (tmp / "inbox").mkdir()
-    services = create_services(tmp, ingest_sources=[tmp / "inbox"]).values()
-    out: Exposition = {}
-    for service in services:
-        for name, samples in _exposed(service.registry).items():
-            out.setdefault(name, []).extend(samples)
-    return out
+    series = exported_series(tmp_path_factory.mktemp("registries"))
+    return {name: s.samples for name, s in series.items()}
 
 
 def test_promtool_checks_the_alert_rules() -> None:

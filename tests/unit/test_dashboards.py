@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, require_executable
+from tests.exposition import exported_series
 
 GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
@@ -104,49 +105,12 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 # --- what the services export ------------------------------------------------------------------------
 
 
-def _labelnames(registry: Any) -> dict[str, set[str]]:
-    """Declared label names of every metric object in the registry, keyed by family name (for metrics
-    without a child yet, whose samples cannot tell)."""
-    out: dict[str, set[str]] = {}
-    for collector in list(getattr(registry, "_collector_to_names", {})):
-        labels = getattr(collector, "_labelnames", None)
-        name = getattr(collector, "_name", None)
-        if labels is not None and name:
-            out[name] = set(labels)
-    return out
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
-    """Every series name the three services expose, with the label names it can carry. The services
-    are built with their default settings and temporary SQLite databases, but not started."""
-    from services.asyncapi import create_services
-
-    tmp = tmp_path_factory.mktemp("registries")
-    (tmp / "inbox").mkdir()
-    services = create_services(tmp, ingest_sources=[tmp / "inbox"]).values()
+    """Every series name the three services expose, with the label names it can carry."""
     names: dict[str, set[str]] = {"up": set(TARGET_LABELS)}
-    for service in services:
-        declared = _labelnames(service.registry)
-        for family in service.registry.collect():
-            labels = declared.get(family.name, set()) | {k for s in family.samples for k in s.labels}
-            labels |= TARGET_LABELS
-            if family.type == "counter":
-                series = {f"{family.name}_total": labels}
-            elif family.type == "histogram":
-                series = {
-                    f"{family.name}_bucket": labels | {"le"},
-                    f"{family.name}_sum": labels - {"le"},
-                    f"{family.name}_count": labels - {"le"},
-                }
-            elif family.type == "summary":
-                series = {family.name: labels, f"{family.name}_sum": labels, f"{family.name}_count": labels}
-            elif family.type == "info":
-                series = {f"{family.name}_info": labels}
-            else:
-                series = {family.name: labels}
-            for name, label_set in series.items():
-                names.setdefault(name, set()).update(label_set)
+    for name, series in exported_series(tmp_path_factory.mktemp("registries")).items():
+        names[name] = series.labels | TARGET_LABELS
     return names
 
 
