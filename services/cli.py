@@ -260,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
         "parse-only baselines (exportwatch bench-ingest --help)",
     )
     sub.add_parser(
+        "load",
+        add_help=False,
+        help="load harness: events through the whole pipeline against a raw aiokafka ceiling, every event "
+        "and alert accounted for (exportwatch load --help)",
+    )
+    sub.add_parser(
         "notify",
         add_help=False,
         help="notify's operator tools: dead notifications, re-drive, API tokens, check a subscriptions "
@@ -294,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.ingest.benchmark import main as bench_ingest
 
         return bench_ingest(argv[1:])
+    if argv[:1] == ["load"]:
+        from services.loadtest import main as load
+
+        return load(argv[1:])
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args.service)

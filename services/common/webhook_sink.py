@@ -139,6 +139,11 @@ class WebhookSink:
                 with self.out.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
+    def entries(self) -> list[dict[str, Any]]:
+        """A copy of what was received so far."""
+        with self._lock:
+            return list(self.received)
+
     def alert_ids(self) -> list[str]:
         """Every alert id received, once per notification that carried it (repeats stay visible)."""
         with self._lock:

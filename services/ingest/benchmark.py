@@ -40,6 +40,7 @@ from importlib import resources
 from pathlib import Path
 
 from schemas import LicenceRecord, topics
+from services.common.processes import cpu_seconds, peak_rss_mib
 from services.common.settings import CommonSettings
 from services.ingest.core.caat import COLUMNS, parse_caat_values
 from services.ingest.core.results import Rejected
@@ -363,28 +364,9 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _process_peak_mib(pid: int) -> float | None:
-    with contextlib.suppress(OSError, ValueError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return None
-
-
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def _process_cpu_seconds(pid: int | None) -> float | None:
-    """User plus system CPU seconds of another process (Linux /proc), None when unknown."""
-    if pid is None:
-        return None
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return None
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -446,7 +428,7 @@ async def _ingest_pass(
     from services.ingest.metrics import ITEM_OUTCOMES, WARNINGS
     from services.ingest.settings import IngestSettings
 
-    cpu_before, broker_before = _cpu_seconds(), _process_cpu_seconds(broker_pid)
+    cpu_before, broker_before = _cpu_seconds(), cpu_seconds(broker_pid)
     started = time.perf_counter()
     settings = IngestSettings(
         common=CommonSettings(kafka_bootstrap=bootstrap),
@@ -468,7 +450,7 @@ async def _ingest_pass(
             timed_out = True
         seconds = time.perf_counter() - started
         cpu = _cpu_seconds() - cpu_before
-        broker_after = _process_cpu_seconds(broker_pid)
+        broker_after = cpu_seconds(broker_pid)
     registry = service.registry
 
     def sample(metric: str, **labels: str) -> int:
@@ -692,7 +674,7 @@ async def run(
         out("reading the licences topic back ...")
         report.topic = await read_licences(bootstrap, parsed.ids, since, expected, timeout)
         if broker_pid is not None:
-            report.broker_rss_mib = _process_peak_mib(broker_pid)
+            report.broker_rss_mib = peak_rss_mib(broker_pid)
     finally:
         if embedded is not None:
             embedded.stop()
