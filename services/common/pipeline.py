@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from schemas import DeadLetter, topics
 from services.common.lag import LagGauges, lag_sampler
+from services.common.topics import send_while_topics_exist
 
 log = logging.getLogger("exportwatch.pipeline")
 
@@ -49,6 +50,13 @@ DEADLETTER_REASONS = (
     "delivery_failed",
 )
 OUTCOMES = ("ok", "deadlettered")
+# The largest message a consumer hands to its service: ingest's largest accepted event (its default
+# EXPORTWATCH_INGEST_MAX_EVENT_BYTES). A larger one is dead-lettered as too_large.
+MAX_RECORD_BYTES = 1_000_000
+# A dead letter must itself fit in one Kafka message (1 MiB by default, on brokers and producers; base64
+# adds a third): of a larger original it keeps the start, and its detail says so. Without this, the dead
+# letter of a large bad message could never be published and its batch was read again forever.
+MAX_DEAD_LETTER_ORIGINAL = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,10 @@ def dead_letter(
 ) -> Outgoing:
     """A dead-letter message for ``raw``, keyed like the original so it stays next to its siblings."""
     key_text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+    kept = raw[:MAX_DEAD_LETTER_ORIGINAL]
+    if len(kept) < len(raw):
+        note = f" (original {len(raw)} bytes; the first {len(kept)} kept)"
+        detail = detail[: 2000 - len(note)] + note
     letter = DeadLetter(
         service=service,
         source_topic=topic,
@@ -90,7 +102,7 @@ def dead_letter(
         key=key_text,
         reason=reason,
         detail=detail[:2000],
-        original_base64=base64.b64encode(raw).decode("ascii"),
+        original_base64=base64.b64encode(kept).decode("ascii"),
         created_at=now or dt.datetime.now(dt.UTC),
     )
     fallback = f"{topic}:{partition}:{offset}" if topic else (source or "unknown")
@@ -101,6 +113,7 @@ class PipelineMetrics:
     """The metrics every service exports, registered on the service's own registry."""
 
     def __init__(self, service: str, registry: CollectorRegistry, consumed_topics: Sequence[str]) -> None:
+        self.service = service
         prefix = f"exportwatch_{service}"
         self.consumed = Counter(
             f"{prefix}_messages_consumed_total",
@@ -183,18 +196,26 @@ async def publish_all(broker: KafkaBroker, messages: Sequence[Outgoing], metrics
     """Publish every message and wait for every acknowledgement; raise if any failed."""
     if not messages:
         return
-    results = await asyncio.gather(
-        *(
-            broker.publish(
-                encode(m.value),
-                topic=m.topic,
-                key=m.key.encode("utf-8"),
-                headers={"content-type": "application/json"},
-            )
-            for m in messages
-        ),
-        return_exceptions=True,
-    )
+
+    async def send() -> list[object]:
+        done: list[object] = await asyncio.gather(
+            *(
+                broker.publish(
+                    encode(m.value),
+                    topic=m.topic,
+                    key=m.key.encode("utf-8"),
+                    headers={"content-type": "application/json"},
+                )
+                for m in messages
+            ),
+            return_exceptions=True,
+        )
+        return done
+
+    # FastStream's admin client (connected with the broker): the topics are checked on the broker
+    # before and after the send, since a broker that lost them may acknowledge and drop (topics.py).
+    admin = broker.config.admin_client
+    results = await send_while_topics_exist(admin, {m.topic for m in messages}, len(messages), send)
     account(messages, results, metrics)
 
 
@@ -220,12 +241,14 @@ def subscribe_batches(
     metrics: PipelineMetrics,
     *,
     max_records: int = 500,
+    max_record_bytes: int = MAX_RECORD_BYTES,
     retry_delay: float = 1.0,
     lag_interval: float = 5.0,
     description: str | None = None,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """Register a batch consumer: ``handle`` turns records into outgoing messages, which are published
     before the offsets are committed. A failure to publish rewinds the batch (after ``retry_delay``).
+    A record larger than ``max_record_bytes`` never reaches ``handle``: it is dead-lettered as too_large.
     ``description`` says what the consumer does, for the AsyncAPI document (``services/asyncapi.py``).
 
     Returns the background job that keeps the consumer's lag gauges current (add it to the service's
@@ -235,7 +258,17 @@ def subscribe_batches(
         raw: Any = msg.raw_message
         records: Sequence[ConsumerRecord[bytes, bytes]] = raw if isinstance(raw, tuple) else (raw,)
         started = time.perf_counter()
-        outgoing = await handle(records)
+        fitting = [r for r in records if len(r.value or b"") <= max_record_bytes]
+        outgoing = await handle(fitting) if fitting else []
+        for r in records:
+            if len(r.value or b"") > max_record_bytes:
+                size = len(r.value or b"")
+                log.warning(
+                    "message too large dead-lettered",
+                    extra={"topic": r.topic, "partition": r.partition, "offset": r.offset, "bytes": size},
+                )
+                detail = f"message of {size} bytes exceeds the limit of {max_record_bytes}"
+                outgoing.append(dead_letter_record(metrics.service, r, "too_large", detail))
         try:
             await publish_all(broker, outgoing, metrics)
         except Exception:

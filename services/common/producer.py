@@ -12,8 +12,10 @@ import asyncio
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.pipeline import Outgoing, PipelineMetrics, account, encode
+from services.common.topics import send_while_topics_exist
 
 _HEADERS = [("content-type", b"application/json")]
 
@@ -24,6 +26,7 @@ class Producer:
         self.client_id = client_id
         self.metrics = metrics
         self._producer: AIOKafkaProducer | None = None  # made in start(): it needs the running loop
+        self._admin: AIOKafkaAdminClient | None = None  # asks the broker whether the topics exist
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
@@ -34,23 +37,43 @@ class Producer:
             max_batch_size=1 << 20,
             request_timeout_ms=30_000,
         )
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, client_id=self.client_id, request_timeout_ms=10_000
+        )
         await producer.start()
-        self._producer = producer
+        try:
+            await admin.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer, self._admin = producer, admin
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
+        admin, self._admin = self._admin, None
         if producer is not None:
             await producer.stop()
+        if admin is not None:
+            await admin.close()
 
     async def publish_all(self, messages: Sequence[Outgoing]) -> None:
         """Send every message and wait for every acknowledgement; raise if any failed."""
         if not messages:
             return
-        producer = self._producer
-        if producer is None:
+        producer, admin = self._producer, self._admin
+        if producer is None or admin is None:
             raise RuntimeError("the producer is not running")
-        futures = [
-            await producer.send(m.topic, value=encode(m.value), key=m.key.encode("utf-8"), headers=_HEADERS)
-            for m in messages
-        ]
-        account(messages, await asyncio.gather(*futures, return_exceptions=True), self.metrics)
+
+        async def send() -> list[object]:
+            futures = [
+                await producer.send(
+                    m.topic, value=encode(m.value), key=m.key.encode("utf-8"), headers=_HEADERS
+                )
+                for m in messages
+            ]
+            done: list[object] = await asyncio.gather(*futures, return_exceptions=True)
+            return done
+
+        # Acknowledged is not stored when the broker lost the topics (services/common/topics.py).
+        results = await send_while_topics_exist(admin, {m.topic for m in messages}, len(messages), send)
+        account(messages, results, self.metrics)

@@ -1,5 +1,15 @@
-"""Creating our topics, and re-creating them when a broker has lost them (the embedded broker forgets
-everything on restart)."""
+"""Creating our topics, re-creating them when a broker has lost them (the embedded broker forgets
+everything on restart), and checking that they exist around each publish.
+
+Why the check: after a restart, the embedded broker (Tansu 0.6, memory storage) acknowledges a produce
+to a topic it no longer has, and drops the message. A producer that still has the topics in its
+metadata cache keeps sending and counts every message as published: ingest recorded events as
+published that no one would ever read, and match alerts that never reached notify. So every batch is
+published only while the topics exist, asked of the broker itself (never a client's cache) before the
+send and again after the acknowledgements; a batch whose topics were missing at either moment fails
+and is published again (ingest answers 503, a consumed batch is read again) once the topic watcher has
+re-created them.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +17,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
 log = logging.getLogger("exportwatch.topics")
 
@@ -79,3 +89,37 @@ async def watch_topics(
             continue
         if created:
             log.warning("broker had lost topics; re-created them", extra={"topics": ",".join(created)})
+
+
+async def require_topics(admin: AIOKafkaAdminClient, names: Collection[str]) -> None:
+    """Raise UnknownTopicOrPartitionError unless every topic in ``names`` exists on the broker now."""
+    if not names:
+        return
+    missing = set(names) - set(await admin.list_topics())
+    if missing:
+        raise UnknownTopicOrPartitionError(f"topics missing on the broker: {', '.join(sorted(missing))}")
+
+
+async def send_while_topics_exist(
+    admin: AIOKafkaAdminClient,
+    names: Collection[str],
+    count: int,
+    send: Callable[[], Awaitable[Sequence[object]]],
+) -> list[object]:
+    """``send()``'s results (one per message, exceptions included) if every topic in ``names`` existed on
+    the broker before the send and still exists after the acknowledgements; otherwise ``count`` copies
+    of the error, as if no message had been acknowledged (an acknowledged message may have been
+    dropped). Not sent at all when a topic is already missing before."""
+    try:
+        await require_topics(admin, names)
+    except (KafkaError, OSError) as exc:  # TimeoutError is an OSError
+        return [exc] * count
+    results = list(await send())
+    try:
+        await require_topics(admin, names)
+    except (KafkaError, OSError) as exc:  # TimeoutError is an OSError
+        log.warning(
+            "topics lost while publishing; the batch will be published again", extra={"error": str(exc)}
+        )
+        return [exc] * count
+    return results

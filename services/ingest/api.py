@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import Callable
 
+import pydantic_core
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,15 +21,24 @@ from services.ingest.settings import IngestSettings
 log = logging.getLogger("exportwatch.ingest")
 
 
+def _load_json(data: bytes) -> object:
+    """``data`` read by the parser the events themselves are read with (pydantic's): it refuses what
+    json.loads would let through or crash on (lone surrogates, nesting too deep for the recursion limit,
+    integers too long to convert), so a whole body is judged exactly like one line. Raises ValueError."""
+    return pydantic_core.from_json(data)
+
+
 def split_body(body: bytes) -> list[tuple[int, bytes | dict[str, object]]]:
     """A pushed body as (line number, item): one JSON object, a JSON array (numbered from 1), or JSON
     Lines. Raises InvalidEvent when a JSON array is itself unreadable."""
     stripped = body.strip()
     if stripped.startswith(b"["):
         try:
-            items = json.loads(stripped)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            items = _load_json(stripped)
+        except ValueError as exc:
             raise InvalidEvent("invalid_json", f"the JSON array is not valid JSON: {exc}") from None
+        if not isinstance(items, list):  # pragma: no cover - a body opening with "[" is an array
+            raise InvalidEvent("invalid_json", "the body is not a JSON array")
         return [
             (i, item if isinstance(item, dict) else json.dumps(item).encode())
             for i, item in enumerate(items, start=1)
@@ -36,12 +46,19 @@ def split_body(body: bytes) -> list[tuple[int, bytes | dict[str, object]]]:
     if stripped.startswith(b"{") and b"\n" in stripped:
         # One pretty-printed object spans lines; JSON Lines has one object per line.
         try:
-            whole = json.loads(stripped)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            whole = _load_json(stripped)
+        except ValueError:
             whole = None
         if isinstance(whole, dict):
             return [(1, whole)]
     return [(n, line) for n, line in enumerate(stripped.splitlines(), start=1) if line.strip()]
+
+
+def _check_event(event: Event) -> None:
+    """What the schema allows but ingest cannot keep: an id with a NUL character (PostgreSQL text and
+    most Kafka tools cannot hold one). Raises InvalidEvent."""
+    if "\x00" in event.id:
+        raise InvalidEvent("invalid_event", "id: must not contain a NUL character (\\u0000)")
 
 
 def _error(status: int, message: str, **extra: object) -> JSONResponse:
@@ -93,7 +110,9 @@ def push_route(settings: IngestSettings, ingestor: Ingestor, ready: Callable[[],
             try:
                 if isinstance(item, bytes) and len(item) > settings.max_event_bytes:
                     raise InvalidEvent("too_large", f"event larger than {settings.max_event_bytes} bytes")
-                events.append(parse_event(item))
+                parsed = parse_event(item)
+                _check_event(parsed)
+                events.append(parsed)
             except InvalidEvent as exc:
                 errors.append({"line": line, "reason": exc.reason, "detail": exc.detail})
         if errors:
