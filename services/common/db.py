@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ParamSpec, Self, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -22,6 +23,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = logging.getLogger("exportwatch.db")
+P = ParamSpec("P")
+T = TypeVar("T")
 # aiosqlite logs every statement with its parameters at DEBUG, and parameters hold secrets (subscription
 # settings): it stays quiet whatever level the root logger is set to.
 logging.getLogger("aiosqlite").setLevel(logging.WARNING)
@@ -127,6 +130,32 @@ async def migrate(engine: AsyncEngine, script_location: Path, version_table: str
     async with lock, engine.begin() as conn:
         await conn.run_sync(_upgrade, str(script_location), version_table)
     log.info("database schema up to date", extra={"version_table": version_table})
+
+
+def uncancellable(method: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+    """Run a database method to its end even when its caller is cancelled; the caller then gets the
+    CancelledError once the method has finished (committed or rolled back).
+
+    A transaction interrupted by a cancellation in the middle of an await (seen with SQLAlchemy 2.1 and
+    aiosqlite 0.22, about once in a hundred cancellations) can leave its SQLite connection open outside
+    the pool with the write lock held, its close never finished: every later write then waits out the
+    busy timeout and fails. A stopping service cancels its jobs, so each write transaction runs in its
+    own task, shielded from the caller's cancellation."""
+
+    @functools.wraps(method)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        task = asyncio.ensure_future(method(*args, **kwargs))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            while not task.done():  # a transaction takes milliseconds (at most the busy timeout)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: the cancelled caller does not want it
+            raise
+
+    return run
 
 
 class Store:

@@ -105,13 +105,27 @@ class Dispatcher:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._delivered: list[tuple[str, asyncio.Future[bool]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        self._cycle: asyncio.Task[int] | None = None
 
     def wake(self) -> None:
         """Look at the queue now (new notifications may be due)."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and send until ``stop``."""
+        """Claim and send until ``stop``.
+
+        Cancelled (the service stops its background jobs that way), it stops as ``stop`` does before
+        it ends: the look at the queue under way finishes and gives back what it claimed, sends in
+        flight finish and are recorded, claims not yet sent are given back. A cancellation never cuts
+        a claim in two (claimed in the database, but never sent nor given back)."""
+        try:
+            await self._loop()
+        except asyncio.CancelledError:
+            log.info("dispatcher cancelled: stopping gracefully", extra={"in_flight": len(self._inflight)})
+            await self._stop_after_cancel()
+            raise
+
+    async def _loop(self) -> None:
         failures = 0
         tidied = time.monotonic()
         while not self._stopping.is_set():
@@ -119,8 +133,10 @@ class Dispatcher:
                 tidied = time.monotonic()
                 for limiter in self._limits.values():
                     limiter.forget_idle(tidied)
+            # Its own task, shielded: a cancellation of run() waits for it rather than cutting it off.
+            self._cycle = asyncio.create_task(self.dispatch_once(), name="notify-dispatch-once")
             try:
-                await self.dispatch_once()
+                await asyncio.shield(self._cycle)
                 failures = 0
             except Exception as exc:  # the database may be briefly unreachable: keep trying
                 failures += 1
@@ -133,6 +149,19 @@ class Dispatcher:
                     self._wake.wait(), self.settings.poll_seconds * (min(failures, 10) + 1)
                 )
             self._wake.clear()
+
+    async def _stop_after_cancel(self) -> None:
+        self._stopping.set()
+        cycle = self._cycle
+        if cycle is not None:
+            # It sees the stop once its claim returns and gives back what it claimed; a database that
+            # does not answer at all is not waited for longer than a send would be.
+            await asyncio.wait([cycle], timeout=self.settings.send_timeout_seconds + 5)
+            if not cycle.done():
+                cycle.cancel()
+            elif not cycle.cancelled():
+                cycle.exception()  # logged by nobody else: the stop is what matters now
+        await self.stop()
 
     async def dispatch_once(self) -> int:
         """Claim what is due (as far as free capacity goes) and start sending it."""
@@ -148,18 +177,18 @@ class Dispatcher:
             exclude=list(self._inflight),
         )
         if self._stopping.is_set():  # stop() began while claiming: it waits for nothing claimed now
-            for claim in claims:
-                await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            await self._give_back(claims)
             return 0
         # What the sends need, in a few queries for the whole claim rather than a few per notification.
         try:
             pendings = await self.store.load_many([c.id for c in claims]) if claims else {}
             subscriptions = {s.id: s for s in await self.store.subscriptions()} if claims else {}
         except Exception:
-            for claim in claims:  # nothing was sent: give them back rather than wait for the lease
-                with contextlib.suppress(Exception):
-                    await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            await self._give_back(claims)  # nothing was sent: give them back rather than wait for the lease
             raise
+        if self._stopping.is_set():  # stop() began while loading: nothing claimed now is sent
+            await self._give_back(claims)
+            return 0
         for claim in claims:
             pending = pendings.get(claim.id)
             sub = subscriptions.get(pending.subscription_id) if pending is not None else None
@@ -167,6 +196,12 @@ class Dispatcher:
             self._inflight[claim.id] = task
             task.add_done_callback(self._forget)
         return len(claims)
+
+    async def _give_back(self, claims: list[Claim]) -> None:
+        """Release claims that were not sent (a failure to release leaves them to their lease)."""
+        for claim in claims:
+            with contextlib.suppress(Exception):
+                await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
 
     async def _record_delivered(self, notification_id: str, now: dt.datetime) -> bool:
         """Record a delivery; deliveries finishing together share one transaction (group commit)."""
@@ -205,6 +240,7 @@ class Dispatcher:
         tasks = list(self._inflight.values())
         if not tasks:
             return
+        started = time.monotonic()
         limit = timeout if timeout is not None else self.settings.send_timeout_seconds + 5
         _done, pending = await asyncio.wait(tasks, timeout=limit)
         for task in pending:
@@ -212,6 +248,14 @@ class Dispatcher:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        log.info(
+            "sends in flight finished",
+            extra={
+                "in_flight": len(tasks),
+                "cut_off": len(pending),
+                "seconds": round(time.monotonic() - started, 2),
+            },
+        )
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until nothing is in flight (tests and tools)."""
@@ -223,6 +267,9 @@ class Dispatcher:
         """Wait for the channel's rate limit. False when the claim was given back instead: the service
         is stopping, or the queue for this target is longer than a claim may be held (then it is due
         again when its turn would come, and another replica may take it)."""
+        if self._stopping.is_set():  # claimed just before the stop: given back, not sent
+            await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            return False
         limiter = self._limits.get(channel.type)
         if limiter is None:
             return True

@@ -20,11 +20,28 @@ from services.common.config import describe_errors
 from services.common.pipeline import BatchHandler, Outgoing, dead_letter_record
 from services.notify.channels.base import utcnow
 from services.notify.core.planning import plan
+from services.notify.core.routing import story_key
 from services.notify.metrics import NotifyMetrics
+from services.notify.store import tables
 from services.notify.store.repository import Intake, NotifyStore
 
 log = logging.getLogger("exportwatch.notify.intake")
 SERVICE = "notify"
+# String(n) columns: PostgreSQL refuses longer values.
+_ID_LENGTH: int | None = getattr(tables.alerts.c.id.type, "length", None)
+_KEY_LENGTH: int | None = getattr(tables.notifications.c.group_key.type, "length", None)
+
+
+def unstorable(alert: Alert) -> str | None:
+    """What the schema allows but the delivery log cannot keep, or None. PostgreSQL refuses a NUL
+    character in text and a value longer than its column, and the whole batch would then fail and be
+    read again forever; such an alert is dead-lettered instead."""
+    for name, value, limit in (("id", alert.id, _ID_LENGTH), ("story key", story_key(alert), _KEY_LENGTH)):
+        if "\x00" in value:
+            return f"{name} must not contain a NUL character (\\u0000)"
+        if limit is not None and len(value) > limit:
+            return f"{name} has {len(value):,} characters, more than {limit}"
+    return None
 
 
 def make_handler(
@@ -39,10 +56,16 @@ def make_handler(
         alerts: list[Alert] = []
         for record in records:
             try:
-                alerts.append(Alert.model_validate_json(record.value or b""))
+                alert = Alert.model_validate_json(record.value or b"")
             except ValidationError as exc:
                 detail = f"not a valid alert: {describe_errors(exc, limit=5)}"
                 out.append(dead_letter_record(SERVICE, record, "invalid_event", detail))
+                continue
+            if problem := unstorable(alert):
+                detail = f"not a valid alert: {problem}"
+                out.append(dead_letter_record(SERVICE, record, "invalid_event", detail))
+                continue
+            alerts.append(alert)
         if not alerts:
             return out
         now = clock()

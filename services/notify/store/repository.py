@@ -7,6 +7,9 @@ Exactly one notification per (alert, subscription) rests on three rules kept her
   send the same one, and a claim is a lease: when the process dies the lease runs out and the
   notification is sent again with the same id (``in_doubt``), for the receiver to recognise;
 - a notification's alerts are fixed once it is claimed: alerts arriving later start a new one.
+
+Every write runs to its end even when its caller is cancelled (``uncancellable``): a transaction cut
+off in the middle can leave SQLite's write lock held by a connection nobody uses any more.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import Alert
-from services.common.db import Store
+from services.common.db import Store, uncancellable
 from services.notify.core.model import Silence, Subscription, SubscriptionSpec
 from services.notify.core.planning import Target
 from services.notify.store import tables
@@ -215,6 +218,7 @@ class NotifyStore(Store):
             "updated_at": sub.updated_at,
         }
 
+    @uncancellable
     async def create_subscription(self, sub: Subscription) -> bool:
         """Insert a new subscription; False when the id is taken."""
         async with self.writing() as conn:
@@ -222,6 +226,7 @@ class NotifyStore(Store):
             result = await conn.execute(stmt, self._subscription_values(sub))
         return bool(result.rowcount)
 
+    @uncancellable
     async def replace_subscription(self, sub: Subscription) -> bool:
         """Overwrite an existing subscription (same id); False when there is none."""
         values = self._subscription_values(sub)
@@ -234,6 +239,7 @@ class NotifyStore(Store):
                 await self._cancel_pending(conn, [sub.id], sub.updated_at, "subscription disabled")
         return bool(result.rowcount)
 
+    @uncancellable
     async def delete_subscription(self, subscription_id: str, now: dt.datetime) -> bool:
         async with self.writing() as conn:
             result = await conn.execute(
@@ -242,6 +248,7 @@ class NotifyStore(Store):
             await self._cancel_pending(conn, [subscription_id], now, "subscription deleted")
         return bool(result.rowcount)
 
+    @uncancellable
     async def sync_subscriptions(
         self, origin: str, subs: Sequence[Subscription], now: dt.datetime
     ) -> tuple[int, int, int]:
@@ -304,6 +311,7 @@ class NotifyStore(Store):
 
     # --- tokens ----------------------------------------------------------------------------------
 
+    @uncancellable
     async def add_token(self, owner: str, now: dt.datetime, *, admin: bool = False, label: str = "") -> str:
         """A new bearer token for ``owner``; only its hash is stored, so this is the one chance to see
         it."""
@@ -332,6 +340,7 @@ class NotifyStore(Store):
             ).first()
         return (row.owner, bool(row.admin)) if row is not None else None
 
+    @uncancellable
     async def revoke_tokens(self, owner: str) -> int:
         async with self.writing() as conn:
             result = await conn.execute(delete(tables.tokens).where(tables.tokens.c.owner == owner))
@@ -339,6 +348,7 @@ class NotifyStore(Store):
 
     # --- silences --------------------------------------------------------------------------------
 
+    @uncancellable
     async def add_silence(self, silence: Silence) -> None:
         spec = {
             "filters": _reveal(silence.filters.model_dump()),
@@ -382,6 +392,7 @@ class NotifyStore(Store):
             ).first()
         return _silence(row) if row is not None else None
 
+    @uncancellable
     async def expire_silence(self, silence_id: str, now: dt.datetime) -> bool:
         s = tables.silences.c
         async with self.writing() as conn:
@@ -392,6 +403,7 @@ class NotifyStore(Store):
 
     # --- intake ----------------------------------------------------------------------------------
 
+    @uncancellable
     async def record(self, intakes: Sequence[Intake], now: dt.datetime) -> IntakeResult:
         """Record consumed alerts and their deliveries in one transaction. A (alert, subscription)
         pair seen before is counted as a duplicate and changes nothing."""
@@ -493,6 +505,7 @@ class NotifyStore(Store):
 
     # --- dispatch --------------------------------------------------------------------------------
 
+    @uncancellable
     async def claim(
         self, now: dt.datetime, holder: str, lease_until: dt.datetime, limit: int, exclude: Sequence[str] = ()
     ) -> list[Claim]:
@@ -590,6 +603,7 @@ class NotifyStore(Store):
             )
         return out
 
+    @uncancellable
     async def delivered_many(
         self, notification_ids: Sequence[str], holder: str, now: dt.datetime
     ) -> set[str]:
@@ -614,6 +628,7 @@ class NotifyStore(Store):
                     done.add(notification_id)
         return done
 
+    @uncancellable
     async def _settle(self, notification_id: str, holder: str, values: dict[str, Any]) -> bool:
         n = tables.notifications.c
         async with self.writing() as conn:
@@ -715,6 +730,7 @@ class NotifyStore(Store):
             for r in rows
         ]
 
+    @uncancellable
     async def redrive(
         self,
         now: dt.datetime,
@@ -759,6 +775,7 @@ class NotifyStore(Store):
             ).scalar_one_or_none()
         return counts, oldest
 
+    @uncancellable
     async def purge(self, before: dt.datetime) -> int:
         """Forget what finished before ``before``: notifications, their deliveries and alerts that no
         pending notification needs. Returns the number of notifications removed."""
