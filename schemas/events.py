@@ -19,6 +19,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
 )
+from pydantic_core import PydanticSerializationError
 
 CountryCode = Annotated[
     str,
@@ -275,11 +276,32 @@ def _describe(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts)
 
 
+def _check_readable_as_json(event: NewsArticle | LicenceRecord) -> None:
+    """A decoded object can hold what JSON cannot (json.loads turns "\\ud800" into a lone surrogate, and
+    a caller may pass any Python value, or nest deeper than JSON readers go): such an event would be
+    accepted here, then fail every attempt to publish it, or be refused by every consumer. So an event
+    from an object must read back from its own JSON, as consumers read it. Raises InvalidEvent."""
+    try:
+        data = event.model_dump_json()
+    except PydanticSerializationError as exc:
+        message = str(exc)
+        if "surrogates not allowed" in message:
+            detail = "a string holds a lone surrogate (no Unicode text)"
+            raise InvalidEvent("invalid_encoding", detail) from None
+        raise InvalidEvent("invalid_event", f"a value cannot be written as JSON: {message[:200]}") from None
+    try:
+        _EVENT_ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        raise InvalidEvent("invalid_event", f"its JSON cannot be read back: {_describe(exc)}") from None
+
+
 def parse_event(raw: bytes | str | dict[str, Any]) -> NewsArticle | LicenceRecord:
     """Parse one event from JSON bytes, text or a decoded object; raise InvalidEvent with the reason."""
     try:
         if isinstance(raw, dict):
-            return _EVENT_ADAPTER.validate_python(raw)
+            event = _EVENT_ADAPTER.validate_python(raw)
+            _check_readable_as_json(event)
+            return event
         return _EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0] if exc.error_count() else None

@@ -30,14 +30,20 @@ class StrictConfig(BaseModel):
         return data
 
 
-def describe_errors(exc: ValidationError, limit: int = 20) -> str:
-    """``a.b[2].c: message; ...`` for the first ``limit`` problems of a validation error."""
-    parts = []
+def error_lines(exc: ValidationError, limit: int = 20) -> list[str]:
+    """``a.b[2].c: message``, one per problem, for the first ``limit`` problems of a validation error
+    (and a last line saying how many more there are)."""
+    lines = []
     for err in exc.errors(include_url=False)[:limit]:
         path = ""
         for p in err["loc"]:
             path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
         message = err["msg"].removeprefix("Value error, ")
-        parts.append(f"{path or '(root)'}: {message}")
+        lines.append(f"{path or '(root)'}: {message}")
     more = len(exc.errors()) - limit
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+    return [*lines, f"and {more} more"] if more > 0 else lines
+
+
+def describe_errors(exc: ValidationError, limit: int = 20) -> str:
+    """``a.b[2].c: message; ...`` for the first ``limit`` problems of a validation error."""
+    return "; ".join(error_lines(exc, limit))

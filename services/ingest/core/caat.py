@@ -12,12 +12,16 @@ import csv
 import datetime as dt
 import math
 from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
 from schemas import Decision, LicenceItem, LicenceRecord
 from services.ingest.core.countries import resolve_country
 from services.ingest.core.decoding import DecodedText, decode_lines
-from services.ingest.core.results import Parsed, Rejected
+from services.ingest.core.results import Parsed, Rejected, quoted
 from services.ingest.core.urls import stable_id
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 COLUMNS = ("licence_group", "date", "rating", "count", "value", "country", "refused")
 AUTHORITY = "UK Export Control Joint Unit (via CAAT)"
@@ -29,17 +33,36 @@ def is_caat_values(header: str) -> bool:
 
 
 def load_ratings(data: bytes) -> dict[str, str]:
-    """``ratings.csv`` (rating,military,short_description,full_description) -> rating: short description."""
+    """``ratings.csv`` (rating,military,short_description,full_description) -> rating: short description.
+
+    Reference data, never an error: a row that is not CSV (a stray carriage return, a cell over the
+    csv module's size limit) is skipped, and a header that is not CSV gives no descriptions."""
     reader = csv.DictReader(decode_lines(data).lines)
-    return {
-        row["rating"].strip(): (row.get("short_description") or "").strip()
-        for row in reader
-        if row.get("rating")
-    }
+    ratings: dict[str, str] = {}
+    try:
+        reader.fieldnames  # noqa: B018 - reads the header now, so that its error is told from a row's
+    except csv.Error:
+        return ratings
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return ratings
+        except csv.Error:
+            continue
+        if row.get("rating"):
+            ratings[row["rating"].strip()] = (row.get("short_description") or "").strip()
 
 
 def _cell(row: list[str], index: int) -> str:
     return row[index].strip() if index < len(row) else ""
+
+
+def _count(text: str) -> int | None:
+    """The licence count, or None when the cell is not a plain number: "²" is a digit to isdigit() but
+    not to int(), and a count of more digits than a 64-bit integer has is no count (int() refuses
+    thousands, and the JSON readers downstream refuse such a number)."""
+    return int(text) if text.isdecimal() and len(text) <= 18 else None
 
 
 def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | None = None) -> Iterator[Parsed]:
@@ -50,28 +73,22 @@ def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | Non
     """
     decoded = decode_lines(data)
     reader = csv.reader(decoded.lines)
-    header = [c.strip().lstrip("\ufeff").lower() for c in next(reader, [])]
+    try:
+        header = [c.strip().lstrip("\ufeff").lower() for c in next(reader, [])]
+    except csv.Error as exc:
+        yield Rejected("invalid_csv", f"the header is not CSV: {exc}", data[:4096], source, 1)
+        return
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         yield Rejected("invalid_csv", f"missing columns: {', '.join(missing)}", data[:4096], source, 1)
         return
     group_i, date_i, rating_i, count_i, value_i, country_i, refused_i = (header.index(c) for c in COLUMNS)
-    replaced = decoded.replaced_lines
     ratings = ratings or {}
-    end = reader.line_num
-    for row in reader:
-        first, end = end + 1, reader.line_num
-        if not row:
+    for item in _rows(reader, decoded, source):
+        if isinstance(item, Rejected):
+            yield item
             continue
-        if replaced and not replaced.isdisjoint(range(first, end + 1)):
-            yield Rejected(
-                "wrong_encoding",
-                "bytes that are neither UTF-8 nor cp1252 (shown as \ufffd)",
-                _raw(decoded, first, end),
-                source,
-                end,
-            )
-            continue
+        first, end, row = item
         group = _cell(row, group_i)
         rating = _cell(row, rating_i)
         country = _cell(row, country_i)
@@ -80,7 +97,7 @@ def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | Non
             decided = dt.date.fromisoformat(date)
         except ValueError:
             raw = _raw(decoded, first, end)
-            yield Rejected("invalid_date", f"date {date!r} is not YYYY-MM-DD", raw, source, end)
+            yield Rejected("invalid_date", f"date {quoted(date)} is not YYYY-MM-DD", raw, source, end)
             continue
         value_text = _cell(row, value_i)
         try:
@@ -89,12 +106,14 @@ def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | Non
                 raise ValueError(value_text)
         except ValueError:
             raw = _raw(decoded, first, end)
-            yield Rejected("invalid_value", f"value {value_text!r} is not a number >= 0", raw, source, end)
+            detail = f"value {quoted(value_text)} is not a number >= 0"
+            yield Rejected("invalid_value", detail, raw, source, end)
             continue
         refused = _cell(row, refused_i)
         if refused not in ("0", "1"):
             raw = _raw(decoded, first, end)
-            yield Rejected("invalid_decision", f"refused must be 0 or 1, not {refused!r}", raw, source, end)
+            detail = f"refused must be 0 or 1, not {quoted(refused)}"
+            yield Rejected("invalid_decision", detail, raw, source, end)
             continue
         if not group or not country:
             raw = _raw(decoded, first, end)
@@ -113,9 +132,44 @@ def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | Non
             decision=Decision.REFUSED if refused == "1" else Decision.GRANTED,
             decided_on=decided,
             source_url=SOURCE_URL,
-            licence_count=int(count) if count.isdigit() else None,
+            licence_count=_count(count),
             licence_group=group,
         )
+
+
+Row = tuple[int, int, list[str]]
+
+
+def _rows(reader: Reader, decoded: DecodedText, source: str) -> Iterator[Row | Rejected]:
+    """Each non-empty row with its first and last line; or a rejection for a row the csv module cannot
+    read (a stray carriage return, or an unclosed quote running on past its cell size limit) or with
+    bytes that decode in no encoding tried."""
+    replaced = decoded.replaced_lines
+    end = reader.line_num
+    while True:
+        first = end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            end = reader.line_num
+            reason = "too_large" if "field larger than field limit" in str(exc) else "invalid_csv"
+            yield Rejected(reason, f"not a CSV row: {exc}", _raw(decoded, first, end)[:4096], source, end)
+            continue
+        end = reader.line_num
+        if not row:
+            continue
+        if replaced and not replaced.isdisjoint(range(first, end + 1)):
+            yield Rejected(
+                "wrong_encoding",
+                "bytes that are neither UTF-8 nor cp1252 (shown as \ufffd)",
+                _raw(decoded, first, end),
+                source,
+                end,
+            )
+            continue
+        yield first, end, row
 
 
 def _raw(decoded: DecodedText, first: int, last: int) -> bytes:

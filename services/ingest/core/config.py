@@ -27,6 +27,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from services.common.config import StrictConfig
+from services.common.yamlsafe import DepthLimitedLoader, expanded_size
 from services.ingest.core.tabular import CsvMapping
 
 Format = Literal["auto", "feed", "jsonl", "caat", "csv"]
@@ -44,7 +45,7 @@ def _seconds(value: object) -> object:
     return value
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0, allow_inf_nan=False)]
 
 
 class SourceSpec(StrictConfig):
@@ -96,20 +97,44 @@ class SourcesError(ValueError):
     """The sources file cannot be used; the message says where and why."""
 
 
+_MAX_VALUES = 100_000
+_MAX_PROBLEMS = 20
+_MAX_DEPTH = 100
+
+
+class _Loader(DepthLimitedLoader):
+    """yaml.safe_load's loader, refusing documents nested deeper than any sources file is."""
+
+    max_depth = _MAX_DEPTH
+
+
 def load_sources(path: Path) -> list[SourceSpec]:
     """Read and validate a sources file; relative paths are taken from the file's folder."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader) or {}  # noqa: S506 - safe
     except (OSError, yaml.YAMLError) as exc:
         raise SourcesError(f"{path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SourcesError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except RecursionError:
+        raise SourcesError(f"{path}: nested too deeply to be a sources file") from None
+    except (ValueError, LookupError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors fail so on values they resolve but cannot build: a date in month 13, an
+        # integer of 5,000 digits, an explicit "!!bool maybe" (KeyError) or "!!timestamp x".
+        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise SourcesError(f"{path}: invalid YAML: a value that cannot be read ({problem})") from None
+    if expanded_size(raw, _MAX_VALUES) > _MAX_VALUES:
+        raise SourcesError(f"{path}: more than {_MAX_VALUES:,} values once YAML aliases are expanded")
     try:
         parsed = SourcesFile.model_validate(raw)
     except ValidationError as exc:
+        errors = exc.errors(include_url=False)
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
-            for err in exc.errors(include_url=False)
+            f"{'.'.join(str(p)[:100] for p in err['loc']) or '(root)'}: {err['msg'][:200]}"
+            for err in errors[:_MAX_PROBLEMS]
         )
-        raise SourcesError(f"{path}: {problems}") from None
+        more = f"; and {len(errors) - _MAX_PROBLEMS} more" if len(errors) > _MAX_PROBLEMS else ""
+        raise SourcesError(f"{path}: {problems}{more}") from None
     base = path.parent
     specs = []
     for spec in parsed.sources:

@@ -64,17 +64,30 @@ class DecodedText:
         return "".join(self.lines[first - 1 : last]).encode("utf-8")
 
 
+def text_codec(encoding: str) -> str:
+    """The codec name of ``encoding`` (``"UTF8"`` -> ``utf-8``). Raises LookupError when it is no text
+    encoding that can decode any bytes: unknown names, bytes-to-bytes codecs (base64, zlib, rot13:
+    Python finds them but refuses them for text), and codecs that cannot replace what they cannot
+    decode (idna, punycode, undefined)."""
+    try:
+        codec = codecs.lookup(encoding).name
+        b"A\xff\n\x00\x80".decode(codec, "replace")
+    except (LookupError, ValueError):  # ValueError: a NUL in the name; UnicodeError: no "replace"
+        raise LookupError(f"{encoding[:60]!r} is not a text encoding that can decode any bytes") from None
+    return codec
+
+
 def decode_lines(data: bytes, encoding: str | None = None) -> DecodedText:
     """Decode ``data``: by its byte-order mark if it has one, else with ``encoding`` when given (bytes
     it cannot decode become U+FFFD and their lines are recorded), else as UTF-8, falling back to
-    cp1252 line by line. Raises LookupError for an unknown ``encoding``."""
+    cp1252 line by line. Raises LookupError for an ``encoding`` that :func:`text_codec` refuses."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
             if codec == "utf-8":
                 return _by_lines(data[len(bom) :], "utf-8", FALLBACK)
             return _whole(data, codec)
     if encoding is not None:
-        codec = codecs.lookup(encoding).name
+        codec = text_codec(encoding)
         return _whole(data, codec) if codec in _WIDE else _by_lines(data, codec, None)
     return _by_lines(data, "utf-8", FALLBACK)
 

@@ -64,8 +64,9 @@ def parse_feed(
     """
     try:
         parsed = feedparser.parse(data)
-    except (ValueError, LookupError) as exc:
-        # feedparser itself fails on some broken encoding declarations (encoding="\x82").
+    except (ValueError, LookupError, OverflowError) as exc:
+        # feedparser itself fails on some broken encoding declarations (encoding="\x82"), and its
+        # loose parser on a character reference beyond any code point (&#99999999999;: OverflowError).
         yield Rejected("invalid_feed", f"unreadable feed: {exc!r}", data[:MAX_RAW], feed_name)
         return
     entries = parsed.get("entries") or []

@@ -44,7 +44,6 @@ field only when ``extra_columns`` names it); a rejection carries the row's origi
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import math
@@ -65,8 +64,8 @@ from pydantic import (
 from schemas import Decision, LicenceRecord
 from services.common.config import StrictConfig
 from services.ingest.core.countries import country_code, resolve_country
-from services.ingest.core.decoding import DecodedText, decode_lines
-from services.ingest.core.results import Parsed, Rejected
+from services.ingest.core.decoding import DecodedText, decode_lines, text_codec
+from services.ingest.core.results import Parsed, Rejected, quoted
 from services.ingest.core.urls import stable_id
 
 REASONS = (
@@ -106,6 +105,7 @@ _CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "euro": "EUR", "euros": "EUR"}
 _SPACES = " \u00a0\u202f\u2009"
 _AMOUNT = re.compile(r"(?:(?P<pre>[A-Z]{3}|[€£])\s*)?(?P<number>.*?)(?:\s*(?P<post>[A-Z]{3}|[€£]))?")
 _SLUG = re.compile(r"[^a-z0-9]+")
+_MAX_AMOUNT = 100  # characters of a value cell, currency included: "€ 1.234.567.890,12" has 18
 
 
 def _normalise(text: str) -> str:
@@ -227,9 +227,9 @@ class CsvMapping(StrictConfig):
     def _known_encoding(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                codecs.lookup(value)
+                text_codec(value)  # what decode_lines accepts: base64 or zlib would fail every file
             except LookupError:
-                raise ValueError(f"{value!r} is not a known text encoding") from None
+                raise ValueError(f"{value[:60]!r} is not a known text encoding") from None
         return value
 
     @field_validator("decisions", mode="before")
@@ -424,7 +424,10 @@ def _layout(header: list[str], mapping: CsvMapping) -> _Layout | str:
             problems.append(f"missing columns: {', '.join(map(repr, missing))}")
         if twice:
             problems.append(f"columns named twice: {', '.join(map(repr, twice))}")
-        found = ", ".join(repr(h.strip()) for h in header if h.strip())
+        names = [h.strip() for h in header if h.strip()]
+        found = ", ".join(quoted(h, 30) for h in names[:10])
+        if len(names) > 10:
+            found += f" and {len(names) - 10:,} more"
         return f"{'; '.join(problems)} (the header has {found or 'no names'})"
     fields = {name: positions[_normalise(h)] for name, h in mapped.items()}
     kinds = {positions[_normalise(h)]: name for name, h in mapped.items()}
@@ -475,7 +478,7 @@ def _number_pattern(decimal: str, thousands: str | None) -> re.Pattern[str]:
 def _currency(text: str) -> str:
     code = _CURRENCY_SIGNS.get(text.casefold(), _CURRENCY_SIGNS.get(text, text.upper()))
     if not re.fullmatch(r"[A-Z]{3}", code):
-        raise _RowError("invalid_value", f"currency {text!r} is not an ISO 4217 code")
+        raise _RowError("invalid_value", f"currency {quoted(text)} is not an ISO 4217 code")
     return code
 
 
@@ -559,7 +562,7 @@ class _RowReader:
             decided_on = self.date(text)
             if decided_on is None:
                 formats = " or ".join(mapping.date_formats)
-                raise _RowError("invalid_date", f"date {text!r} does not match {formats}")
+                raise _RowError("invalid_date", f"date {quoted(text)} does not match {formats}")
         value, written = self.amount(cells[self.i_value])
         currency = None
         if value is not None:
@@ -570,7 +573,8 @@ class _RowReader:
             found = mapping.decisions.get(_normalise(published))
             if found is None:
                 known = ", ".join(repr(k) for k in mapping.decisions)
-                raise _RowError("invalid_decision", f"decision {published!r} is not one of {known}")
+                detail = f"decision {quoted(published)} is not one of {known}"
+                raise _RowError("invalid_decision", detail)
             decision = found
         name = cells[self.i_destination] or None
         code = cells[self.i_code]
@@ -608,7 +612,11 @@ class _RowReader:
         """``1.234,56``, ``€ 1 234,56``, ``1,234.56 EUR`` -> (value, currency written beside it)."""
         if not text:
             return None, None
-        if text.isdigit():
+        if len(text) > _MAX_AMOUNT:
+            # No one writes a value this long, and _AMOUNT's lazy number before an optional currency
+            # is quadratic in runs of spaces (a 32,000-character cell took 23 s).
+            raise _RowError("invalid_value", f"value {quoted(text)} is not a number")
+        if text.isdecimal():  # not isdigit: "²" is a digit that float() refuses
             return float(text), None
         currency = None
         number = text
@@ -616,21 +624,21 @@ class _RowReader:
             match = _AMOUNT.fullmatch(text)
             affixes = [a for a in (match["pre"], match["post"]) if a] if match else []
             if len(affixes) > 1:
-                raise _RowError("invalid_value", f"value {text!r} names two currencies")
+                raise _RowError("invalid_value", f"value {quoted(text)} names two currencies")
             currency = _CURRENCY_SIGNS.get(affixes[0], affixes[0]) if affixes else None
             number = match["number"] if match else text
         parsed = self.number.fullmatch(number)
         if parsed is None or not (parsed["int"] or parsed["frac"]):
             decimal = self.mapping.decimal_separator
-            detail = f"value {text!r} is not a number with decimal separator {decimal!r}"
+            detail = f"value {quoted(text)} is not a number with decimal separator {decimal!r}"
             raise _RowError("invalid_value", detail)
         integer = parsed["int"] or "0"
         digits = integer.translate(self.ungroup)
         value = float(f"{digits}.{parsed['frac'] or '0'}")
         if parsed["sign"] not in ("", "+") and value:
-            raise _RowError("invalid_value", f"value {text!r} is negative")
+            raise _RowError("invalid_value", f"value {quoted(text)} is negative")
         if not math.isfinite(value):
-            raise _RowError("invalid_value", f"value {text!r} is out of range")
+            raise _RowError("invalid_value", f"value {quoted(text)} is out of range")
         return value, currency
 
 

@@ -16,6 +16,7 @@ import yaml
 from babel import Locale
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.common.yamlsafe import DepthLimitedLoader, expanded_size
 from services.match.core.codes import ControlCode
 
 LANGUAGES = ("en", "nl", "fr", "de", "es")
@@ -52,9 +53,15 @@ def _check_patterns(patterns: list[str]) -> list[str]:
     for p in patterns:
         try:
             re.compile(p)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {p!r}: {exc}") from None
+        except (re.error, RecursionError, OverflowError) as exc:  # "((((…": recursion; "a{99999999999}"
+            raise ValueError(f"invalid regular expression {_shown(p)}: {exc}") from None
     return patterns
+
+
+def _shown(value: object, limit: int = 100) -> str:
+    """``value`` quoted for an error message, cut after ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 class TechnologyEntry(_Strict):
@@ -259,6 +266,27 @@ def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
 
 
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MAX_NESTING = 1_000
+_MAX_DEPTH = 100  # levels the Python loader reads; the bundled lists have 8
+_MAX_VALUES = 500_000  # with aliases expanded; the bundled lists have about 2,000
+_LEADING = re.compile(r"^[ \t?:-]*", re.MULTILINE)
+
+
+class _PythonLoader(DepthLimitedLoader):
+    """The pure-Python SafeLoader, refusing documents nested deeper than any watchlist is."""
+
+    max_depth = _MAX_DEPTH
+
+
+def _loader_for(text: str) -> type[yaml.SafeLoader]:
+    """libyaml (fast) for text that cannot nest deeply, else the pure-Python loader. libyaml builds the
+    nodes recursively in C: some ten thousand levels of "[[[[" crash the whole process instead of
+    raising, and its scanner slows down with the square of the depth. The Python loader stops at the
+    recursion limit with an error. The bound never underestimates: it counts every opening bracket
+    (quoted or not) and the deepest indentation, compact "- - -" and "? :" indicators included."""
+    leading = max((len(m) for m in _LEADING.findall(text)), default=0)
+    bound = text.count("[") + text.count("{") + leading
+    return _LOADER if bound <= _MAX_NESTING else _PythonLoader
 
 
 def _read(path: Path, data: bytes) -> _Strict:
@@ -268,26 +296,38 @@ def _read(path: Path, data: bytes) -> _Strict:
         raise WatchlistError(f"{path}: unknown watchlist file; expected one of {', '.join(FILES)} (.yaml)")
     try:
         text = data.decode("utf-8")
-        raw: Any = yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+        raw: Any = yaml.load(text, Loader=_loader_for(text))  # noqa: S506 - a safe loader
     except UnicodeDecodeError:
         raise WatchlistError(f"{path}: not UTF-8 text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise WatchlistError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise WatchlistError(f"{path}: invalid YAML: nested too deeply") from None
+    except (ValueError, TypeError, LookupError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors fail so on values they resolve but cannot build: a date in month 13, an
+        # integer of 5,000 digits, an explicit "!!bool maybe" (KeyError) or "!!timestamp x".
+        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        raise WatchlistError(f"{path}: invalid YAML: a value that cannot be read ({problem})") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise WatchlistError(f"{path}: line 1: the file must be a mapping with keys such as {kind!r}")
+    if expanded_size(raw, _MAX_VALUES) > _MAX_VALUES:
+        raise WatchlistError(f"{path}: more than {_MAX_VALUES:,} values once YAML aliases are expanded")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)  # only now: for line numbers
+        try:
+            node: yaml.Node | None = yaml.compose(text, Loader=_PythonLoader)  # only now: line numbers
+        except yaml.YAMLError:  # deeper than the Python loader goes, though libyaml read it
+            node = None
         problems = []
         for err in exc.errors(include_url=False)[:5]:
             loc = [p for p in err["loc"] if isinstance(p, int | str)]
             line = _line_of(node, loc)
-            where = ".".join(str(p) for p in loc) or "(file)"
+            where = ".".join(str(p)[:100] for p in loc) or "(file)"
             problems.append(f"line {line}: {where}: {err['msg']}" if line else f"{where}: {err['msg']}")
         raise WatchlistError(f"{path}: " + "; ".join(problems)) from None
 
@@ -304,7 +344,7 @@ def _merge(
     for entry in entries:
         ident = getattr(entry, key)
         if ident in seen:
-            raise WatchlistError(f"{path}: {section}: duplicate id {ident!r}")
+            raise WatchlistError(f"{path}: {section}: duplicate id {_shown(ident)}")
         seen.add(ident)
         target[ident] = entry
         origins[f"{section}:{ident}"] = path
@@ -377,12 +417,14 @@ def _check_references(lists: Watchlists) -> None:
         for tech in vendor.technologies:
             if tech not in known:
                 where = lists.origin("vendors", vendor.id)
-                raise WatchlistError(f"{where}: vendors: {vendor.id}: unknown technology {tech!r}")
+                problem = f"{_shown(vendor.id)}: unknown technology {_shown(tech)}"
+                raise WatchlistError(f"{where}: vendors: {problem}")
     for code in lists.codes.values():
         for tech in code.technologies:
             if tech not in known:
                 where = lists.origin("codes", code.code)
-                raise WatchlistError(f"{where}: codes: {code.code}: unknown technology {tech!r}")
+                problem = f"{_shown(code.code)}: unknown technology {_shown(tech)}"
+                raise WatchlistError(f"{where}: codes: {problem}")
 
 
 @cache

@@ -13,8 +13,8 @@ after the YAML is parsed, so a value from the environment is always a plain stri
 structure of the file; ``$$`` is a literal ``$``. Top-level keys starting with ``x-`` are ignored: a place
 for YAML anchors shared by several subscriptions.
 
-Errors list every problem at once, with its path (``subscriptions[1].channel.url: ...``) and line, and
-never show a value taken from the environment.
+Errors list every problem at once (up to 50, then how many more), with its path
+(``subscriptions[1].channel.url: ...``) and line, and never show a value taken from the environment.
 
 The YAML is read with YAML 1.2 scalars: ``NO`` (Norway) and ``on`` stay strings and ``8:00`` is not a
 number (YAML 1.1 would make them false, true and 480).
@@ -33,6 +33,7 @@ from pydantic import Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from services.common.config import StrictConfig, describe_errors
+from services.common.yamlsafe import DepthLimitedLoader
 from services.notify.core.model import CHANNEL_TYPES, SafeId, SubscriptionSpec
 
 Loc = tuple[int | str, ...]
@@ -67,10 +68,15 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema booleans and numbers, refusing duplicate keys."""
+class _Loader(DepthLimitedLoader):
+    """SafeLoader with YAML 1.2 core-schema booleans and numbers, refusing duplicate keys and documents
+    nested deeper than any subscriptions file is."""
+
+    max_depth = 51  # _MAX_DEPTH levels of values under the document's top level
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # "!!map [a]": the base class says so, with the line
+            return super().construct_mapping(node, deep=deep)
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
@@ -105,8 +111,9 @@ _Loader.add_implicit_resolver(
 
 
 def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # its reader refuses control characters (a NUL) at once
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
@@ -116,8 +123,17 @@ def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         context = getattr(exc, "context", None)
         detail = f"{context}: {problem}" if context else problem
         raise SubscriptionsFileError(f"{source}: {where}invalid YAML: {detail}") from None
+    except RecursionError:
+        raise SubscriptionsFileError(f"{source}: invalid YAML: nested too deeply") from None
+    except (ValueError, LookupError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors fail so on values they resolve but cannot build: a date in month 13, an
+        # integer of 5,000 digits, an explicit "!!bool maybe" (KeyError) or "!!timestamp x".
+        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+        detail = f"a value that cannot be read ({problem})"
+        raise SubscriptionsFileError(f"{source}: invalid YAML: {detail}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, node
 
 
@@ -141,6 +157,7 @@ def _line(node: yaml.Node | None, loc: Loc) -> int | None:
 
 _MAX_VALUES = 100_000
 _MAX_DEPTH = 50
+_MAX_PROBLEMS = 50
 _REFERENCE = re.compile(r"\$(?:\$|\{([^}]*)\}|\{)")
 _NAME = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-(.*))?$", re.DOTALL)
 
@@ -324,13 +341,15 @@ def load_subscriptions(text: str, env: Mapping[str, str], source: str = "<file>"
     if problems or parsed is None:
         problems.sort(key=lambda p: tuple((0, x, "") if isinstance(x, int) else (1, 0, x) for x in p[0]))
         line_errors: list[Any] = []
-        for loc, message in problems:
+        for loc, problem in problems:
             line = _line(node, loc)
+            message = problem if len(problem) <= 200 else problem[:200] + "…"  # a huge key, a long value
             shown = f"{message} (line {line})" if line is not None else message
             error = PydanticCustomError("subscriptions_file", shown)
             line_errors.append({"type": error, "loc": loc, "input": None})
+        # A bounded message: a generated file with thousands of bad entries gave a message as long.
         summary = describe_errors(
-            ValidationError.from_exception_data("subscriptions file", line_errors), limit=len(line_errors)
+            ValidationError.from_exception_data("subscriptions file", line_errors), limit=_MAX_PROBLEMS
         )
         count = f"{len(problems)} problems" if len(problems) != 1 else "1 problem"
         raise SubscriptionsFileError(f"{source}: {count}: {summary}")

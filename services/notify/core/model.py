@@ -78,7 +78,9 @@ class Filters(Strict):
         codes = sorted({v.strip().upper() for v in values if v.strip()})
         bad = [c for c in codes if not _COUNTRY.match(c)]
         if bad:
-            raise ValueError(f"destinations are ISO alpha-2 codes such as CN or AE, not {', '.join(bad)}")
+            # ascii(): a value that cannot be encoded (a lone surrogate) must still make a readable error.
+            shown = ", ".join(ascii(c)[1:-1] for c in bad[:10])
+            raise ValueError(f"destinations are ISO alpha-2 codes such as CN or AE, not {shown}")
         return codes
 
     @field_validator("keyword")
@@ -104,8 +106,10 @@ class DigestSchedule(Strict):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as Europe/Paris") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder, not a zone
+            raise ValueError(
+                f"unknown time zone {ascii(value)[:80]}; use an IANA name such as Europe/Paris"
+            ) from None
         return value
 
     @model_validator(mode="after")
