@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 
 from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
-from services.common.config import describe_errors
+from services.common.config import error_lines
 from services.notify.channels.base import DeliveryError, utcnow
 from services.notify.channels.http import check_url
 from services.notify.core.model import (
@@ -146,6 +146,7 @@ class Api:
         self.dispatcher = dispatcher
         self.admin_token = admin_token.get_secret_value() if admin_token else None
         self.clock = clock
+        self._routes: list[BaseRoute] = []
 
     # --- plumbing ------------------------------------------------------------------------------
 
@@ -164,19 +165,29 @@ class Api:
 
     @staticmethod
     async def _json(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            raise ApiError(413, f"request body over {MAX_BODY // 1024} KiB")
+        # Refused as soon as it is known to be too large (declared, or while it streams in), never
+        # read whole first.
+        too_large = ApiError(413, f"request body over {MAX_BODY // 1024} KiB")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            raise too_large
+        raw = bytearray()
+        async for part in request.stream():
+            raw += part
+            if len(raw) > MAX_BODY:
+                raise too_large
         try:
-            body = json.loads(raw or b"{}")
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(bytes(raw) or b"{}")
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nesting too deep
             raise ApiError(400, "the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object")
         return body
 
     async def _own_subscription(self, caller: Caller, subscription_id: str) -> Subscription:
-        sub = await self.store.subscription(subscription_id)
+        # Ids are safe ids: anything else is missing (and never reaches the database, which may not
+        # even take it: PostgreSQL refuses NUL characters).
+        sub = await self.store.subscription(subscription_id) if is_safe_id(subscription_id) else None
         if sub is None or (not caller.admin and sub.owner != caller.owner):
             raise ApiError(404, f"no subscription {subscription_id!r}")
         return sub
@@ -196,7 +207,7 @@ class Api:
         try:
             spec = SubscriptionSpec.model_validate(data)
         except ValidationError as exc:
-            raise ApiError(422, "invalid subscription", describe_errors(exc).split("; ")) from None
+            raise ApiError(422, "invalid subscription", error_lines(exc)) from None
         if spec.channel.type not in API_CHANNEL_TYPES and not caller.admin:
             raise ApiError(
                 422, f"channel type {spec.channel.type!r} writes on the server: only the admin may use it"
@@ -225,6 +236,8 @@ class Api:
 
     async def list_subscriptions(self, request: Request, caller: Caller) -> Response:
         owner = request.query_params.get("owner") if caller.admin else caller.owner
+        if owner is not None and not is_safe_id(owner):
+            raise ApiError(422, f"owner: {ID_RULE}")
         subs = await self.store.subscriptions(owner)
         return JSONResponse({"subscriptions": [public_view(s) for s in subs]})
 
@@ -327,10 +340,14 @@ class Api:
         try:
             spec = SilenceSpec.model_validate(body)
         except ValidationError as exc:
-            raise ApiError(422, "invalid silence", describe_errors(exc).split("; ")) from None
+            raise ApiError(422, "invalid silence", error_lines(exc)) from None
         now = self.clock()
-        starts = spec.starts_at or now
-        if spec.ends_at <= max(starts, now):
+        try:  # in UTC, as stored: an offset at the edge of the calendar (year 1 or 9999) overflows
+            starts = (spec.starts_at or now).astimezone(dt.UTC)
+            ends = spec.ends_at.astimezone(dt.UTC)
+        except OverflowError:
+            raise ApiError(422, "invalid silence", ["starts_at, ends_at: out of range"]) from None
+        if ends <= max(starts, now):
             raise ApiError(422, "invalid silence", ["ends_at: must be after starts_at and in the future"])
         if spec.subscription_id is not None:
             target = await self._own_subscription(caller, spec.subscription_id)
@@ -346,7 +363,7 @@ class Api:
             comment=spec.comment,
             subscription_id=spec.subscription_id,
             starts_at=starts,
-            ends_at=spec.ends_at,
+            ends_at=ends,
             created_at=now,
         )
         await self.store.add_silence(silence)
@@ -354,7 +371,8 @@ class Api:
         return JSONResponse(_silence_view(silence, now), status_code=201)
 
     async def expire_silence(self, request: Request, caller: Caller) -> Response:
-        silence = await self.store.silence(request.path_params["id"])
+        silence_id = request.path_params["id"]
+        silence = await self.store.silence(silence_id) if is_safe_id(silence_id) else None
         if silence is None or (not caller.admin and silence.owner != caller.owner):
             raise ApiError(404, f"no silence {request.path_params['id']!r}")
         await self.store.expire_silence(silence.id, self.clock())
@@ -363,9 +381,11 @@ class Api:
     # --- dead notifications and tokens -----------------------------------------------------------
 
     async def list_dead(self, request: Request, caller: Caller) -> Response:
+        subscription_id = request.query_params.get("subscription")
+        if subscription_id is not None and not is_safe_id(subscription_id):
+            return JSONResponse({"dead": []})  # no subscription has such an id
         dead = await self.store.dead_notifications(
-            owner=None if caller.admin else caller.owner,
-            subscription_id=request.query_params.get("subscription"),
+            owner=None if caller.admin else caller.owner, subscription_id=subscription_id
         )
         return JSONResponse({"dead": [d.as_json() for d in dead]})
 
@@ -376,12 +396,32 @@ class Api:
         owner = body.get("owner")
         if not is_safe_id(owner):
             raise ApiError(422, f"owner: {ID_RULE}")
-        label = body.get("label") or ""
-        token = await self.store.add_token(owner, self.clock(), label=str(label)[:200])
+        # Printable characters only: no NUL (PostgreSQL refuses it), no lone surrogate (not UTF-8).
+        label = "".join(c for c in str(body.get("label") or "") if c.isprintable())[:200]
+        token = await self.store.add_token(owner, self.clock(), label=label)
         log.info("token created", extra={"owner": owner})
         return JSONResponse({"owner": owner, "token": token}, status_code=201)
 
+    async def no_route(self, request: Request) -> Response:
+        """Anything else under /v1/: a JSON 405 (with Allow) for a known path, a JSON 404 otherwise."""
+        allowed: set[str] = set()
+        for route in self._routes:
+            if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+                allowed |= route.methods or set()
+        if allowed:
+            return JSONResponse(
+                {"error": f"method {request.method} not allowed here"},
+                status_code=405,
+                headers={"allow": ", ".join(sorted(allowed))},
+            )
+        return JSONResponse({"error": "no such endpoint"}, status_code=404)
+
     def routes(self) -> list[BaseRoute]:
+        self._routes = self._own_routes()
+        catch_all = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        return [*self._routes, Route("/v1/{rest:path}", self.no_route, methods=catch_all)]
+
+    def _own_routes(self) -> list[BaseRoute]:
         r = self.route
         return [
             Route("/v1/subscriptions", r(self.list_subscriptions), methods=["GET"]),

@@ -49,6 +49,22 @@ def message_id(notification_id: str) -> str:
     return f"<{notification_token(notification_id)}@{MESSAGE_ID_DOMAIN}>"
 
 
+def literal_header(text: str) -> str:
+    """``text`` (already on one line) for an unstructured header such as Subject, shown as written.
+
+    The email package decodes RFC 2047 encoded words (``=?utf-8?q?=0D=0ABcc:…?=``) in a value it is
+    given, CR and LF included, and writes what they decode to: an article title could add header lines
+    of its own, or end the headers. A zero-width space after each "=" of "=?" keeps them literal text."""
+    return text.replace("=?", "=\u200b?")
+
+
+def _one_line_headers(msg: EmailMessage) -> None:
+    """Raise ValueError when any header would span lines once written (defence in depth)."""
+    for name, value in msg.items():
+        if "\r" in str(value) or "\n" in str(value):
+            raise ValueError(f"the {name} header would span lines")
+
+
 def _load_tls_context(ca_file: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)  # system CAs, hostname checked
     if ca_file:
@@ -74,7 +90,7 @@ class EmailChannel:
         msg = EmailMessage(policy=email.policy.SMTP)
         msg["From"] = one_line(sender)
         msg["To"] = ", ".join(self.to)
-        msg["Subject"] = subject(notification)  # one line, control characters already removed
+        msg["Subject"] = literal_header(subject(notification))  # one line, no control characters
         msg["Date"] = email.utils.format_datetime(self._ctx.clock())
         msg["Message-ID"] = message_id(notification.id)
         msg["X-ExportWatch-Notification"] = notification_token(notification.id)
@@ -85,6 +101,7 @@ class EmailChannel:
         msg.add_alternative(
             render_notification_html(notification), subtype="html", charset="utf-8", cte="quoted-printable"
         )
+        _one_line_headers(msg)
         return msg
 
     # -- delivery ---------------------------------------------------------------------------------

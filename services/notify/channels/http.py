@@ -2,6 +2,14 @@
 
 Subscribers' URLs are secrets (Slack webhook URLs and many webhook URLs carry a token in the path or
 the query): nothing here ever puts the URL, its host, path or query into an error detail or a log.
+
+Addresses are checked where the connection is made: each request goes through a transport whose only
+way out resolves the host once, refuses it when any of its addresses is forbidden by the policy, and
+connects to one of exactly those addresses. There is no second lookup a rebinding name could answer
+differently, and the URL keeps its host name, so the Host header and the TLS server name (and the
+certificate check) are the URL's. The URL is parsed once, by the HTTP client's own parser, for the check
+and for the request. Each POST has its own connection (no pool shared between hosts), and environment
+proxies are not used: a proxy would resolve the name itself, out of the policy's reach.
 """
 
 from __future__ import annotations
@@ -9,12 +17,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import functools
 import logging
 import math
 import re
 import socket
-from urllib.parse import SplitResult, parse_qsl, urlsplit
+import ssl
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+import httpcore
 import httpx
 
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
@@ -40,63 +53,146 @@ _URL_LIKE = re.compile(
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
-def _parts(url: str) -> SplitResult | None:
+def _parse(url: str) -> httpx.URL | None:
+    """The URL as the HTTP client reads it (the same object is then sent), or None when it cannot."""
     try:
-        parts = urlsplit(url.strip())
-        _ = parts.port  # raises ValueError for a bad port
-    except ValueError:
+        parsed = httpx.URL(url.strip())
+        _ = parsed.port  # raises for a bad port
+    except (httpx.InvalidURL, ValueError, TypeError, UnicodeError):
         return None
-    return parts
+    return parsed
 
 
-def _url_problem(parts: SplitResult | None, url: str) -> str | None:
-    if parts is None:
+def _url_problem(parsed: httpx.URL | None, url: str) -> str | None:
+    if parsed is None:
         return "the URL is not valid"
-    if parts.scheme.lower() not in ("http", "https"):
+    if parsed.scheme not in ("http", "https"):
         return "the URL must start with https:// (or http://)"
-    if not parts.hostname:
+    if not parsed.host:
         return "the URL has no host"
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        return "the URL has an invalid port"
     if len(url) > MAX_URL_LENGTH:
         return f"the URL is longer than {MAX_URL_LENGTH} characters"
     return None
 
 
-async def _refusal(parts: SplitResult, policy: TargetPolicy) -> tuple[Reason, str] | None:
-    """Why the URL's host must not be contacted (a reason and a detail without the host), or None."""
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+class _Refused(Exception):
+    """Raised where a connection would be opened: the reason and a detail without the host."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+async def _allowed_addresses(host: str, port: int, policy: TargetPolicy) -> list[str]:
+    """Every address of ``host``, resolved once; raises _Refused when it cannot be resolved or when any
+    of its addresses is forbidden by ``policy``."""
     try:
         async with asyncio.timeout(RESOLVE_TIMEOUT):
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except TimeoutError:
-        return Reason.NETWORK, "cannot resolve the host name (timed out)"
+        raise _Refused(Reason.NETWORK, "cannot resolve the host name (timed out)") from None
     except (OSError, UnicodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        return Reason.NETWORK, f"cannot resolve the host name ({why})"
-    if not infos:
-        return Reason.NETWORK, "cannot resolve the host name (no address)"
-    for *_, sockaddr in infos:
-        refused = policy.refuse(str(sockaddr[0]))
+        raise _Refused(Reason.NETWORK, f"cannot resolve the host name ({why})") from None
+    addresses = list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in infos))
+    if not addresses:
+        raise _Refused(Reason.NETWORK, "cannot resolve the host name (no address)")
+    for address in addresses:
+        refused = policy.refuse(address)
         if refused is not None:
-            return Reason.FORBIDDEN_TARGET, f"the host resolves to a {refused} address, which is not allowed"
-    return None
+            raise _Refused(
+                Reason.FORBIDDEN_TARGET, f"the host resolves to a {refused} address, which is not allowed"
+            )
+    return addresses
+
+
+def _default_port(parsed: httpx.URL) -> int:
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
 async def check_url(url: str, policy: TargetPolicy) -> str | None:
     """A readable problem with a subscription's URL (without repeating the URL), or None when it can be
-    used: http(s), a host, and every address of the host allowed by ``policy``."""
-    parts = _parts(url)
-    problem = _url_problem(parts, url)
-    if problem is not None or parts is None:
+    used: http(s), a host, and every address of the host allowed by ``policy`` (the check every send
+    makes again, on the address it connects to)."""
+    parsed = _parse(url)
+    problem = _url_problem(parsed, url)
+    if problem is not None or parsed is None:
         return problem
-    refusal = await _refusal(parts, policy)
-    return refusal[1] if refusal else None
+    try:
+        # The host as it is sent (IDNA-encoded), as the connection would resolve it.
+        await _allowed_addresses(parsed.raw_host.decode("ascii"), _default_port(parsed), policy)
+    except _Refused as refused:
+        return refused.detail
+    return None
+
+
+class _CheckedBackend(httpcore.AsyncNetworkBackend):
+    """The only way out of the transport: TCP connections to addresses the policy allows, resolved once
+    per connection and connected to as resolved."""
+
+    def __init__(self, policy: TargetPolicy) -> None:
+        self._policy = policy
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        failure: Exception | None = None
+        for address in await _allowed_addresses(host, port, self._policy):
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None
+        raise failure
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise _Refused(Reason.FORBIDDEN_TARGET, "unix sockets are not allowed")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """The TLS settings of every delivery (httpx's defaults: certifi's CAs, or SSL_CERT_FILE)."""
+    return httpx.create_ssl_context()
+
+
+class _CheckedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with its connection pool built on :class:`_CheckedBackend`; one connection,
+    not kept alive."""
+
+    def __init__(self, policy: TargetPolicy) -> None:
+        context = _ssl_context()
+        super().__init__(verify=context, trust_env=False)
+        if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
+            raise RuntimeError("this httpx version keeps its connection pool elsewhere")
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=context,
+            max_connections=1,
+            max_keepalive_connections=0,
+            network_backend=_CheckedBackend(policy),
+        )
 
 
 def _secret_fragments(url: str) -> list[str]:
     """Pieces of the URL that may be echoed by a server and must not reach a detail."""
-    parts = _parts(url)
-    if parts is None:
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
         return [url] if url else []
     pieces = [url, parts.netloc, parts.hostname or "", parts.path, parts.query]
     pieces += parts.path.split("/")
@@ -181,26 +277,33 @@ async def _read_some(response: httpx.Response, limit: int = _READ_LIMIT) -> str:
 async def post(ctx: ChannelContext, url: str, body: bytes, headers: dict[str, str]) -> None:
     """POST ``body`` to ``url`` once, without following redirects; raise DeliveryError on failure.
 
-    The host is resolved first and refused (permanently) when any of its addresses is forbidden by
-    ``ctx.targets``."""
-    parts = _parts(url)
-    problem = _url_problem(parts, url)
-    if problem is not None or parts is None:
+    The connection is made only to an address of the host allowed by ``ctx.targets`` (refused
+    permanently otherwise), the one the check resolved; ``ctx.http`` gives the timeouts."""
+    parsed = _parse(url)
+    problem = _url_problem(parsed, url)
+    if problem is not None or parsed is None:
         raise DeliveryError(Reason.FORBIDDEN_TARGET, problem or "the URL is not valid")
-    refusal = await _refusal(parts, ctx.targets)
-    if refusal is not None:
-        raise DeliveryError(*refusal)
     try:
-        async with ctx.http.stream(
-            "POST", url, content=body, headers=headers, follow_redirects=False
-        ) as response:
+        async with (
+            httpx.AsyncClient(
+                transport=_CheckedTransport(ctx.targets),
+                timeout=ctx.http.timeout,
+                follow_redirects=False,
+                trust_env=False,
+            ) as client,
+            client.stream("POST", parsed, content=body, headers=headers) as response,
+        ):
             text = "" if response.is_success else await _read_some(response)
+    except _Refused as refused:
+        raise DeliveryError(refused.reason, refused.detail) from None
     except httpx.TimeoutException:
         raise DeliveryError(Reason.TIMEOUT, "no answer in time") from None
     except httpx.HTTPError as exc:  # transport errors; their messages may contain the URL
         raise DeliveryError(Reason.NETWORK, f"connection failed ({type(exc).__name__})") from None
-    except UnicodeError:
+    except httpx.InvalidURL:
         raise DeliveryError(Reason.FORBIDDEN_TARGET, "the URL is not valid") from None
+    except UnicodeError:  # the URL was checked above: a header value that is not ASCII
+        raise DeliveryError(Reason.CLIENT_ERROR, "a request header cannot be sent (not ASCII)") from None
     error = classify(response, ctx.clock(), text, url)
     if error is not None:
         raise error

@@ -40,9 +40,11 @@ SEVERITY_EMOJI: dict[Severity, str] = {
 }
 
 _MENTION = re.compile(r"@(?=(?:channel|here|everyone)\b)", re.IGNORECASE)
+# A domain is delimited by anything but letters, digits, dots and hyphens: an underscore too, since
+# "_evil.example_" is italics around a domain Slack would link.
 _DOMAIN = re.compile(
-    r"(?<![\w.-])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
-    r"\.[a-z]{2,63}(?![\w-])",
+    r"(?<![a-z0-9.-])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*"
+    r"\.[a-z]{2,63}(?![a-z0-9-])",
     re.IGNORECASE | re.ASCII,
 )
 

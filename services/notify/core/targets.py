@@ -1,5 +1,7 @@
-"""Which network addresses a webhook may target: never loopback, private or link-local addresses unless
-the operator allowed those networks explicitly."""
+"""Which network addresses a webhook may target: only public (globally routable) addresses, never
+loopback, private, link-local, shared (carrier-grade NAT, where some clouds keep their metadata service),
+reserved or multicast ones, nor an IPv6 address that wraps a forbidden IPv4 one (IPv4-mapped, 6to4,
+Teredo), unless the operator allowed those networks explicitly."""
 
 from __future__ import annotations
 
@@ -37,6 +39,12 @@ def forbidden_address(address: str) -> str | None:
     for hit, why in checks:
         if hit:
             return why
+    if isinstance(ip, ipaddress.IPv6Address):
+        wrapped = ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if wrapped is not None and forbidden_address(str(wrapped)) is not None:
+            return "tunnelled non-public"
+    if not ip.is_global:
+        return "non-public"
     return None
 
 
