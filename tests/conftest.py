@@ -100,11 +100,101 @@ async def read_topic(
         await consumer.stop()
 
 
+async def read_until_quiet(
+    bootstrap: str, *names: str, quiet: float = 1.0, timeout: float = 60.0
+) -> list[Any]:
+    """Every record on the topics ``names``, read from the beginning (no consumer group) until ``quiet``
+    seconds bring nothing new. End offsets are not used: the embedded broker can report one past its
+    last record after batched sends. Fails if the topics are still growing, or cannot be read, after
+    ``timeout`` seconds: a test never waits on the broker without a bound."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    async with asyncio.timeout(timeout):
+        await consumer.start()
+    try:
+        async with asyncio.timeout(timeout):
+            await consumer._client.force_metadata_update()
+        parts = [TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())]
+        assert parts, f"{names}: no partitions on the broker"
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        records: list[Any] = []
+        quiet_since = time.monotonic()
+        deadline = quiet_since + timeout
+        while time.monotonic() - quiet_since < quiet:
+            assert time.monotonic() < deadline, f"{names}: still growing after {timeout}s ({len(records)})"
+            for recs in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(recs)
+                quiet_since = time.monotonic()
+        return records
+    finally:
+        await consumer.stop()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses the broker is marked, so a skip of one can be caught below."""
     for item in items:
         if "kafka" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.broker)
+
+
+def _await_chain(awaitable: object) -> list[str]:
+    """Where a suspended coroutine waits: one line per frame, following what each one awaits."""
+    lines: list[str] = []
+    while awaitable is not None and len(lines) < 40:
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None)
+        if frame is not None:
+            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+        nxt = getattr(awaitable, "cr_await", None) or getattr(awaitable, "gi_yieldfrom", None)
+        if nxt is None and not hasattr(awaitable, "cr_frame") and not hasattr(awaitable, "gi_frame"):
+            lines.append(f"  waiting on {awaitable!r:.200}")
+        awaitable = nxt
+    return lines
+
+
+def _dump_asyncio_tasks(signum: int, frame: object) -> None:
+    """Print every task of the running event loop and where it waits (pytest-timeout shows threads
+    only, and a hung async test is one thread in select())."""
+    loop = asyncio.events._get_running_loop()
+    if loop is None:
+        print("[hang report] no asyncio loop is running", file=sys.stderr, flush=True)
+        return
+    tasks = asyncio.all_tasks(loop)
+    print(f"[hang report] {len(tasks)} asyncio tasks", file=sys.stderr)
+    for task in tasks:
+        print(f"task {task.get_name()}:", file=sys.stderr)
+        print("\n".join(_await_chain(task.get_coro())), file=sys.stderr)
+    sys.stderr.flush()
+
+
+def _timeout_of(item: pytest.Item) -> float:
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and (marker.args or "timeout" in marker.kwargs):
+        return float(marker.args[0] if marker.args else marker.kwargs["timeout"])
+    option = item.config.getoption("timeout", None)
+    return float(option if option is not None else item.config.getini("timeout") or 0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """Shortly before pytest-timeout would fail a test, report where its asyncio tasks wait."""
+    import signal
+    import threading
+
+    timeout = _timeout_of(item)
+    timer: threading.Timer | None = None
+    if timeout > 0 and hasattr(signal, "SIGUSR1") and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGUSR1, _dump_asyncio_tasks)
+        timer = threading.Timer(max(timeout - 15, timeout * 0.9), os.kill, (os.getpid(), signal.SIGUSR1))
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
+            signal.signal(signal.SIGUSR1, previous)
 
 
 _SKIPPED: list[str] = []

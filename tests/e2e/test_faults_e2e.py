@@ -83,7 +83,7 @@ from services.common.webhook_sink import WebhookSink
 from services.ingest.core.caat import parse_caat_values
 from services.match.core.engine import Matcher
 from services.stack import STACK_WEBHOOK_SECRET, service_env
-from tests.conftest import ROOT, SHARED_SAMPLES, metric_value, wait_ready
+from tests.conftest import ROOT, SHARED_SAMPLES, metric_value, read_until_quiet, wait_ready
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -339,33 +339,8 @@ def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
 # --- reading the topics and the receiver --------------------------------------------------------------
 
 
-async def _read_all(bootstrap: str, names: Sequence[str], quiet: float, timeout: float) -> list[Any]:
-    """Everything on the topics ``names``, read from the beginning until ``quiet`` seconds bring
-    nothing new (the embedded broker's reported end offsets are not reliable after batched sends);
-    fails if the topics do not stop growing within ``timeout`` seconds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        parts = [TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        records: list[Any] = []
-        quiet_since = time.monotonic()
-        deadline = quiet_since + timeout
-        while time.monotonic() - quiet_since < quiet:
-            assert time.monotonic() < deadline, f"{names}: still growing after {timeout}s ({len(records)})"
-            batch = await consumer.getmany(timeout_ms=200)
-            for recs in batch.values():
-                records.extend(recs)
-                quiet_since = time.monotonic()
-        return records
-    finally:
-        await consumer.stop()
-
-
 def read_all(bootstrap: str, *names: str, quiet: float = 3.0, timeout: float = 30.0) -> list[Any]:
-    return asyncio.run(_read_all(bootstrap, names, quiet, timeout))
+    return asyncio.run(read_until_quiet(bootstrap, *names, quiet=quiet, timeout=timeout))
 
 
 async def _committed(bootstrap: str, group: str, names: Sequence[str], partitions: int) -> dict[Any, int]:
@@ -683,13 +658,11 @@ async def _produce_in_order(bootstrap: str, messages: Sequence[tuple[str, str, b
         await producer.stop()
 
 
-# The reasons each service gives. Invalid UTF-8 is reported by match as invalid_json (pydantic's JSON
-# parser rejects the bytes before schemas.parse_event can say invalid_encoding); notify names every
-# alert it cannot read invalid_event. Larger than MAX_RECORD_BYTES: too_large, before any parsing.
+# The reasons each service gives. Notify names every alert it cannot read invalid_event. Larger than MAX_RECORD_BYTES: too_large, before any parsing.
 EXPECTED_REASONS = {
     "match": {
         "invalid_json": {"invalid_json"},
-        "invalid_utf8": {"invalid_encoding", "invalid_json"},
+        "invalid_utf8": {"invalid_encoding"},
         "wrong_shape": {"invalid_event"},
         "oversize": {"too_large"},
     },

@@ -19,8 +19,8 @@ from schemas import topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.ingest.ingestor import CHUNK
 from services.stack import service_env
-from tests.conftest import start_service
-from tests.integration.test_ingest_sources import _caat_rows, topic_records
+from tests.conftest import read_until_quiet, start_service
+from tests.integration.test_ingest_sources import _caat_rows
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 ROWS = 40_000
@@ -84,7 +84,7 @@ def test_ingest_process_stopped_mid_file_and_restarted(
         if proc.poll() is None:
             proc.kill()
 
-    records = asyncio.run(topic_records(kafka.bootstrap, topics.LICENCES, settle=2.0))
+    records = asyncio.run(read_until_quiet(kafka.bootstrap, topics.LICENCES, quiet=2.0))
     keys = [
         r.key.decode() for r in records if json.loads(r.value).get("licence_group", "").startswith(tag + "-")
     ]

@@ -37,7 +37,7 @@ from services.ingest.core.sources import rejection_reasons
 from services.ingest.pollers import SourcePoller
 from services.ingest.settings import IngestSettings
 from services.ingest.store import tables
-from tests.conftest import SHARED_SAMPLES, eventually, read_topic
+from tests.conftest import SHARED_SAMPLES, eventually, read_topic, read_until_quiet
 from tests.feedserver import Resource, feed_server
 from tests.integration.test_ingest_sources import (
     _settings,
@@ -45,7 +45,6 @@ from tests.integration.test_ingest_sources import (
     first_polls,
     rss,
     running,
-    topic_records,
     values,
 )
 
@@ -103,7 +102,7 @@ async def scrape(service: Service) -> Scraped:
 
 async def dead_letters(kafka: EmbeddedBroker, source_prefix: str) -> list[dict[str, Any]]:
     """Dead letters of one source: their ``source`` starts with the (unique) source name."""
-    letters = values(await topic_records(kafka.bootstrap, topics.DEADLETTER))
+    letters = values(await read_until_quiet(kafka.bootstrap, topics.DEADLETTER))
     return [d for d in letters if (d.get("source") or "").startswith(source_prefix)]
 
 
@@ -252,7 +251,7 @@ async def test_every_row_of_the_uk_sample_is_a_record_or_a_dead_letter_and_the_c
     assert metrics.warnings("unknown_country") == unknown  # the sample's own (Channel Islands...) + Atlantis
 
     # Every id is on the licences topic; ours exactly once each, as the file says.
-    on_topic = values(await topic_records(kafka.bootstrap, topics.LICENCES))
+    on_topic = values(await read_until_quiet(kafka.bootstrap, topics.LICENCES))
     ids_on_topic = {v["id"] for v in on_topic}
     for file, file_records in records.items():
         missing = {r.id for r in file_records} - ids_on_topic
@@ -402,7 +401,7 @@ async def test_bad_news_inputs_are_dead_lettered_with_their_file_and_the_rest_fl
     assert "unknown CSV layout" in by_reason["unsupported_source"]["detail"]
     assert _original(by_reason["unsupported_source"]) == vendors.read_bytes()[:4096]
 
-    news = values(await topic_records(kafka.bootstrap, topics.NEWS))
+    news = values(await read_until_quiet(kafka.bootstrap, topics.NEWS))
     ours = {v["url"]: v for v in news if tag in v["url"] and v["id"] not in event_ids}
     by_id = {v["id"]: v for v in news if v["id"] in event_ids}
     # The rest of each file flowed: salvaged entries of the cut feed, the readable items, the good lines.
@@ -467,7 +466,9 @@ async def test_a_feed_declared_utf8_with_one_cp1252_item_is_read_right_and_the_r
         async with running(_settings(kafka, db, sources)) as (service, pollers):
             await first_polls(pollers)
             metrics = await scrape(service)
-    news = {v["url"]: v for v in values(await topic_records(kafka.bootstrap, topics.NEWS)) if tag in v["url"]}
+    news = {
+        v["url"]: v for v in values(await read_until_quiet(kafka.bootstrap, topics.NEWS)) if tag in v["url"]
+    }
     assert sorted(news) == [f"{link}/de", f"{link}/fr"]
     for item in items:
         article = news[str(item["link"])]
@@ -498,7 +499,7 @@ async def test_a_file_of_an_unknown_type_in_a_watched_folder_is_dead_lettered_no
     async with running(_settings(kafka, db, sources)) as (service, pollers):
         await first_polls(pollers)
         metrics = await scrape(service)
-    news = values(await topic_records(kafka.bootstrap, topics.NEWS), set(event_ids))
+    news = values(await read_until_quiet(kafka.bootstrap, topics.NEWS), set(event_ids))
     assert len(news) == len(event_ids)  # the readable file next to it flowed
     letters = [d for d in await dead_letters(kafka, name) if report.name in d["source"]]
     assert [d["reason"] for d in letters] == ["unsupported_source"], (
@@ -532,7 +533,7 @@ async def test_a_watched_folder_picks_up_new_files_and_publishes_only_what_a_new
     async with running(settings) as (service, pollers):
         poller = pollers[name]
         await first_polls(pollers)
-        first = ours(await topic_records(kafka.bootstrap, topics.LICENCES))
+        first = ours(await read_until_quiet(kafka.bootstrap, topics.LICENCES))
         assert len(first) == 5 and {v["revision"] for v in first} == {1}
 
         # A file dropped after the start is read on a later scan, once it has settled (1 s).
@@ -556,12 +557,12 @@ async def test_a_watched_folder_picks_up_new_files_and_publishes_only_what_a_new
         new = _caat_bytes(new_rows)
         release.write_bytes(new)
         await _ingested(poller, release, new)
-        after_release = ours(await topic_records(kafka.bootstrap, topics.LICENCES))
+        after_release = ours(await read_until_quiet(kafka.bootstrap, topics.LICENCES))
 
         # The old release written back: every row was published before in some revision.
         release.write_bytes(old)
         await _ingested(poller, release, old)
-        after_old = ours(await topic_records(kafka.bootstrap, topics.LICENCES))
+        after_old = ours(await read_until_quiet(kafka.bootstrap, topics.LICENCES))
         metrics = await scrape(service)
 
     def ids(data: bytes) -> dict[str, LicenceRecord]:
@@ -650,7 +651,7 @@ async def test_a_dutch_csv_served_over_http_is_read_through_its_mapping_and_poll
 
     records = {
         v["licence_number"]: v
-        for v in values(await topic_records(kafka.bootstrap, topics.LICENCES))
+        for v in values(await read_until_quiet(kafka.bootstrap, topics.LICENCES))
         if (v.get("licence_number") or "").startswith(number)
     }
     assert sorted(records) == [f"{number}-001", f"{number}-002", f"{number}-004"]

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import topics
 from services.common.embedded import EmbeddedBroker, free_port
@@ -24,33 +23,10 @@ from services.common.settings import CommonSettings
 from services.ingest.app import create_service
 from services.ingest.pollers import SourcePoller
 from services.ingest.settings import IngestSettings
-from tests.conftest import SHARED_SAMPLES
+from tests.conftest import SHARED_SAMPLES, read_until_quiet
 from tests.feedserver import Resource, feed_server
 
 pytestmark = pytest.mark.broker
-
-
-async def topic_records(bootstrap: str, topic: str, settle: float = 1.0) -> list[Any]:
-    """Everything on ``topic`` now: read from the start until nothing new arrives for ``settle`` s."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        records: list[Any] = []
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < settle:
-            batch = await consumer.getmany(timeout_ms=200)
-            for recs in batch.values():
-                records.extend(recs)
-                quiet_since = time.monotonic()
-        return records
-    finally:
-        await consumer.stop()
 
 
 def values(records: Iterable[Any], keys: set[str] | None = None) -> list[dict[str, Any]]:
@@ -140,7 +116,7 @@ async def test_feed_polls_use_validators_and_a_restart_republishes_nothing(
         assert second.headers["if-modified-since"] == server.last_modified
         assert server.statuses("/feed.rss") == [200, 304]
 
-        news = [v for v in values(await topic_records(kafka.bootstrap, topics.NEWS)) if tag in v["url"]]
+        news = [v for v in values(await read_until_quiet(kafka.bootstrap, topics.NEWS)) if tag in v["url"]]
         assert len(news) == 5
         assert all("utm_source" not in v["url"] and v["language"] == "en" for v in news)
         assert {v["body"] for v in news} == {
@@ -156,7 +132,7 @@ async def test_feed_polls_use_validators_and_a_restart_republishes_nothing(
             assert len(server.requests) == 2
             state = await pollers["outlet"].poll_once()
             assert state.failures == 0
-        news = [v for v in values(await topic_records(kafka.bootstrap, topics.NEWS)) if tag in v["url"]]
+        news = [v for v in values(await read_until_quiet(kafka.bootstrap, topics.NEWS)) if tag in v["url"]]
         assert len(news) == 6
         assert len({v["id"] for v in news}) == 6
 
@@ -281,7 +257,7 @@ async def test_the_same_story_from_three_outlets_is_one_original_and_two_duplica
         async with running(_settings(kafka, db, _sources(tmp_path, entries))) as (service, pollers):
             await first_polls(pollers)
             metrics = await _metrics(service)
-    news = [v for v in values(await topic_records(kafka.bootstrap, topics.NEWS)) if v["url"].endswith(tag)]
+    news = [v for v in values(await read_until_quiet(kafka.bootstrap, topics.NEWS)) if v["url"].endswith(tag)]
     assert len(news) == 4
     by_source = {v["source"]: v for v in news}
     wire = [by_source[f] for f in ("wire-a", "wire-b", "wire-c")]
@@ -349,12 +325,12 @@ async def test_a_restart_in_the_middle_of_a_large_file_republishes_nothing_and_l
             if json.loads(r.value).get("licence_group", "").startswith(tag + "-")
         ]
 
-    published = ours(await topic_records(kafka.bootstrap, topics.LICENCES))
+    published = ours(await read_until_quiet(kafka.bootstrap, topics.LICENCES))
     assert len(published) == stopped_at == len(set(published)), "a stopped ingest published and forgot"
 
     async with running(settings) as (_, pollers):
         await first_polls(pollers)  # the file is settled by now: one poll reads the rest
-    published = ours(await topic_records(kafka.bootstrap, topics.LICENCES))
+    published = ours(await read_until_quiet(kafka.bootstrap, topics.LICENCES))
     assert len(published) == n, f"{len(published)} published for {n} rows"
     assert len(set(published)) == n, "a record was published twice"
     assert await _count_items(db_url) == n

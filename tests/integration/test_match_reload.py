@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import Alert, topics
@@ -20,7 +20,7 @@ from services.common.embedded import EmbeddedBroker, free_port
 from services.common.settings import CommonSettings
 from services.match.app import create_service
 from services.match.settings import MatchSettings
-from tests.conftest import eventually, read_topic
+from tests.conftest import eventually, read_topic, read_until_quiet
 
 pytestmark = pytest.mark.broker
 
@@ -67,35 +67,6 @@ def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
         for s in family.samples
         if s.name == name
     }
-
-
-async def _read_all(bootstrap: str, topic: str, quiet: float = 3.0) -> list[Any]:
-    """Every record of ``topic`` up to its current end, on every partition. The embedded broker can
-    report an end offset past the last record after batched sends, so reading also stops once nothing
-    has come for ``quiet`` seconds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        assignment = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        assert assignment, f"{topic} has no partitions"
-        consumer.assign(assignment)
-        await consumer.seek_to_beginning(*assignment)
-        end = await consumer.end_offsets(assignment)
-        records: list[Any] = []
-        loop = asyncio.get_running_loop()
-        last_record = loop.time()
-
-        async def behind() -> bool:
-            return any([await consumer.position(tp) < end[tp] for tp in assignment])
-
-        while await behind() and loop.time() - last_record < quiet:
-            for recs in (await consumer.getmany(timeout_ms=200)).values():
-                records.extend(recs)
-                last_record = loop.time()
-        return records
-    finally:
-        await consumer.stop()
 
 
 async def test_watchlist_changes_apply_without_restart(kafka: EmbeddedBroker, tmp_path: Path) -> None:
@@ -192,7 +163,7 @@ async def test_watchlist_changes_apply_without_restart(kafka: EmbeddedBroker, tm
         finally:
             await producer.stop()
 
-    everything = await _read_all(kafka.bootstrap, topics.ALERTS)
+    everything = await read_until_quiet(kafka.bootstrap, topics.ALERTS, quiet=3.0)
     assert any(json.loads(r.value)["event_id"] == ids["control"] for r in everything)
     assert not [r for r in everything if json.loads(r.value)["event_id"] == ids["chile-before"]], (
         "an article about Chile alerted before Chile was on the watchlist"
