@@ -306,6 +306,12 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> NewsArticle | LicenceRecor
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0] if exc.error_count() else None
         if first is not None and first["type"] == "json_invalid":
+            if isinstance(raw, bytes):  # pydantic reads bytes as JSON first: say when they are no text
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as bad:
+                    where = f"{bad.reason} at byte {bad.start}"
+                    raise InvalidEvent("invalid_encoding", f"not UTF-8: {where}") from None
             raise InvalidEvent("invalid_json", f"not valid JSON: {first['msg']}") from None
         if first is not None and first["type"] in ("union_tag_not_found", "union_tag_invalid"):
             raise InvalidEvent(

@@ -62,7 +62,7 @@ async def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
     assert letter.reason == "invalid_json" and letter.service == "match"
     assert (letter.source_topic, letter.source_partition) == (topics.NEWS, 0)
     assert base64.b64decode(letter.original_base64) == poison
-    assert by_key[f"bytes-{run}".encode()].reason in ("invalid_json", "invalid_encoding")
+    assert by_key[f"bytes-{run}".encode()].reason == "invalid_encoding"
 
     (record,) = [r for r in alerts if json.loads(r.value)["event_id"] == article["id"]]
     alert = Alert.model_validate_json(record.value)

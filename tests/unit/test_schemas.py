@@ -77,7 +77,14 @@ def test_licence_record_round_trip() -> None:
     ("raw", "reason", "mentions"),
     [
         (b"{not json", "invalid_json", "JSON"),
-        (b"\xff\xfe\x00", "invalid_json", "JSON"),
+        (b"\xff\xfe\x00", "invalid_encoding", "not UTF-8: invalid start byte at byte 0"),
+        (
+            b'{"type": "news_article", "id": "caf\xe9"}',
+            "invalid_encoding",
+            "invalid continuation byte at byte 35",
+        ),
+        (b'{"type": "news_article", "id": "\xed\xa0\x80"}', "invalid_encoding", "not UTF-8"),
+        ('{"type": "news_article", "id": "caf\u00e9"'.encode(), "invalid_json", "EOF"),
         (b"[1, 2]", "invalid_event", "object"),
         (b'{"type": "tweet", "id": "x"}', "unknown_event_type", "news_article"),
         (b'{"id": "x"}', "unknown_event_type", "type"),
