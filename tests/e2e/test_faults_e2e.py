@@ -658,7 +658,8 @@ async def _produce_in_order(bootstrap: str, messages: Sequence[tuple[str, str, b
         await producer.stop()
 
 
-# The reasons each service gives. Notify names every alert it cannot read invalid_event. Larger than MAX_RECORD_BYTES: too_large, before any parsing.
+# The reasons each service gives. Notify names every alert it cannot read invalid_event. Larger than
+# MAX_RECORD_BYTES: too_large, before any parsing.
 EXPECTED_REASONS = {
     "match": {
         "invalid_json": {"invalid_json"},
