@@ -73,6 +73,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
         near=NearDuplicateIndex(
             threshold=settings.near_duplicate_threshold,
             window=dt.timedelta(hours=settings.near_duplicate_window_hours),
+            max_originals=settings.near_duplicate_max_articles,
         ),
         detector=LanguageDetector(settings.languages),
     )

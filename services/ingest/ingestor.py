@@ -152,7 +152,7 @@ class Ingestor:
         since = self.clock() - self.near.window
         rows = await self.store.sketches_since(since)
         for item_id, published_at, data in rows:
-            self.near.add(item_id, Sketch.from_bytes(data), published_at)
+            self.metrics.near_evicted.inc(self.near.add(item_id, Sketch.from_bytes(data), published_at))
         self.metrics.near_index.set(len(self.near))
         return len(rows)
 
@@ -283,7 +283,7 @@ class Ingestor:
             if isinstance(event, NewsArticle) and prep.sketch is not None:
                 duplicate_of = self.near.find(prep.sketch, event.published_at)
                 if duplicate_of is None:
-                    self.near.add(event.id, prep.sketch, event.published_at)
+                    self.metrics.near_evicted.inc(self.near.add(event.id, prep.sketch, event.published_at))
                     sketch = prep.sketch.to_bytes()
                     plan.indexed.append(event.id)
             if prep.text_hash is not None:

@@ -88,6 +88,12 @@ class IngestMetrics:
             "Original articles kept for near-duplicate comparison (those inside the window).",
             registry=registry,
         )
+        self.near_evicted = Counter(
+            "exportwatch_ingest_near_duplicate_evictions_total",
+            "Originals forgotten before their window ended because the near-duplicate index was full "
+            "(EXPORTWATCH_INGEST_NEAR_DUPLICATE_MAX_ARTICLES); a later copy of one is published as new.",
+            registry=registry,
+        )
         for kind in DUPLICATE_KINDS:
             self.duplicates.labels(kind=kind)
         for kind in WARNINGS:

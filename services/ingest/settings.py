@@ -50,6 +50,13 @@ class IngestSettings(ServiceSettings):
     near_duplicate_window_hours: float = Field(
         default=72, gt=0, description="How far apart in publication time two copies of a story may be."
     )
+    near_duplicate_max_articles: int = Field(
+        default=30_000,
+        ge=1,
+        description="Most original articles kept in memory for near-duplicate comparison (about 16 KB "
+        "each: 30,000 take some 470 MB); past it the earliest published are forgotten before their "
+        "window ends. Real feeds bring a few thousand articles a day.",
+    )
     languages: list[str] = Field(
         default_factory=lambda: [
             "en",

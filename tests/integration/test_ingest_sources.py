@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from schemas import topics
+from schemas import NewsArticle, topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
@@ -267,6 +267,49 @@ async def test_the_same_story_from_three_outlets_is_one_original_and_two_duplica
     assert sorted(v["duplicate_of"] for v in wire if v is not original) == [original["id"]] * 2
     assert by_source["other"]["duplicate_of"] is None
     assert 'exportwatch_ingest_duplicates_total{kind="near"} 2.0' in metrics
+
+
+async def test_a_full_near_duplicate_index_forgets_the_earliest_story_and_says_so(
+    kafka: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """With room for one original, a later story pushes the wire story out: a copy of it is then
+    published as an original, and the metrics say one original was forgotten early."""
+    tag = uuid.uuid4().hex[:8]
+    settings = _settings(kafka, f"sqlite:///{tmp_path / 'ingest.db'}", near_duplicate_max_articles=1)
+    (_, _, link_a, wire_a), (_, _, link_b, wire_b), _ = _outlet_copies(tag)
+
+    def article(name: str, url: str, body: str, minute: int) -> NewsArticle:
+        return NewsArticle(
+            id=f"{name}-{tag}",
+            source="test",
+            url=url,
+            title=f"Story {name}",
+            body=body,
+            language="en",
+            published_at=dt.datetime(2026, 11, 23, 7, minute, tzinfo=dt.UTC),
+        )
+
+    other = (
+        "Three Bahraini activists have filed a lawsuit in Copenhagen against a surveillance company, "
+        "accusing it of supplying the software that infected their phones in 2021. Their lawyers say the "
+        "export licence should never have been granted and ask the court to order disclosure of all "
+        "contracts with Bahraini authorities, including maintenance and training agreements."
+    )
+    async with running(settings) as (service, _):
+        ingestor = service.state["ingestor"]
+        statuses = []
+        for event in (
+            article("wire-a", link_a, wire_a, 0),
+            article("other", f"https://d.example/{tag}", other, 30),
+            article("wire-b", link_b, wire_b, 40),
+        ):
+            _, results = await ingestor.ingest([event], "api", keep=True)
+            statuses.append((results[0].status, results[0].duplicate_of))
+        metrics = await _metrics(service)
+    assert statuses == [("published", None), ("published", None), ("published", None)]
+    assert "exportwatch_ingest_near_duplicate_evictions_total 2.0" in metrics
+    assert "exportwatch_ingest_near_duplicate_index_size 1.0" in metrics
+    assert 'exportwatch_ingest_duplicates_total{kind="near"} 0.0' in metrics
 
 
 def _caat_rows(tag: str, n: int) -> list[str]:

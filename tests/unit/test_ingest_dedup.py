@@ -735,6 +735,30 @@ def test_prune_removes_originals_older_than_the_window() -> None:
     assert len(index) == 0
 
 
+def test_a_full_index_forgets_the_earliest_published_first() -> None:
+    index = NearDuplicateIndex(max_originals=2)
+    assert index.add("nl/anp", _sketch(NL_ANP), T0 + dt.timedelta(hours=1)) == 0
+    assert index.add("en/reuters", _sketch(EN_REUTERS), T0) == 0
+    # Full: the earliest published (en/reuters, added last) goes, not the first added.
+    assert index.add("fr/afp", _sketch(FR_AFP), T0 + dt.timedelta(hours=2)) == 1
+    assert len(index) == 2 and "en/reuters" not in index and "nl/anp" in index and "fr/afp" in index
+    assert index.find(_sketch(EN_PAPER), T0) is None, "gone from the LSH buckets too"
+    assert index.find(_sketch(FR_DAILY), T0 + dt.timedelta(hours=2)) == "fr/afp"
+    # An article older than everything kept is itself the one forgotten.
+    assert index.add("de/dpa", _sketch(DE_DPA), T0 - dt.timedelta(hours=5)) == 1
+    assert "de/dpa" not in index and len(index) == 2
+    # Replaced and discarded entries leave stale expiry records: they neither count nor stop the eviction.
+    index.add("nl/anp", _sketch(NL_ANP), T0 + dt.timedelta(hours=3))
+    index.discard("fr/afp")
+    index.add("en/reuters", _sketch(EN_REUTERS), T0 + dt.timedelta(hours=4))
+    assert len(index) == 2
+    assert index.add("de/dpa", _sketch(DE_DPA), T0 + dt.timedelta(hours=5)) == 1
+    assert len(index) == 2 and "en/reuters" in index and "de/dpa" in index
+    assert index.prune(T0 + dt.timedelta(hours=200)) == 2 and len(index) == 0
+    with pytest.raises(ValueError, match="max_originals"):
+        NearDuplicateIndex(max_originals=0)
+
+
 def test_adding_an_id_again_replaces_it() -> None:
     index = NearDuplicateIndex()
     index.add("story", _sketch(EN_REUTERS), T0)

@@ -236,7 +236,9 @@ class NearDuplicateIndex:
     """Sketches of recent original articles, to find the original a new article is a near copy of.
 
     Only originals are added: a copy of a copy then still points at the first article, and the index stays the
-    size of the distinct stories in the window.
+    size of the distinct stories in the window. It holds at most ``max_originals`` of them (about 16 KB each
+    with the default 128 permutations): past that, the earliest published are forgotten first, so a flood of
+    articles bounds the memory instead of growing it until the window passes.
     """
 
     def __init__(
@@ -244,11 +246,15 @@ class NearDuplicateIndex:
         threshold: float = 0.5,
         window: dt.timedelta = dt.timedelta(hours=72),
         num_perm: int = 128,
+        max_originals: int = 30_000,
     ) -> None:
         if window <= dt.timedelta(0):
             raise ValueError(f"window must be positive, got {window}")
+        if max_originals < 1:
+            raise ValueError(f"max_originals must be at least 1, got {max_originals}")
         self.threshold = threshold
         self.window = window
+        self.max_originals = max_originals
         self.num_perm = num_perm
         self.bands, self.rows = band_params(threshold, num_perm)
         self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=(self.bands, self.rows))
@@ -292,14 +298,20 @@ class NearDuplicateIndex:
                 best = key
         return None if best is None else best[2]
 
-    def add(self, event_id: str, sketch: Sketch, published_at: dt.datetime) -> None:
-        """Index an original article; adding an id again replaces its sketch and time (a redelivery)."""
+    def add(self, event_id: str, sketch: Sketch, published_at: dt.datetime) -> int:
+        """Index an original article; adding an id again replaces its sketch and time (a redelivery).
+        Returns how many of the earliest published originals were forgotten to stay within
+        ``max_originals`` (the new one itself, when it is the earliest)."""
         self._check(sketch, published_at)
         if event_id in self._originals:
             self._lsh.remove(event_id)
         self._lsh.insert(event_id, _minhash(self.num_perm, sketch.seed, sketch.hashvalues))
         self._originals[event_id] = _Original(sketch, published_at)
         heapq.heappush(self._expiry, (published_at, event_id))
+        evicted = 0
+        while len(self._originals) > self.max_originals:  # the heap holds every live original
+            evicted += self._forget_earliest()
+        return evicted
 
     def discard(self, event_id: str) -> None:
         """Remove an original if present (its publication failed); its expiry entry is skipped later."""
@@ -311,11 +323,18 @@ class NearDuplicateIndex:
         cutoff = now - self.window
         removed = 0
         while self._expiry and self._expiry[0][0] < cutoff:
-            published_at, event_id = heapq.heappop(self._expiry)
-            original = self._originals.get(event_id)
-            if original is None or original.published_at != published_at:
-                continue
-            self._lsh.remove(event_id)
-            del self._originals[event_id]
-            removed += 1
+            removed += self._forget_earliest()
         return removed
+
+    def _forget_earliest(self) -> bool:
+        """Pop the earliest expiry entry; True if it was a live original (now forgotten), False if it was
+        stale (its id discarded, or added again later) or there was none."""
+        if not self._expiry:
+            return False
+        published_at, event_id = heapq.heappop(self._expiry)
+        original = self._originals.get(event_id)
+        if original is None or original.published_at != published_at:
+            return False
+        self._lsh.remove(event_id)
+        del self._originals[event_id]
+        return True
