@@ -37,7 +37,6 @@ import os
 import platform
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,7 @@ import httpx
 
 from schemas import parse_event, topics
 from services.common.embedded import EmbeddedBroker, free_port
-from services.common.processes import cpu_seconds, die_with_parent, peak_rss_mib
+from services.common.processes import cpu_seconds, die_with_parent, peak_rss_mib, spawn_service, stop_in_order
 from services.common.webhook_sink import WebhookSink
 
 LANGUAGES = ("en", "nl", "fr", "de", "es")
@@ -362,15 +361,7 @@ class Processes:
 
     def start(self, name: str, env: dict[str, str], log: Path) -> None:
         with log.open("ab") as out:
-            self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", name],
-                env=env,
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only calls prctl
-            )
+            self.procs[name] = spawn_service(name, env, stdout=out, stderr=out)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -386,16 +377,7 @@ class Processes:
                 time.sleep(0.2)
 
     def stop(self) -> None:
-        for name in reversed(SERVICES):
-            proc = self.procs.get(name)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_in_order(self.procs, list(reversed(SERVICES)), timeout=30)
 
 
 async def _push(port: int, work: Workload, senders: int, statuses: Counter[str]) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from services.common.embedded import BrokerStartError, EmbeddedBroker, free_port
-from services.common.processes import die_with_parent
+from services.common.processes import spawn_service, stop_in_order
 from services.common.webhook_sink import WebhookSink
 
 DEFAULT_PORTS = {"ingest": 8081, "match": 8082, "notify": 8083}
@@ -91,17 +91,9 @@ def service_env(
 
 
 def _terminate(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
-    for name in reversed(START_ORDER):  # producers first, so nothing is left half-processed
-        proc = procs.get(name)
-        if proc is None or proc.poll() is not None:
-            continue
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            print(f"  {name} did not stop in {timeout:.0f}s; killing it", flush=True)
-            proc.kill()
-            proc.wait(5)
+    # Producers first, so nothing is left half-processed.
+    for name in stop_in_order(procs, list(reversed(START_ORDER)), timeout):
+        print(f"  {name} did not stop in {timeout:.0f}s; killed it", flush=True)
 
 
 def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = None) -> int:
@@ -135,14 +127,11 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
     try:
         for name in START_ORDER:
             log = open(workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-            procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", name],
-                env=service_env(name, broker.bootstrap, ports[name], workdir, sink.url, sources),
+            procs[name] = spawn_service(
+                name,
+                service_env(name, broker.bootstrap, ports[name], workdir, sink.url, sources),
                 stdout=None if name == "notify" else log,
                 stderr=log,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent(),  # noqa: PLW1509 - only calls prctl
             )
             log.close()
         print(

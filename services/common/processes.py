@@ -6,9 +6,11 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 _PR_SET_PDEATHSIG = 1
 
@@ -27,6 +29,43 @@ def die_with_parent() -> Callable[[], None] | None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
     return set_parent_death_signal
+
+
+def spawn_service(
+    name: str, env: Mapping[str, str], stdout: IO[bytes] | None, stderr: IO[bytes] | None
+) -> subprocess.Popen[bytes]:
+    """``exportwatch serve NAME`` as a child of this process (call it from the main thread: the child
+    gets SIGTERM when the thread that started it ends). No stdin; its own session, so a Ctrl-C reaches
+    only this process, which stops the services in order."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "serve", name],
+        env=dict(env),
+        stdout=stdout,
+        stderr=stderr,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=die_with_parent(),  # noqa: PLW1509 - only calls prctl
+    )
+
+
+def stop_in_order(
+    procs: Mapping[str, subprocess.Popen[bytes]], order: Sequence[str], timeout: float
+) -> list[str]:
+    """SIGTERM the running processes of ``procs`` one at a time in ``order``, waiting up to ``timeout``
+    seconds for each; kill one that does not stop. Returns the names of those killed."""
+    killed: list[str] = []
+    for name in order:
+        proc = procs.get(name)
+        if proc is None or proc.poll() is not None:
+            continue
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            killed.append(name)
+            proc.kill()
+            proc.wait(5)
+    return killed
 
 
 def peak_rss_mib(pid: int) -> float | None:
