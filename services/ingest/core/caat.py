@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from schemas import Decision, LicenceItem, LicenceRecord
 from services.ingest.core.countries import resolve_country
-from services.ingest.core.decoding import DecodedText, decode_lines
+from services.ingest.core.decoding import DecodedText, decode_lines, numbered_rows
 from services.ingest.core.results import Parsed, Rejected, quoted
 from services.ingest.core.urls import stable_id
 
@@ -142,22 +142,13 @@ Row = tuple[int, int, list[str]]
 
 def _rows(reader: Reader, decoded: DecodedText, source: str) -> Iterator[Row | Rejected]:
     """Each non-empty row with its first and last line; or a rejection for a row the csv module cannot
-    read (a stray carriage return, or an unclosed quote running on past its cell size limit) or with
-    bytes that decode in no encoding tried."""
+    read or with bytes that decode in no encoding tried."""
     replaced = decoded.replaced_lines
-    end = reader.line_num
-    while True:
-        first = end + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            end = reader.line_num
-            reason = "too_large" if "field larger than field limit" in str(exc) else "invalid_csv"
-            yield Rejected(reason, f"not a CSV row: {exc}", _raw(decoded, first, end)[:4096], source, end)
+    for first, end, row in numbered_rows(reader):
+        if isinstance(row, csv.Error):
+            reason = "too_large" if "field larger than field limit" in str(row) else "invalid_csv"
+            yield Rejected(reason, f"not a CSV row: {row}", _raw(decoded, first, end)[:4096], source, end)
             continue
-        end = reader.line_num
         if not row:
             continue
         if replaced and not replaced.isdisjoint(range(first, end + 1)):

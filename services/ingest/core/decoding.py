@@ -16,7 +16,13 @@ the file itself, a configured encoding may have been written for last year's fil
 from __future__ import annotations
 
 import codecs
+import csv
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 FALLBACK = "cp1252"
 REPLACEMENT = "\ufffd"
@@ -147,3 +153,21 @@ def _by_lines(data: bytes, codec: str, fallback: str | None) -> DecodedText:
         lines.append(line)
     used = codec if fallback is None else ("mixed" if primary_non_ascii else fallback)
     return DecodedText(tuple(lines), used, frozenset(needed), frozenset(replaced), tuple(raw_lines))
+
+
+def numbered_rows(reader: Reader, offset: int = 0) -> Iterator[tuple[int, int, list[str] | csv.Error]]:
+    """Each row of a csv ``reader`` still to come, with the first and last line it spans in the decoded
+    text (``offset`` lines came before the reader's first line); in place of the row, the csv.Error of
+    a row the csv module cannot read (a stray carriage return, an unclosed quote running on past the
+    cell size limit), spanning the lines it consumed. Reading goes on after an error."""
+    end = offset + reader.line_num
+    while True:
+        first = end + 1
+        try:
+            row: list[str] | csv.Error = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            row = exc
+        end = offset + reader.line_num
+        yield first, end, row

@@ -64,7 +64,7 @@ from pydantic import (
 from schemas import Decision, LicenceRecord
 from services.common.config import StrictConfig
 from services.ingest.core.countries import country_code, resolve_country
-from services.ingest.core.decoding import DecodedText, decode_lines, text_codec
+from services.ingest.core.decoding import DecodedText, decode_lines, numbered_rows, text_codec
 from services.ingest.core.results import Parsed, Rejected, quoted
 from services.ingest.core.urls import stable_id
 
@@ -348,18 +348,10 @@ def parse_csv(data: bytes, mapping: CsvMapping, source: str) -> Iterator[Parsed]
     rows = _RowReader(mapping, layout, delimiter)
     replaced = decoded.replaced_lines
     seen: dict[tuple[str, ...], int] = {}
-    end = top + reader.line_num
-    while True:
-        first = end + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            end = top + reader.line_num
-            yield _csv_error(decoded, first, end, mapping, source, str(exc))
+    for first, end, row in numbered_rows(reader, top):
+        if isinstance(row, csv.Error):
+            yield _csv_error(decoded, first, end, mapping, source, str(row))
             continue
-        end = top + reader.line_num
         cells = rows.cells(row)
         if cells is None:
             continue  # a blank line, or an empty spreadsheet row (";;;;")
