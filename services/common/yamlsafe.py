@@ -5,6 +5,15 @@ from __future__ import annotations
 
 import yaml
 
+# What PyYAML's constructors raise on values they resolve but cannot build: a date in month 13, an
+# integer of 5,000 digits, an explicit "!!bool maybe" (KeyError) or "!!timestamp x".
+CONSTRUCTOR_ERRORS: tuple[type[Exception], ...] = (ValueError, LookupError, AttributeError, OverflowError)
+
+
+def unreadable_value(exc: Exception) -> str:
+    """The problem of a value the loader raised one of CONSTRUCTOR_ERRORS for, for an error message."""
+    return f"a value that cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+
 
 class DepthLimitedLoader(yaml.SafeLoader):
     """The pure-Python SafeLoader, refusing documents nested deeper than ``max_depth`` levels. Subclass

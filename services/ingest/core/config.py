@@ -27,7 +27,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from services.common.config import StrictConfig
-from services.common.yamlsafe import DepthLimitedLoader, expanded_size
+from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, expanded_size, unreadable_value
 from services.ingest.core.tabular import CsvMapping
 
 Format = Literal["auto", "feed", "jsonl", "caat", "csv"]
@@ -118,11 +118,8 @@ def load_sources(path: Path) -> list[SourceSpec]:
         raise SourcesError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except RecursionError:
         raise SourcesError(f"{path}: nested too deeply to be a sources file") from None
-    except (ValueError, LookupError, AttributeError, OverflowError) as exc:
-        # PyYAML's constructors fail so on values they resolve but cannot build: a date in month 13, an
-        # integer of 5,000 digits, an explicit "!!bool maybe" (KeyError) or "!!timestamp x".
-        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
-        raise SourcesError(f"{path}: invalid YAML: a value that cannot be read ({problem})") from None
+    except CONSTRUCTOR_ERRORS as exc:
+        raise SourcesError(f"{path}: invalid YAML: {unreadable_value(exc)}") from None
     if expanded_size(raw, _MAX_VALUES) > _MAX_VALUES:
         raise SourcesError(f"{path}: more than {_MAX_VALUES:,} values once YAML aliases are expanded")
     try:

@@ -16,7 +16,7 @@ import yaml
 from babel import Locale
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.common.yamlsafe import DepthLimitedLoader, expanded_size
+from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, expanded_size, unreadable_value
 from services.match.core.codes import ControlCode
 
 LANGUAGES = ("en", "nl", "fr", "de", "es")
@@ -270,6 +270,7 @@ _MAX_NESTING = 1_000
 _MAX_DEPTH = 100  # levels the Python loader reads; the bundled lists have 8
 _MAX_VALUES = 500_000  # with aliases expanded; the bundled lists have about 2,000
 _LEADING = re.compile(r"^[ \t?:-]*", re.MULTILINE)
+_VALUE_ERRORS: tuple[type[Exception], ...] = (*CONSTRUCTOR_ERRORS, TypeError)
 
 
 class _PythonLoader(DepthLimitedLoader):
@@ -305,11 +306,8 @@ def _read(path: Path, data: bytes) -> _Strict:
         raise WatchlistError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', exc)}") from None
     except RecursionError:
         raise WatchlistError(f"{path}: invalid YAML: nested too deeply") from None
-    except (ValueError, TypeError, LookupError, AttributeError, OverflowError) as exc:
-        # PyYAML's constructors fail so on values they resolve but cannot build: a date in month 13, an
-        # integer of 5,000 digits, an explicit "!!bool maybe" (KeyError) or "!!timestamp x".
-        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
-        raise WatchlistError(f"{path}: invalid YAML: a value that cannot be read ({problem})") from None
+    except _VALUE_ERRORS as exc:
+        raise WatchlistError(f"{path}: invalid YAML: {unreadable_value(exc)}") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

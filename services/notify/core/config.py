@@ -33,7 +33,7 @@ from pydantic import Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from services.common.config import StrictConfig, describe_errors
-from services.common.yamlsafe import DepthLimitedLoader
+from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, unreadable_value
 from services.notify.core.model import CHANNEL_TYPES, SafeId, SubscriptionSpec
 
 Loc = tuple[int | str, ...]
@@ -125,12 +125,8 @@ def _parse(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         raise SubscriptionsFileError(f"{source}: {where}invalid YAML: {detail}") from None
     except RecursionError:
         raise SubscriptionsFileError(f"{source}: invalid YAML: nested too deeply") from None
-    except (ValueError, LookupError, AttributeError, OverflowError) as exc:
-        # PyYAML's constructors fail so on values they resolve but cannot build: a date in month 13, an
-        # integer of 5,000 digits, an explicit "!!bool maybe" (KeyError) or "!!timestamp x".
-        problem = f"{type(exc).__name__}: {str(exc)[:200]}"
-        detail = f"a value that cannot be read ({problem})"
-        raise SubscriptionsFileError(f"{source}: invalid YAML: {detail}") from None
+    except CONSTRUCTOR_ERRORS as exc:
+        raise SubscriptionsFileError(f"{source}: invalid YAML: {unreadable_value(exc)}") from None
     finally:
         if loader is not None:
             loader.dispose()
