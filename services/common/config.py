@@ -47,3 +47,12 @@ def error_lines(exc: ValidationError, limit: int = 20) -> list[str]:
 def describe_errors(exc: ValidationError, limit: int = 20) -> str:
     """``a.b[2].c: message; ...`` for the first ``limit`` problems of a validation error."""
     return "; ".join(error_lines(exc, limit))
+
+
+def quoted(text: str, limit: int = 80) -> str:
+    """``text`` quoted for an error message or a rejection's detail, cut after ``limit`` characters: a
+    cell, a line or a YAML key can be 100,000 characters long, and the message is read in logs and dead
+    letters."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"

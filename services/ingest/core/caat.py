@@ -15,9 +15,10 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from schemas import Decision, LicenceItem, LicenceRecord
+from services.common.config import quoted
 from services.ingest.core.countries import resolve_country
 from services.ingest.core.decoding import DecodedText, decode_lines, numbered_rows
-from services.ingest.core.results import Parsed, Rejected, quoted
+from services.ingest.core.results import Parsed, Rejected
 from services.ingest.core.urls import stable_id
 
 if TYPE_CHECKING:

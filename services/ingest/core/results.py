@@ -25,11 +25,3 @@ class Rejected:
 
 
 Parsed = Event | Rejected
-
-
-def quoted(text: str, limit: int = 80) -> str:
-    """``text`` quoted for a rejection's detail, cut after ``limit`` characters: a cell or a line can be
-    100,000 characters long, and the detail is read in logs and dead letters."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}… ({len(text):,} characters)"

@@ -62,10 +62,10 @@ from pydantic import (
 )
 
 from schemas import Decision, LicenceRecord
-from services.common.config import StrictConfig
+from services.common.config import StrictConfig, quoted
 from services.ingest.core.countries import country_code, resolve_country
 from services.ingest.core.decoding import DecodedText, decode_lines, numbered_rows, text_codec
-from services.ingest.core.results import Parsed, Rejected, quoted
+from services.ingest.core.results import Parsed, Rejected
 from services.ingest.core.urls import stable_id
 
 REASONS = (

@@ -16,6 +16,7 @@ import yaml
 from babel import Locale
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.common.config import quoted
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, expanded_size, unreadable_value
 from services.match.core.codes import ControlCode
 
@@ -54,14 +55,8 @@ def _check_patterns(patterns: list[str]) -> list[str]:
         try:
             re.compile(p)
         except (re.error, RecursionError, OverflowError) as exc:  # "((((…": recursion; "a{99999999999}"
-            raise ValueError(f"invalid regular expression {_shown(p)}: {exc}") from None
+            raise ValueError(f"invalid regular expression {quoted(p)}: {exc}") from None
     return patterns
-
-
-def _shown(value: object, limit: int = 100) -> str:
-    """``value`` quoted for an error message, cut after ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
 class TechnologyEntry(_Strict):
@@ -342,7 +337,7 @@ def _merge(
     for entry in entries:
         ident = getattr(entry, key)
         if ident in seen:
-            raise WatchlistError(f"{path}: {section}: duplicate id {_shown(ident)}")
+            raise WatchlistError(f"{path}: {section}: duplicate id {quoted(ident)}")
         seen.add(ident)
         target[ident] = entry
         origins[f"{section}:{ident}"] = path
@@ -415,13 +410,13 @@ def _check_references(lists: Watchlists) -> None:
         for tech in vendor.technologies:
             if tech not in known:
                 where = lists.origin("vendors", vendor.id)
-                problem = f"{_shown(vendor.id)}: unknown technology {_shown(tech)}"
+                problem = f"{quoted(vendor.id)}: unknown technology {quoted(tech)}"
                 raise WatchlistError(f"{where}: vendors: {problem}")
     for code in lists.codes.values():
         for tech in code.technologies:
             if tech not in known:
                 where = lists.origin("codes", code.code)
-                problem = f"{_shown(code.code)}: unknown technology {_shown(tech)}"
+                problem = f"{quoted(code.code)}: unknown technology {quoted(tech)}"
                 raise WatchlistError(f"{where}: codes: {problem}")
 
 
