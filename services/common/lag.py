@@ -52,7 +52,8 @@ async def measure(consumer: LagSource, timeout: float = 1.0) -> list[PartitionLa
         if end is None:  # nothing fetched from it yet
             continue
         try:
-            position = await asyncio.wait_for(consumer.position(tp), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can swallow a cancellation
+                position = await consumer.position(tp)
         except Exception as exc:  # revoked meanwhile, or resetting its offset: measured next time
             log.debug("no position yet", extra={"partition": f"{tp.topic}:{tp.partition}", "err": repr(exc)})
             continue

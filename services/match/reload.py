@@ -219,7 +219,8 @@ class WatchlistReloader:
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), interval if interval > 0 else None)
+                    async with asyncio.timeout(interval if interval > 0 else None):
+                        await self._wake.wait()
                 self._wake.clear()
                 force, self._forced = self._forced, False
                 try:

@@ -145,9 +145,8 @@ class Dispatcher:
                     extra={"error": type(exc).__name__, "failures": failures},
                 )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), self.settings.poll_seconds * (min(failures, 10) + 1)
-                )
+                async with asyncio.timeout(self.settings.poll_seconds * (min(failures, 10) + 1)):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _stop_after_cancel(self) -> None:
@@ -284,7 +283,8 @@ class Dispatcher:
             return True
         self.metrics.rate_limit_wait.labels(channel=channel.type).inc(delay)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), delay)
+            async with asyncio.timeout(delay):
+                await self._stopping.wait()
         if self._stopping.is_set():
             await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
             return False
@@ -327,7 +327,8 @@ class Dispatcher:
         started = time.perf_counter()
         failure: _Failure | None = None
         try:
-            await asyncio.wait_for(channel.send(notification), self.settings.send_timeout_seconds * 3)
+            async with asyncio.timeout(self.settings.send_timeout_seconds * 3):
+                await channel.send(notification)
         except DeliveryError as exc:
             failure = _Failure(exc.reason.value, exc.detail, exc.reason.retryable, exc.retry_after)
         except TimeoutError:

@@ -87,6 +87,32 @@ async def test_lag_gauges_follow_the_assignment() -> None:
             await task
 
 
+class CancelledAnswering(FakeConsumer):
+    """Answers ``position`` at the moment the sampler's task is cancelled: the cancellation reaches the
+    task after the answer is ready but before the task has taken it."""
+
+    task: asyncio.Task[None] | None = None
+
+    async def position(self, partition: TopicPartition) -> int:
+        assert self.task is not None
+        asyncio.get_running_loop().call_soon(self.task.cancel)
+        return await super().position(partition)
+
+
+async def test_the_lag_sampler_stops_when_cancelled_as_a_position_arrives() -> None:
+    """asyncio.wait_for on Python 3.11 returned the answer and dropped such a cancellation: the sampler
+    went on sampling, and the service waiting for its background jobs at shutdown waited for ever (a
+    CI run timed out on it)."""
+    registry = CollectorRegistry()
+    metrics = PipelineMetrics("match", registry, ("news",))
+    tp = TopicPartition("news", 0)
+    consumer = CancelledAnswering({tp: 10}, {tp: 4})
+    task = asyncio.create_task(lag_sampler(lambda: consumer, metrics.lag, interval=0.01)())
+    consumer.task = task
+    done, _ = await asyncio.wait([task], timeout=2)
+    assert task in done and task.cancelled(), "the sampler swallowed its cancellation"
+
+
 def test_produced_messages_are_counted_by_outcome() -> None:
     registry = CollectorRegistry()
     metrics = PipelineMetrics("match", registry, ("exportwatch.news.v1",))
