@@ -61,6 +61,25 @@ EVAL_NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 _PUBLISHED = "2025-06-01T08:00:00+00:00"
 
 CountryCode = str
+# What a case tests: the linguistic or domain shape that decides it. Figures are reported per pattern.
+Pattern = Literal[
+    "plain",  # a technology sold to, delivered to or used by authorities in a destination, said plainly
+    "role-origin",  # a supplier's, manufacturer's, brand's or vendor's nationality beside the buyer
+    "role-person",  # a person's nationality: expert, analyst, relative, student, exile, victim abroad
+    "role-owner-lender",  # a government owning a vendor, a lender or financier of the deal
+    "role-comparison",  # a country named only as a comparison or model ("like the one in China")
+    "role-banned",  # a ban, embargo or sanctions list, a refused or blocked licence, a cancelled deal
+    "role-reverse",  # a supplier from one risky country helping the authorities of another
+    "destination-coverage",  # further- and optional-tier countries, capitals, regions, peoples
+    "morphology",  # verb forms, inflections, split or hyphenated compounds, spelling variants
+    "concept",  # censorship, filtering and shutdowns, HTTPS interception, black boxes, social
+    # control, biometric databases, city cameras, smart-city policing
+    "homonym",  # Pegasus Airlines, the Bahrain Grand Prix, china porcelain, Jordan as a first name
+    "domestic",  # surveillance inside the EU or another state off the lists, no export
+    "unrelated",  # a high-risk country in an article about something else (trade, sport, travel)
+    "licence",  # a licence record: codes, catch-alls, values, decisions
+]
+PATTERNS: tuple[str, ...] = Pattern.__args__  # type: ignore[attr-defined]
 
 
 class CaseFileError(ValueError):
@@ -134,6 +153,12 @@ class Case(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=120)
     language: Language
     why: str = Field(min_length=8, description="Which real event or trap the case is modelled on.")
+    pattern: Pattern | None = Field(default=None, description="The shape the case tests (see Pattern).")
+    source: str | None = Field(
+        default=None,
+        pattern=r"^https?://\S+$",
+        description="Public URL of the real article the case was modelled on (its text is not copied).",
+    )
     engine_issue: str | None = Field(
         default=None,
         min_length=8,
@@ -415,7 +440,22 @@ class Report:
     all_cases: Score = field(default_factory=Score)
     by_language: dict[str, Score] = field(default_factory=dict)
     by_kind: dict[str, Score] = field(default_factory=dict)
+    by_pattern: dict[str, Score] = field(default_factory=dict)
     by_category: dict[str, Score] = field(default_factory=dict)
+
+    @property
+    def extra_country(self) -> tuple[int, int]:
+        """Alerts right overall (expected, every expected destination named) that still name a country
+        that is neither expected nor acceptable, and the number of such right alerts."""
+        right = [
+            r
+            for r in self.results
+            if r.alert is not None
+            and r.case.expect.alert
+            and all(d in r.alert.destinations for d in r.case.expect.destinations)
+        ]
+        extra = [r for r in right if any("unexpected destinations" in p for p in r.problems)]
+        return len(extra), len(right)
 
     @property
     def failures(self) -> list[CaseResult]:
@@ -428,10 +468,15 @@ class Report:
         return [r for r in self.results if r.pending and r.ok]
 
     def below(self, minimum: float) -> list[str]:
-        """The gated figures (overall and per language) below ``minimum``, as readable labels.
-        An undefined figure (no positives, no predictions) is not below."""
+        """The gated figures (overall, per language and per pattern) below ``minimum``, as readable
+        labels. An undefined figure (no positives, no predictions) is not below."""
         low = []
-        for name, score in [("overall", self.overall), *self.by_language.items()]:
+        gated = [
+            ("overall", self.overall),
+            *self.by_language.items(),
+            *((f"pattern {name}", score) for name, score in self.by_pattern.items()),
+        ]
+        for name, score in gated:
             for metric in ("precision", "recall"):
                 value: float | None = getattr(score, metric)
                 if value is not None and value < minimum:
@@ -489,6 +534,7 @@ def evaluate(matcher: Matcher, cases: Iterable[LoadedCase], now: dt.datetime = E
         report.overall.add(expected, predicted)
         report.by_language.setdefault(case.language, Score()).add(expected, predicted)
         report.by_kind.setdefault(case.kind, Score()).add(expected, predicted)
+        report.by_pattern.setdefault(case.pattern or "untagged", Score()).add(expected, predicted)
         for category in CATEGORIES:
             exp_c = expected and category in case.expect.technologies
             pred_c = alert is not None and category in alert.technologies
@@ -496,6 +542,8 @@ def evaluate(matcher: Matcher, cases: Iterable[LoadedCase], now: dt.datetime = E
                 continue
             report.by_category[category].add(exp_c, pred_c)
     report.by_language = {lang: report.by_language[lang] for lang in LANGUAGES if lang in report.by_language}
+    order = [*PATTERNS, "untagged"]
+    report.by_pattern = {p: report.by_pattern[p] for p in order if p in report.by_pattern}
     return report
 
 
@@ -534,6 +582,8 @@ def format_report(report: Report, show_failures: bool = True) -> str:
     lines.append("")
     lines.extend(row(f"kind {name}", s) for name, s in report.by_kind.items())
     lines.append("")
+    lines.extend(row(f"pattern {name}", s) for name, s in report.by_pattern.items())
+    lines.append("")
     lines.extend(row(name, s) for name, s in report.by_category.items())
     failures = report.failures
     pending = report.pending
@@ -541,7 +591,12 @@ def format_report(report: Report, show_failures: bool = True) -> str:
     wrong = sum(1 for r in failures if not r.pending and not r.decision_ok)
     detail = sum(1 for r in failures if not r.pending and r.decision_ok)
     fixed = [r for r in failures if r.pending]
+    extra, right = report.extra_country
     lines.append("")
+    lines.append(
+        f"alerts right overall that still name an extra country: {extra} of {right}"
+        + (f" ({extra / right:.1%})" if right else "")
+    )
     lines.append(
         f"{len(report.results)} cases: {len(plain) - wrong - detail} fully right, "
         f"{wrong} with the wrong alert decision, {detail} with a detail wrong; "
