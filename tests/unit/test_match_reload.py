@@ -20,16 +20,17 @@ from services.match.reload import WatchlistMetrics, WatchlistReloader, fingerpri
 from tests.conftest import eventually
 
 NOW = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
-CHILE = NewsArticle(
-    id="cl-1",
+# Mongolia is on no list (Chile, say, is listed at tier none): the operator's file adds it.
+MONGOLIA = NewsArticle(
+    id="mn-1",
     source="test",
-    url="https://example.org/cl-1",
+    url="https://example.org/mn-1",
     title="Surveillance exports",
-    body="The company delivered facial recognition systems to the police in Chile.",
+    body="The company delivered facial recognition systems to the police in Mongolia.",
     language="en",
     published_at=NOW,
 )
-ADD_CHILE = "destinations:\n  - {id: CL, tier: core, rationale: test entry}\n"
+ADD_MONGOLIA = "destinations:\n  - {id: MN, tier: core, rationale: test entry}\n"
 BAD_VENDOR = "vendors:\n  - id: acme\n    name: Acme\n    rationale: test\n    colour: red\n"
 
 
@@ -101,16 +102,16 @@ async def test_unchanged_folders_are_not_reloaded(tmp_path: Path) -> None:
 async def test_a_change_swaps_in_a_new_matcher_with_a_new_version(tmp_path: Path) -> None:
     reloader, registry = make(tmp_path)
     old = reloader.matcher
-    assert old.evaluate(CHILE, NOW) == []
+    assert old.evaluate(MONGOLIA, NOW) == []
     assert registry.get_sample_value("exportwatch_match_watchlist_info", {"version": old.version}) == 1
 
-    (tmp_path / "destinations.yaml").write_text(ADD_CHILE, encoding="utf-8")
+    (tmp_path / "destinations.yaml").write_text(ADD_MONGOLIA, encoding="utf-8")
     assert await reloader.reload()
 
     new = reloader.matcher
     assert new.version != old.version and reloader.version == new.version
-    (alert,) = new.evaluate(CHILE, NOW)
-    assert alert.destinations == ["CL"] and alert.watchlist_version == new.version
+    (alert,) = new.evaluate(MONGOLIA, NOW)
+    assert alert.destinations == ["MN"] and alert.watchlist_version == new.version
     assert reloads(registry, "success") == 1 and reloads(registry, "error") == 0
     assert registry.get_sample_value("exportwatch_match_watchlist_info", {"version": new.version}) == 1
     assert registry.get_sample_value("exportwatch_match_watchlist_info", {"version": old.version}) is None
@@ -166,7 +167,7 @@ async def test_files_changing_during_a_reload_are_read_again(tmp_path: Path) -> 
         def __call__(self, dirs: Sequence[Path]) -> Matcher:
             matcher = super().__call__(dirs)
             if self.calls == 1:  # an editor finishes writing while we compile
-                (tmp_path / "destinations.yaml").write_text(ADD_CHILE, encoding="utf-8")
+                (tmp_path / "destinations.yaml").write_text(ADD_MONGOLIA, encoding="utf-8")
             return matcher
 
     loads = Racing()
@@ -176,7 +177,7 @@ async def test_files_changing_during_a_reload_are_read_again(tmp_path: Path) -> 
     assert not await reloader.reload()
     assert reloader.matcher is first and reloads(registry, "success") == 0
     assert await reloader.reload()
-    assert loads.calls == 2 and reloader.matcher.evaluate(CHILE, NOW)
+    assert loads.calls == 2 and reloader.matcher.evaluate(MONGOLIA, NOW)
 
 
 async def test_an_unexpected_loader_failure_keeps_the_old_matcher(tmp_path: Path) -> None:
@@ -196,7 +197,7 @@ async def test_the_poller_picks_up_a_change(tmp_path: Path) -> None:
     old = reloader.version
     task = asyncio.create_task(reloader.run(0.05, sighup=False))
     try:
-        (tmp_path / "destinations.yaml").write_text(ADD_CHILE, encoding="utf-8")
+        (tmp_path / "destinations.yaml").write_text(ADD_MONGOLIA, encoding="utf-8")
         await eventually(lambda: reloader.version != old, timeout=10)
     finally:
         task.cancel()
@@ -214,7 +215,7 @@ async def test_sighup_reloads_and_the_handler_is_removed_on_stop(tmp_path: Path)
     await eventually(lambda: callable(signal.getsignal(signal.SIGHUP)), timeout=5)
     second = asyncio.create_task(other.run(0, sighup=True))  # SIGHUP is taken: it leaves it alone
     try:
-        (tmp_path / "destinations.yaml").write_text(ADD_CHILE, encoding="utf-8")
+        (tmp_path / "destinations.yaml").write_text(ADD_MONGOLIA, encoding="utf-8")
         await asyncio.sleep(0.2)
         assert reloader.version == old, "polling is off"
         os.kill(os.getpid(), signal.SIGHUP)

@@ -348,7 +348,7 @@ def test_lower_case_china_counts_only_in_spanish(matcher: Matcher) -> None:
 
 def test_same_sentence_is_high_same_article_is_medium(matcher: Matcher) -> None:
     high = only_alert(matcher, news("The firm sold facial recognition to China."))
-    medium = only_alert(matcher, news("The firm sold facial recognition. It also opened an office in China."))
+    medium = only_alert(matcher, news("The firm sold facial recognition. The buyer was the Chinese police."))
     assert high is not None and high.severity is Severity.HIGH
     assert medium is not None and medium.severity is Severity.MEDIUM
     assert high.score > medium.score
@@ -357,7 +357,7 @@ def test_same_sentence_is_high_same_article_is_medium(matcher: Matcher) -> None:
 
 
 def test_title_and_body_are_separate_sentences(matcher: Matcher) -> None:
-    alert = only_alert(matcher, news("It also opened an office in China.", title="Firm sells spyware"))
+    alert = only_alert(matcher, news("The customer was the Egyptian police.", title="Firm sells spyware"))
     assert alert is not None
     assert alert.severity is Severity.MEDIUM
     assert {ev.field for ev in alert.evidence} == {"title", "body"}
@@ -366,7 +366,7 @@ def test_title_and_body_are_separate_sentences(matcher: Matcher) -> None:
 def test_summary_names_the_vendor(matcher: Matcher) -> None:
     alert = only_alert(matcher, news("Hikvision sold facial recognition to Egypt."))
     assert alert is not None
-    assert alert.summary == ("Facial recognition mentioned in the same sentence as Egypt; vendor: Hikvision.")
+    assert alert.summary == "Facial recognition and vendor Hikvision mentioned in the same sentence as Egypt."
 
 
 def test_no_destination_no_alert(matcher: Matcher) -> None:

@@ -29,6 +29,7 @@ CORE = {"CN", "HK", "AE", "BH", "SA", "EG", "BY", "RU", "IR", "MM", "SY", "KP", 
 FURTHER = {
     "TM", "TJ", "ET", "SD", "SS", "LY", "VE", "NI", "CU", "VN", "JO",
     "QA", "OM", "RW", "TH", "KH", "LA", "AF", "IQ", "YE", "ZW", "DZ",
+    "UG", "PK", "BD", "TN", "KW", "KG", "ER", "TD", "CM", "BI", "CF", "GQ", "GA", "CG", "CD", "ZM", "TZ",
 }  # fmt: skip
 
 

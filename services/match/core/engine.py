@@ -11,7 +11,9 @@ from pathlib import Path
 
 from schemas.events import Alert, LicenceRecord, NewsArticle
 from services.match.core import terms, watchlists
-from services.match.core.rules import Compiled, evaluate_licence, evaluate_news
+from services.match.core.explain import Explanation, explain_licence, explain_news
+from services.match.core.mentions import Compiled
+from services.match.core.rules import Stamp, evaluate_licence, evaluate_news
 from services.match.core.watchlists import WatchlistError, Watchlists
 
 __all__ = ["Matcher", "WatchlistError"]
@@ -45,3 +47,10 @@ class Matcher:
         if isinstance(event, NewsArticle):
             return evaluate_news(self._compiled, event, now, self.version)
         return evaluate_licence(self._compiled, event, now, self.version)
+
+    def explain(self, event: NewsArticle | LicenceRecord, now: dt.datetime) -> Explanation:
+        """Every mention, role, country verdict and rule outcome behind ``evaluate``'s answer."""
+        stamp = Stamp(now, self.version)
+        if isinstance(event, NewsArticle):
+            return explain_news(self._compiled, event, stamp)
+        return explain_licence(self._compiled, event, stamp)

@@ -1,15 +1,16 @@
-"""The default rules: a news article naming a surveillance technology or vendor together with a
-high-risk destination, and a licence for a watched control code (or a surveillance item) to a
-high-risk destination. Each rule gives at most one alert per event, with its evidence explained."""
+"""The default rules, as units tried in order over the mentions of one event: a news article naming
+a surveillance technology or vendor with a high-risk destination (or surveillance technology of no
+named kind with a destination and a word of trade, or optionally a technology alone), and a licence
+for a watched control code or a surveillance item to a high-risk destination. Each rule gives at
+most one alert per event, with its evidence; every rule also says why it did or did not fire, for
+``exportwatch match --explain``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
 
 from schemas.events import (
     Alert,
@@ -20,25 +21,37 @@ from schemas.events import (
     NewsArticle,
     Severity,
 )
-from services.match.core.codes import ControlCode, find_codes_at, find_field_code
-from services.match.core.terms import Hit, TermIndex
-from services.match.core.text import Sentences
-from services.match.core.watchlists import (
-    CatchAllEntry,
-    CodeEntry,
-    LicenceRule,
-    Watchlists,
-    english_name,
-    territory_name,
+from services.match.core.codes import ControlCode
+from services.match.core.mentions import (
+    GENERIC_CONTEXT,
+    TRADE_CONTEXT,
+    Compiled,
+    Fields,
+    Level,
+    Mention,
+    NewsAnalysis,
+    analyse_news,
+    code_mentions,
+    disambiguate,
+    hit_mentions,
+    scan_news,
 )
+from services.match.core.summaries import (
+    Pairing,
+    capitalise,
+    generic_summary,
+    join,
+    lower_first,
+    news_summary,
+    technology_only_summary,
+)
+from services.match.core.terms import Hit
+from services.match.core.watchlists import LicenceRule, english_name, territory_name
 
 NEWS_RULE = "news.technology_destination"
 NEWS_ONLY_RULE = "news.technology_only"
 NEWS_GENERIC_RULE = "news.surveillance_destination"
-GENERIC_CONTEXT = "surveillance-technology"  # the context entry naming surveillance technology of no kind
-TRADE_CONTEXT = "trade"  # the context entry of export, sale and licence words
 LICENCE_RULE = "licence.controlled_item_destination"
-CONTEXT_WINDOW = 200  # characters either side in which an ambiguous name finds its surveillance term
 EVIDENCE_PER_REF = 3
 
 _SEVERITY_BAND: dict[Severity, tuple[float, float]] = {
@@ -72,8 +85,6 @@ _DECISION_WORDS = {
     Decision.UNKNOWN: "(decision unknown)",
 }
 
-Level = Literal["exact", "parent", "catch_all", "term"]
-
 
 def alert_id(event_type: str, event_id: str, rule: str, revision: int = 1) -> str:
     """Deterministic: a redelivered event never makes a second alert, while a corrected revision of an
@@ -87,187 +98,22 @@ def _step(severity: Severity, steps: int) -> Severity:
     return _ORDER[index]
 
 
+def _cap(severity: Severity, highest: Severity) -> Severity:
+    return severity if severity.rank <= highest.rank else highest
+
+
 def _score(severity: Severity, strength: float) -> float:
     """A score inside the severity's band; ``strength`` in [0, 1] places it within the band."""
     lo, hi = _SEVERITY_BAND[severity]
     return round(lo + (hi - lo) * max(0.0, min(1.0, strength)), 3)
 
 
-def _join(words: Sequence[str]) -> str:
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _lower_first(name: str) -> str:
-    return name[0].lower() + name[1:] if len(name) > 1 and name[1].islower() else name
-
-
-def _capitalise(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-@dataclass(frozen=True, slots=True)
-class Mention:
-    """A piece of evidence before it becomes an Evidence: where, what, and the categories it implies."""
-
-    field: str
-    start: int
-    end: int
-    kind: EvidenceKind
-    ref: str
-    technologies: tuple[str, ...] = ()
-    level: Level = "term"
-    label: str | None = None  # for control codes and catch-alls: what the code covers, in words
-
-
-@dataclass
-class Compiled:
-    """Watchlists compiled for evaluation: the term index and the code table."""
-
-    lists: Watchlists
-    index: TermIndex
-    _codes: list[tuple[ControlCode, CodeEntry]] = field(default_factory=list)
-    _catch_all: list[tuple[re.Pattern[str], CatchAllEntry]] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, lists: Watchlists, index: TermIndex) -> Compiled:
-        codes = []
-        for entry in lists.codes.values():
-            code = ControlCode.parse(entry.code)
-            if code is not None:
-                codes.append((code, entry))
-        codes.sort(key=lambda pair: len(pair[0].sub), reverse=True)  # longest prefix first
-        catch_all = [
-            (
-                re.compile(
-                    r"(?<![\w])(?:" + "|".join(re.escape(t) for t in entry.terms) + r")(?![\w])",
-                    re.IGNORECASE,
-                ),
-                entry,
-            )
-            for entry in lists.catch_all.values()
-        ]
-        return cls(lists, index, codes, catch_all)
-
-    def code_entry(self, code: ControlCode) -> CodeEntry | None:
-        for prefix, entry in self._codes:
-            if code.within(prefix):
-                return entry
-        return None
-
-    def catch_all(self, text: str) -> tuple[int, int, CatchAllEntry] | None:
-        for pattern, entry in self._catch_all:
-            m = pattern.search(text)
-            if m is not None:
-                return m.start(), m.end(), entry
-        return None
-
-
-class _Fields:
-    """Original field texts of one event, with sentences computed on demand."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.order = {name: i for i, name in enumerate(values)}  # the order evidence is listed in
-        self._sentences: dict[str, Sentences] = {}
-
-    def sentences(self, name: str) -> Sentences:
-        got = self._sentences.get(name)
-        if got is None:
-            got = Sentences.of(self.values[name])
-            self._sentences[name] = got
-        return got
-
-    def sentence_key(self, m: Mention | Hit) -> tuple[str, int]:
-        return m.field, self.sentences(m.field).index(m.start)
-
-    def evidence(self, m: Mention) -> Evidence:
-        text = self.values[m.field]
-        return Evidence(
-            field=m.field,
-            start=m.start,
-            end=m.end,
-            text=text[m.start : m.end],
-            snippet=self.sentences(m.field).snippet(m.start, m.end),
-            kind=m.kind,
-            ref=m.ref,
-        )
-
-
-def _hit_mentions(c: Compiled, hits: Iterable[Hit]) -> list[Mention]:
-    out = []
-    for h in hits:
-        if h.kind == "technology":
-            out.append(Mention(h.field, h.start, h.end, EvidenceKind.TECHNOLOGY, h.ref, (h.ref,)))
-        elif h.kind == "vendor":
-            vendor = c.lists.vendors[h.ref]
-            out.append(
-                Mention(h.field, h.start, h.end, EvidenceKind.ENTITY, h.ref, tuple(vendor.technologies))
-            )
-        elif h.kind == "destination":
-            out.append(Mention(h.field, h.start, h.end, EvidenceKind.DESTINATION, h.ref))
-    return out
-
-
-def _disambiguate(hits: list[Hit], fields: _Fields, extra_anchors: Sequence[Mention] = ()) -> list[Hit]:
-    """Drop ambiguous names (Pegasus, Predator, DPI...) with no unambiguous surveillance term in the
-    same sentence or within CONTEXT_WINDOW characters."""
-    anchors = [(h.field, h.start, h.end) for h in hits if h.kind != "destination" and not h.info.ambiguous]
-    anchors.extend((m.field, m.start, m.end) for m in extra_anchors)
-    kept = []
-    for h in hits:
-        if not h.info.ambiguous or h.kind == "destination":
-            kept.append(h)
-            continue
-        sentences = fields.sentences(h.field)
-        sentence = sentences.index(h.start)
-        for f, s, e in anchors:
-            if f != h.field:
-                continue
-            if sentences.index(s) == sentence or (
-                s < h.end + CONTEXT_WINDOW and e > h.start - CONTEXT_WINDOW
-            ):
-                kept.append(h)
-                break
-    return kept
-
-
-def _code_mentions(
-    c: Compiled, field_name: str, text: str, whole_field: bool, hits: Iterable[Hit] = ()
-) -> list[Mention]:
-    """Watched control codes in a whole code field, or in running text at the candidates the term
-    scan found (``hits`` of kind "code"). Encryption codes are not watched alone: they give no
-    mention."""
-    found: list[tuple[int, int, ControlCode]] = []
-    single = find_field_code(text) if whole_field else None
-    if single is not None:
-        found.append(single)
-    else:
-        found.extend(find_codes_at(text, (h.start for h in hits if h.kind == "code")))
-    mentions: list[Mention] = []
-    for start, end, code in found:
-        entry = c.code_entry(code)
-        if entry is None or entry.level == "encryption":
-            continue
-        level: Level = "exact" if entry.level == "exact" else "parent"
-        mentions.append(
-            Mention(
-                field_name,
-                start,
-                end,
-                EvidenceKind.CONTROL_CODE,
-                code.canonical,
-                tuple(entry.technologies),
-                level,
-                entry.label,
-            )
-        )
-    return mentions
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
 
 
 def _select_evidence(
-    mentions: Sequence[Mention], preferred: set[tuple[str, int]], fields: _Fields
+    mentions: Sequence[Mention], preferred: set[tuple[str, int]], fields: Fields
 ) -> list[Evidence]:
     """At most EVIDENCE_PER_REF pieces per (kind, ref), those in the co-occurrence sentence first."""
     by_ref: dict[tuple[EvidenceKind, str], list[Mention]] = {}
@@ -281,101 +127,24 @@ def _select_evidence(
     return [fields.evidence(m) for m in dict.fromkeys(chosen)]
 
 
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one rule made of an event: its alert, or None, and why, in words."""
+
+    rule: str
+    alert: Alert | None
+    reason: str
 
 
-def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: str) -> list[Alert]:
-    settings = c.lists.rules.news
-    if not settings.enabled:
-        return []
-    fields = _Fields({"title": article.title, "body": article.body})
-    hits: list[Hit] = []
-    code_mentions: list[Mention] = []
-    for name, text in fields.values.items():
-        found = c.index.scan(name, text, article.language, defer=("destination",))
-        code_mentions.extend(_code_mentions(c, name, text, whole_field=False, hits=found))
-        hits.extend(h for h in found if h.kind != "code")
-    specific = bool(code_mentions) or any(h.kind in ("technology", "vendor") for h in hits)
-    generic = settings.generic_technology is not None and any(
-        h.kind == "context" and h.ref == GENERIC_CONTEXT for h in hits
-    )
-    if not specific and not generic:
-        return []
-    if settings.technology_only is None and not any(h.kind == "destination" for h in hits):
-        return []  # the usual case once a term was found: stop before splitting sentences
-    hits = [h for h in hits if h.kind != "destination" or not c.index.defused(h, fields.values[h.field])]
-    hits = _disambiguate(hits, fields, code_mentions)
-    mentions = sorted(
-        _hit_mentions(c, hits) + code_mentions, key=lambda m: (fields.order[m.field], m.start, -m.end)
-    )
-    alerting = c.lists.alert_tiers
-    destinations = [
-        m
-        for m in mentions
-        if m.kind is EvidenceKind.DESTINATION and c.lists.destinations[m.ref].tier in alerting
-    ]
-    signals = [m for m in mentions if m.kind is not EvidenceKind.DESTINATION]
-    if not signals:
-        if generic and destinations and settings.generic_technology is not None:
-            severity = Severity(settings.generic_technology)
-            return _generic(c, article, hits, destinations, fields, severity, now, version)
-        return []
-    if not destinations:
-        if settings.technology_only is None:
-            return []
-        return [
-            _technology_only(c, article, signals, fields, Severity(settings.technology_only), now, version)
-        ]
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What every alert of one evaluation carries besides its content."""
 
-    signal_sentences = {fields.sentence_key(m) for m in signals}
-    shared = {k for k in (fields.sentence_key(m) for m in destinations) if k in signal_sentences}
-    severity = Severity(settings.same_sentence if shared else settings.same_article)
+    now: dt.datetime
+    version: str
 
-    tech_ids, vendor_ids = _signal_ids(signals)
-    dest_ids = _unique(m.ref for m in destinations)
-    vendor_home = {c.lists.vendors[v].country for v in vendor_ids}
-    if settings.vendor_at_home_step_down and not tech_ids and set(dest_ids) <= vendor_home:
-        # Only a vendor named beside its own home country: most likely about the vendor, not an export.
-        severity = _step(severity, -1)
-    core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
-    strength = 0.3 * core + 0.15 * min(len(tech_ids), 3) + 0.2 * bool(vendor_ids) + 0.05 * len(shared)
 
-    relevant = [m for m in mentions if m.kind is not EvidenceKind.DESTINATION or m.ref in dest_ids]
-    evidence = _select_evidence(relevant, shared, fields)
-
-    tech_names = [c.lists.technologies[t].name for t in tech_ids]
-    vendor_names = [c.lists.vendors[v].name for v in vendor_ids]
-    dest_names = [english_name(c.lists.destinations[d]) for d in dest_ids]
-    if tech_names:
-        subject = _join([tech_names[0], *(_lower_first(n) for n in tech_names[1:])])
-        vendor_part = f"; vendor: {_join(vendor_names)}" if vendor_names else ""
-    else:
-        subject = ("Vendor " if len(vendor_names) == 1 else "Vendors ") + _join(vendor_names)
-        vendor_part = ""
-    if shared:
-        summary = f"{subject} mentioned in the same sentence as {_join(dest_names)}{vendor_part}."
-    else:
-        summary = (
-            f"{subject} mentioned in the same article as {_join(dest_names)}, "
-            f"but not in the same sentence{vendor_part}."
-        )
-    return [
-        _news_alert(
-            article,
-            NEWS_RULE,
-            severity,
-            strength,
-            technologies=_with_vendor_technologies(c, tech_ids, vendor_ids),
-            destinations=dest_ids,
-            entities=vendor_ids,
-            control_codes=_unique(m.ref for m in code_mentions),
-            evidence=evidence,
-            summary=_capitalise(summary),
-            now=now,
-            version=version,
-        )
-    ]
+# ---- news -------------------------------------------------------------------------------------
 
 
 def _signal_ids(signals: Sequence[Mention]) -> tuple[list[str], list[str]]:
@@ -393,11 +162,23 @@ def _with_vendor_technologies(c: Compiled, tech_ids: list[str], vendor_ids: list
     return _unique([*tech_ids, *(t for v in vendor_ids for t in c.lists.vendors[v].technologies)])
 
 
+def _signal_labels(c: Compiled, m: Mention) -> list[str]:
+    """How a signal is named in a summary: its technology categories, or "vendor X"."""
+    if m.kind is EvidenceKind.ENTITY:
+        return [f"vendor {c.lists.vendors[m.ref].name}"]
+    return [c.lists.technologies[t].name for t in m.technologies if t in c.lists.technologies]
+
+
+def _vendors_last(labels: list[str]) -> list[str]:
+    return sorted(labels, key=lambda label: label.startswith("vendor "))
+
+
 def _news_alert(
     article: NewsArticle,
     rule: str,
     severity: Severity,
     strength: float,
+    stamp: Stamp,
     *,
     technologies: list[str],
     destinations: list[str],
@@ -405,8 +186,6 @@ def _news_alert(
     control_codes: list[str],
     evidence: list[Evidence],
     summary: str,
-    now: dt.datetime,
-    version: str,
 ) -> Alert:
     """An alert on a news article: what every news rule's alert shares."""
     return Alert(
@@ -426,91 +205,213 @@ def _news_alert(
         evidence=evidence,
         rule=rule,
         summary=summary,
-        watchlist_version=version,
-        created_at=now,
+        watchlist_version=stamp.version,
+        created_at=stamp.now,
         event_ingested_at=article.ingested_at,
     )
 
 
-def _generic(
-    c: Compiled,
-    article: NewsArticle,
-    hits: list[Hit],
-    destinations: list[Mention],
-    fields: _Fields,
-    severity: Severity,
-    now: dt.datetime,
-    version: str,
-) -> list[Alert]:
-    """Surveillance technology of no named kind, a word of trade and a high-risk destination in one
-    sentence."""
-    generic = [
-        Mention(h.field, h.start, h.end, EvidenceKind.TECHNOLOGY, GENERIC_CONTEXT)
-        for h in hits
-        if h.kind == "context" and h.ref == GENERIC_CONTEXT
-    ]
-    trade = {fields.sentence_key(h) for h in hits if h.kind == "context" and h.ref == TRADE_CONTEXT}
-    sentences = {k for k in (fields.sentence_key(m) for m in generic) if k in trade}
-    shared = {k for k in (fields.sentence_key(m) for m in destinations) if k in sentences}
-    if not shared:
-        return []
-    near = [m for m in destinations if fields.sentence_key(m) in shared]
-    dest_ids = _unique(m.ref for m in near)
-    core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
-    dest_names = _join([english_name(c.lists.destinations[d]) for d in dest_ids])
-    return [
-        _news_alert(
+class TechnologyDestination:
+    """A technology, watched control code or vendor named with a high-risk destination."""
+
+    name = NEWS_RULE
+
+    def evaluate(self, c: Compiled, article: NewsArticle, a: NewsAnalysis, stamp: Stamp) -> Outcome:
+        settings = c.lists.rules.news
+        if not a.signals:
+            return Outcome(self.name, None, "no technology, watched code or vendor named")
+        destinations = a.destinations
+        if not destinations:
+            return Outcome(self.name, None, "no country in a destination role")
+        fields = a.fields
+        counted = [cm.mention for d in destinations for cm in d.counted]
+        signal_sentences: dict[tuple[str, int], list[Mention]] = {}
+        for m in a.signals:
+            signal_sentences.setdefault(fields.sentence_key(m), []).append(m)
+        shared = {k for k in (fields.sentence_key(m) for m in counted) if k in signal_sentences}
+        severity = Severity(settings.same_sentence if shared else settings.same_article)
+
+        tech_ids, vendor_ids = _signal_ids(a.signals)
+        dest_ids = _unique(d.ref for d in destinations)
+        vendor_home = {c.lists.vendors[v].country for v in vendor_ids}
+        why = "same sentence" if shared else "same article, not the same sentence"
+        if settings.vendor_at_home_step_down and not tech_ids and set(dest_ids) <= vendor_home:
+            # Only a vendor named beside its own home country: most likely about the vendor, not an export.
+            severity = _step(severity, -1)
+            why += "; only a vendor at home, one step lower"
+        core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
+        strength = 0.3 * core + 0.15 * min(len(tech_ids), 3) + 0.2 * bool(vendor_ids) + 0.05 * len(shared)
+
+        evidence = _select_evidence([*a.signals, *counted], shared, fields)
+        names = {d: english_name(c.lists.destinations[d]) for d in dest_ids}
+        # what shares a sentence with what, for a summary that is true of every item it names
+        together: dict[str, list[str]] = {}
+        for m in counted:
+            for s in signal_sentences.get(fields.sentence_key(m), []):
+                together.setdefault(m.ref, []).extend(_signal_labels(c, s))
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for d in dest_ids:
+            labels = tuple(_vendors_last(_unique(together.get(d, []))))
+            if labels:
+                groups.setdefault(labels, []).append(names[d])
+        pairings = [Pairing(labels, tuple(ds)) for labels, ds in groups.items()]
+        all_labels = _vendors_last(_unique(label for m in a.signals for label in _signal_labels(c, m)))
+        summary = news_summary(pairings, all_labels, [names[d] for d in dest_ids])
+        alert = _news_alert(
             article,
-            NEWS_GENERIC_RULE,
+            self.name,
+            severity,
+            strength,
+            stamp,
+            technologies=_with_vendor_technologies(c, tech_ids, vendor_ids),
+            destinations=dest_ids,
+            entities=vendor_ids,
+            control_codes=_unique(m.ref for m in a.code_mentions),
+            evidence=evidence,
+            summary=summary,
+        )
+        return Outcome(self.name, alert, f"{severity.value}: {why}")
+
+
+class SurveillanceDestination:
+    """Surveillance technology of no named kind, a word of trade and a high-risk destination in one
+    sentence, when nothing more specific is named."""
+
+    name = NEWS_GENERIC_RULE
+
+    def evaluate(self, c: Compiled, article: NewsArticle, a: NewsAnalysis, stamp: Stamp) -> Outcome:
+        setting = c.lists.rules.news.generic_technology
+        if setting is None:
+            return Outcome(self.name, None, "switched off (rules.yaml: generic_technology)")
+        if a.signals:
+            return Outcome(
+                self.name, None, "a technology, code or vendor is named: the specific rule decides"
+            )
+        fields = a.fields
+        generic = [
+            Mention(h.field, h.start, h.end, EvidenceKind.TECHNOLOGY, GENERIC_CONTEXT, term=h.info.written)
+            for h in a.context(GENERIC_CONTEXT)
+        ]
+        if not generic:
+            return Outcome(self.name, None, "no surveillance technology named")
+        trade = {fields.sentence_key(h) for h in a.context(TRADE_CONTEXT)}
+        sentences = {k for k in (fields.sentence_key(m) for m in generic) if k in trade}
+        near = [
+            cm.mention
+            for d in a.destinations
+            for cm in d.counted
+            if fields.sentence_key(cm.mention) in sentences
+        ]
+        if not near:
+            return Outcome(
+                self.name, None, "no destination in a sentence with both surveillance technology and trade"
+            )
+        shared = {fields.sentence_key(m) for m in near}
+        dest_ids = _unique(m.ref for m in near)
+        core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
+        severity = Severity(setting)
+        alert = _news_alert(
+            article,
+            self.name,
             severity,
             0.3 * core + 0.1 * len(shared),
+            stamp,
             technologies=[],
             destinations=dest_ids,
             entities=[],
             control_codes=[],
             evidence=_select_evidence([*generic, *near], shared, fields),
-            summary=f"Surveillance technology (kind not named) in the same sentence as {dest_names}.",
-            now=now,
-            version=version,
+            summary=generic_summary([english_name(c.lists.destinations[d]) for d in dest_ids]),
         )
-    ]
+        return Outcome(self.name, alert, f"{severity.value}: surveillance technology, trade and destination")
 
 
-def _technology_only(
-    c: Compiled,
-    article: NewsArticle,
-    signals: list[Mention],
-    fields: _Fields,
-    severity: Severity,
-    now: dt.datetime,
-    version: str,
-) -> Alert:
+class TechnologyOnly:
     """The optional alert for a technology or vendor with no high-risk destination."""
-    tech_ids, vendor_ids = _signal_ids(signals)
-    names = [c.lists.technologies[t].name for t in tech_ids]
-    names += [c.lists.vendors[v].name for v in vendor_ids]
-    subject = _join([names[0], *(_lower_first(n) for n in names[1:])])
-    return _news_alert(
-        article,
-        NEWS_ONLY_RULE,
-        severity,
-        0.15 * min(len(tech_ids), 3) + 0.2 * bool(vendor_ids),
-        technologies=_with_vendor_technologies(c, tech_ids, vendor_ids),
-        destinations=[],
-        entities=vendor_ids,
-        control_codes=_unique(m.ref for m in signals if m.kind is EvidenceKind.CONTROL_CODE),
-        evidence=_select_evidence(signals, set(), fields),
-        summary=f"{_capitalise(subject)} mentioned, with no high-risk destination named.",
-        now=now,
-        version=version,
+
+    name = NEWS_ONLY_RULE
+
+    def evaluate(self, c: Compiled, article: NewsArticle, a: NewsAnalysis, stamp: Stamp) -> Outcome:
+        setting = c.lists.rules.news.technology_only
+        if setting is None:
+            return Outcome(self.name, None, "switched off (rules.yaml: technology_only)")
+        if not a.signals:
+            return Outcome(self.name, None, "no technology, watched code or vendor named")
+        if a.destinations:
+            return Outcome(self.name, None, "a destination is named: the destination rules decide")
+        tech_ids, vendor_ids = _signal_ids(a.signals)
+        names = [c.lists.technologies[t].name for t in tech_ids]
+        names += [c.lists.vendors[v].name for v in vendor_ids]
+        severity = Severity(setting)
+        alert = _news_alert(
+            article,
+            self.name,
+            severity,
+            0.15 * min(len(tech_ids), 3) + 0.2 * bool(vendor_ids),
+            stamp,
+            technologies=_with_vendor_technologies(c, tech_ids, vendor_ids),
+            destinations=[],
+            entities=vendor_ids,
+            control_codes=_unique(m.ref for m in a.signals if m.kind is EvidenceKind.CONTROL_CODE),
+            evidence=_select_evidence(a.signals, set(), a.fields),
+            summary=technology_only_summary(names),
+        )
+        return Outcome(self.name, alert, f"{severity.value}: no high-risk destination")
+
+
+NEWS_RULES = (TechnologyDestination(), SurveillanceDestination(), TechnologyOnly())
+
+
+def could_alert(c: Compiled, hits: Sequence[Hit], codes: Sequence[Mention]) -> str | None:
+    """Why no news rule can fire, from the scan alone (the common case: most articles stop here
+    before their sentences are split); None when the rules must look closer."""
+    settings = c.lists.rules.news
+    if not settings.enabled:
+        return "the news rules are switched off (rules.yaml: news.enabled)"
+    specific = bool(codes) or any(h.kind in ("technology", "vendor") for h in hits)
+    generic = settings.generic_technology is not None and any(
+        h.kind == "context" and h.ref == GENERIC_CONTEXT for h in hits
     )
+    if not specific and not generic:
+        return "no technology, watched code, vendor or surveillance technology named"
+    if settings.technology_only is None and not any(h.kind == "destination" for h in hits):
+        return "no high-risk country named"
+    return None
+
+
+def news_outcomes(c: Compiled, article: NewsArticle, a: NewsAnalysis, stamp: Stamp) -> list[Outcome]:
+    """Every news rule's outcome, in order; the first alert wins."""
+    outcomes: list[Outcome] = []
+    fired = False
+    for rule in NEWS_RULES:
+        if fired:
+            outcomes.append(Outcome(rule.name, None, "not tried: an earlier rule fired"))
+            continue
+        outcome = rule.evaluate(c, article, a, stamp)
+        fired = outcome.alert is not None
+        outcomes.append(outcome)
+    return outcomes
+
+
+def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: str) -> list[Alert]:
+    scanned = scan_news(c, article)
+    if could_alert(c, scanned[1], scanned[2]) is not None:
+        return []
+    analysis = analyse_news(c, article, scanned)
+    for outcome in news_outcomes(c, article, analysis, Stamp(now, version)):
+        if outcome.alert is not None:
+            return [outcome.alert]
+    return []
+
+
+# ---- licences ---------------------------------------------------------------------------------
 
 
 def _licensor(code: str) -> str:
     return _LICENSOR.get(code) or territory_name(code)
 
 
-def _licence_destinations(c: Compiled, record: LicenceRecord, fields: _Fields) -> list[Mention]:
+def _licence_destinations(c: Compiled, record: LicenceRecord) -> list[Mention]:
     alerting = c.lists.alert_tiers
     found: list[Mention] = []
     name_hits: list[Hit] = []
@@ -522,15 +423,15 @@ def _licence_destinations(c: Compiled, record: LicenceRecord, fields: _Fields) -
         if entry is None or entry.tier not in alerting:
             return []
         found.append(Mention("destination_country", 0, len(code), EvidenceKind.DESTINATION, code))
-        found.extend(m for m in _hit_mentions(c, name_hits) if m.ref == code)
+        found.extend(m for m in hit_mentions(c, name_hits) if m.ref == code)
         return found
-    for m in _hit_mentions(c, name_hits):
+    for m in hit_mentions(c, name_hits):
         if c.lists.destinations[m.ref].tier in alerting:
             found.append(m)
     return found
 
 
-def _licence_fields(record: LicenceRecord) -> _Fields:
+def _licence_fields(record: LicenceRecord) -> Fields:
     """The licence's text fields by path, goods first (the order evidence is listed in)."""
     values: dict[str, str] = {}
     for i, item in enumerate(record.items):
@@ -546,16 +447,16 @@ def _licence_fields(record: LicenceRecord) -> _Fields:
         value = getattr(record, name)
         if value:
             values[name] = value
-    return _Fields(values)
+    return Fields(values)
 
 
-def _licence_signals(c: Compiled, record: LicenceRecord, fields: _Fields) -> list[Mention]:
+def _licence_signals(c: Compiled, record: LicenceRecord, fields: Fields) -> list[Mention]:
     """Watched codes, catch-alls, technology terms and vendors on a licence."""
     signals: list[Mention] = []
     for i, item in enumerate(record.items):
         code_field = f"items.{i}.control_code"
         if item.control_code:
-            found = _code_mentions(c, code_field, item.control_code, whole_field=True)
+            found = code_mentions(c, code_field, item.control_code, whole_field=True)
             if not found and ControlCode.parse(item.control_code) is None:
                 catch = c.catch_all(item.control_code)
                 if catch is not None:
@@ -578,40 +479,81 @@ def _licence_signals(c: Compiled, record: LicenceRecord, fields: _Fields) -> lis
             scanned = c.index.scan(
                 desc_field, item.description, None, kinds=("technology", "vendor", "context", "code")
             )
-            codes = _code_mentions(c, desc_field, item.description, whole_field=False, hits=scanned)
+            codes = code_mentions(c, desc_field, item.description, whole_field=False, hits=scanned)
             hits = [h for h in scanned if h.kind != "code"]
             signals.extend(codes)
-            signals.extend(_hit_mentions(c, _disambiguate(hits, fields, codes)))
+            signals.extend(hit_mentions(c, disambiguate(hits, fields, codes)))
     for name in ("exporter", "end_user"):
         if name in fields.values:
             hits = c.index.scan(name, fields.values[name], None, kinds=("vendor",))
-            signals.extend(_hit_mentions(c, [h for h in hits if not h.info.ambiguous]))
+            signals.extend(hit_mentions(c, [h for h in hits if not h.info.ambiguous]))
     return signals
 
 
-def _licence_severity(settings: LicenceRule, decision: Decision, levels: set[Level]) -> Severity:
-    exact = "exact" in levels
-    if decision is Decision.GRANTED:
-        return Severity(settings.granted_exact if exact else settings.granted_other)
+@dataclass(frozen=True, slots=True)
+class LicenceSeverity:
+    severity: Severity
+    reason: str  # for people: why this level
+
+
+def licence_severity(
+    settings: LicenceRule, decision: Decision, levels: set[Level], described: bool, value: float | None
+) -> LicenceSeverity:
+    """The severity of a licence alert and why: what the licence is known to cover (an exact
+    surveillance sub-item; surveillance named in words; a parent-only code; a catch-all), then its
+    value, then its decision. ``described`` says that a technology or vendor is named in the goods."""
+    if "exact" in levels:
+        base, what = Severity(settings.granted_exact), "an exact surveillance sub-item"
+    elif described:
+        base, what = Severity(settings.granted_other), "surveillance named in the goods description"
+    elif "parent" in levels:
+        base, what = Severity(settings.granted_parent), "a parent code that covers ordinary goods too"
+    else:
+        base, what = Severity(settings.granted_catch_all), "a catch-all with no surveillance item named"
+    reasons = [what]
+    severity = base
+    if value is not None and settings.small_value is not None and value < settings.small_value:
+        severity = _step(severity, -1)
+        reasons.append(f"value below {settings.small_value:,.0f}")
+    elif value is not None and settings.large_value is not None and value >= settings.large_value:
+        raised = _step(severity, 1)
+        if "exact" not in levels and not described:
+            raised = _cap(raised, Severity.MEDIUM)
+        if raised != severity:
+            reasons.append(f"value of {settings.large_value:,.0f} or more")
+        severity = raised
     if decision in (Decision.REFUSED, Decision.REVOKED):
-        return Severity(settings.refused)
-    return Severity(settings.pending_exact if exact else settings.pending_other)  # pending or unknown
+        capped = _cap(severity, Severity(settings.refused))
+        if capped != severity:
+            reasons.append(f"{decision.value}, so nothing was delivered")
+        severity = capped
+    elif decision is not Decision.GRANTED:
+        highest = Severity(settings.pending_exact if "exact" in levels else settings.pending_other)
+        capped = _cap(severity, highest)
+        if capped != severity:
+            reasons.append("not (yet) granted")
+        severity = capped
+    return LicenceSeverity(severity, "; ".join(reasons))
 
 
-def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, version: str) -> list[Alert]:
+def licence_outcome(c: Compiled, record: LicenceRecord, stamp: Stamp) -> Outcome:
     settings = c.lists.rules.licence
     if not settings.enabled:
-        return []
+        return Outcome(LICENCE_RULE, None, "the licence rule is switched off (rules.yaml: licence.enabled)")
     fields = _licence_fields(record)
-    destinations = _licence_destinations(c, record, fields)
+    destinations = _licence_destinations(c, record)
     if not destinations:
-        return []
+        return Outcome(LICENCE_RULE, None, "the destination is not a high-risk country of an alerting tier")
     signals = _licence_signals(c, record, fields)
     if not signals:
-        return []  # nothing watched, or encryption alone
+        return Outcome(
+            LICENCE_RULE, None, "no watched code, catch-all, technology or vendor (or encryption alone)"
+        )
 
     levels = {m.level for m in signals}
-    severity = _licence_severity(settings, record.decision, levels)
+    described = any(m.kind in (EvidenceKind.TECHNOLOGY, EvidenceKind.ENTITY) for m in signals)
+    graded = licence_severity(settings, record.decision, levels, described, record.value or None)
+    severity = graded.severity
     dest_ids = _unique(m.ref for m in destinations)
     core = any(c.lists.destinations[d].tier == "core" for d in dest_ids)
     strength = 0.5 * core + 0.3 * ("exact" in levels) + 0.2 * ("catch_all" not in levels or len(levels) > 1)
@@ -620,40 +562,46 @@ def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, versi
     code_refs = _unique(m.ref for m in signals if m.kind is EvidenceKind.CONTROL_CODE)
     labels = {m.ref: m.label for m in signals if m.kind is EvidenceKind.CONTROL_CODE and m.label}
     vendor_ids = _unique(m.ref for m in signals if m.kind is EvidenceKind.ENTITY)
-    dest_names = _join([english_name(c.lists.destinations[d]) for d in dest_ids])
+    dest_names = join([english_name(c.lists.destinations[d]) for d in dest_ids])
     who = _licensor(record.licensing_country)
     decision = _DECISION_WORDS[record.decision]
     if code_refs:
         what_short = ", ".join(code_refs)
-        what_long = _join([f"{ref} ({labels[ref]})" if ref in labels else ref for ref in code_refs])
+        what_long = join([f"{ref} ({labels[ref]})" if ref in labels else ref for ref in code_refs])
     else:
         names = [c.lists.technologies[t].name for t in tech_ids] or [
             c.lists.vendors[v].name for v in vendor_ids
         ]
         what_short = ", ".join(names)
-        what_long = "goods described as " + _join([_lower_first(n) for n in names])
+        what_long = "goods described as " + join([lower_first(n) for n in names])
     value = ""
     if record.value:
         value = f", value {record.value:,.0f}" + (f" {record.currency}" if record.currency else "")
-    return [
-        Alert(
-            id=alert_id(record.type, record.id, LICENCE_RULE, record.revision),
-            event_type=record.type,
-            event_id=record.id,
-            event_revision=record.revision,
-            title=f"{who} licence {decision}: {what_short} to {dest_names}",
-            url=record.source_url,
-            severity=severity,
-            score=_score(severity, strength),
-            technologies=tech_ids,
-            destinations=dest_ids,
-            entities=vendor_ids,
-            control_codes=code_refs,
-            evidence=_select_evidence([*signals, *destinations], set(), fields),
-            rule=LICENCE_RULE,
-            summary=f"{who} licence {decision} for {what_long} to {dest_names}{value}.",
-            watchlist_version=version,
-            created_at=now,
-            event_ingested_at=record.ingested_at,
-        )
-    ]
+    if not described and "exact" not in levels:
+        value += "; no surveillance item is named"
+    alert = Alert(
+        id=alert_id(record.type, record.id, LICENCE_RULE, record.revision),
+        event_type=record.type,
+        event_id=record.id,
+        event_revision=record.revision,
+        title=f"{who} licence {decision}: {what_short} to {dest_names}",
+        url=record.source_url,
+        severity=severity,
+        score=_score(severity, strength),
+        technologies=tech_ids,
+        destinations=dest_ids,
+        entities=vendor_ids,
+        control_codes=code_refs,
+        evidence=_select_evidence([*signals, *destinations], set(), fields),
+        rule=LICENCE_RULE,
+        summary=capitalise(f"{who} licence {decision} for {what_long} to {dest_names}{value}."),
+        watchlist_version=stamp.version,
+        created_at=stamp.now,
+        event_ingested_at=record.ingested_at,
+    )
+    return Outcome(LICENCE_RULE, alert, f"{severity.value}: {graded.reason}")
+
+
+def evaluate_licence(c: Compiled, record: LicenceRecord, now: dt.datetime, version: str) -> list[Alert]:
+    outcome = licence_outcome(c, record, Stamp(now, version))
+    return [outcome.alert] if outcome.alert is not None else []

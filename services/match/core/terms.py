@@ -7,12 +7,13 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import unescape
 from typing import Literal
 
 import ahocorasick
 
+from services.match.core.morphology import variants
 from services.match.core.text import Normalised, fold, normalise
 from services.match.core.watchlists import (
     Case,
@@ -27,6 +28,8 @@ from services.match.core.watchlists import (
 )
 
 Kind = Literal["technology", "destination", "vendor", "context", "code"]
+# Which list of a destination entry a term comes from: what role detection reads around it.
+Form = Literal["name", "adjective", "place", "term"]
 # Where a control code may start: a digit then a product-group letter ("5A001", "5.A.1", "5. A. 1").
 # The automaton finds these in the same pass as the terms; codes.find_codes_at reads the code.
 _CODE_KEYS = tuple(f"{d}{sep}{g}" for d in "0123456789" for g in "abcde" for sep in ("", ".", ". "))
@@ -58,6 +61,10 @@ class TermInfo:
     tail: Tail
     languages: frozenset[str] | None
     ambiguous: bool
+    form: Form = "term"
+    language: str | None = None  # the language the term is listed under (technologies, context)
+    near: re.Pattern[str] | None = None
+    within: int = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +122,7 @@ def _is_acronym(term: str) -> bool:
 class _Builder:
     def __init__(self) -> None:
         self.infos: dict[str, list[TermInfo]] = {}
+        self.listed: set[str] = set()  # keys of terms as the watchlists write them
 
     def add(
         self,
@@ -126,6 +134,8 @@ class _Builder:
         tail: Tail,
         ambiguous: bool = False,
         where: str,
+        form: Form = "term",
+        language: str | None = None,
     ) -> None:
         spec = item if isinstance(item, TermSpec) else TermSpec(term=item)
         written = " ".join(spec.term.split())
@@ -142,14 +152,52 @@ class _Builder:
             tail=spec.tail or tail,
             languages=frozenset(spec.languages) if spec.languages else None,
             ambiguous=spec.ambiguous if spec.ambiguous is not None else ambiguous,
+            form=form,
+            language=language,
+            near=_near_pattern(spec.near),
+            within=spec.within,
         )
+        self._put(key, info, where, spec.term, listed=True)
+        if info.case == "any":  # a term whose case matters is written as it must appear
+            for other in variants(key, language):
+                self._put(other, replace(info, key=other), where, spec.term, listed=False)
+
+    def _put(self, key: str, info: TermInfo, where: str, term: str, *, listed: bool) -> None:
+        if listed:
+            self.listed.add(key)
         existing = self.infos.setdefault(key, [])
         for other in existing:
-            if other.kind == kind and other.ref != ref and kind != "context":
-                raise WatchlistError(f"{where}: term {spec.term!r} is already a term of {kind} {other.ref!r}")
+            if other.kind == info.kind and other.ref != info.ref and info.kind != "context":
+                if not listed:
+                    return  # a generated form another entry lists itself: the listed one wins
+                raise WatchlistError(f"{where}: term {term!r} is already a term of {info.kind} {other.ref!r}")
             if other == info:
                 return
         existing.append(info)
+
+
+def _near_pattern(words: list[str]) -> re.Pattern[str] | None:
+    """One expression for the words a term needs nearby (folded; ``*`` allows any ending)."""
+    if not words:
+        return None
+    parts = []
+    for word in words:
+        folded = " ".join(fold(word).split())
+        stem = re.escape(folded.rstrip("*")).replace("\\ ", "[\\s-]+")
+        parts.append(stem + ("[a-z]*" if folded.endswith("*") else ""))
+    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])")
+
+
+_WORD_CHARS = 16  # a generous average word length, to cut the window before counting words
+
+
+def _has_near(info: TermInfo, text: str, start: int, end: int) -> bool:
+    """True when one of the words ``info`` needs is within ``info.within`` words of [start, end)."""
+    assert info.near is not None
+    reach = info.within * _WORD_CHARS
+    before = text[max(0, start - reach) : start].split()[-info.within :]
+    after = text[end : end + reach].split()[: info.within + 1]  # the term's own tail is the first
+    return info.near.search(" ".join(before)) is not None or info.near.search(" ".join(after)) is not None
 
 
 def _technology_tail(lang: str) -> Tail:
@@ -163,8 +211,11 @@ def build(lists: Watchlists) -> TermIndex:
         ("technology", "technologies", lists.technologies.values()),
         ("context", "context", lists.context.values()),
     )
+    negatives: dict[tuple[Kind, str], re.Pattern[str]] = {}
     for kind, section, entries in termed:
         for entry in entries:
+            if isinstance(entry, TechnologyEntry) and entry.negative:
+                negatives[(kind, entry.id)] = _combine(entry.negative)
             for lang, items in entry.terms.items():
                 for item in items:
                     b.add(
@@ -174,19 +225,19 @@ def build(lists: Watchlists) -> TermIndex:
                         case="any",
                         tail=_technology_tail(lang),
                         where=f"{lists.origin(section, entry.id)}: {section}: {entry.id}",
+                        language=lang,
                     )
-    negatives: dict[tuple[Kind, str], re.Pattern[str]] = {}
     for dest in lists.destinations.values():
         where = f"{lists.origin('destinations', dest.id)}: destinations: {dest.id}"
         names: list[TermItem] = [*dest.names]
         if dest.cldr:
             names.extend(cldr_names(dest.id))
         for item in names:
-            b.add("destination", dest.id, item, case="title", tail="plural", where=where)
+            b.add("destination", dest.id, item, case="title", tail="plural", where=where, form="name")
         for item in dest.adjectives:
-            b.add("destination", dest.id, item, case="any", tail="inflect", where=where)
+            b.add("destination", dest.id, item, case="any", tail="inflect", where=where, form="adjective")
         for item in dest.places:
-            b.add("destination", dest.id, item, case="title", tail="plural", where=where)
+            b.add("destination", dest.id, item, case="title", tail="plural", where=where, form="place")
         patterns = [*dest.negative, *lists.destination_negative]
         if patterns:
             negatives[("destination", dest.id)] = _combine(patterns)
@@ -204,7 +255,7 @@ def build(lists: Watchlists) -> TermIndex:
             )
         if vendor.negative:
             negatives[("vendor", vendor.id)] = _combine(vendor.negative)
-    return TermIndex(b.infos, negatives)
+    return TermIndex(b.infos, negatives, len(b.listed))
 
 
 def _combine(patterns: list[str]) -> re.Pattern[str]:
@@ -273,9 +324,13 @@ class TermIndex:
     number of terms; only the few matches then go through the rules of their terms in Python."""
 
     def __init__(
-        self, infos: dict[str, list[TermInfo]], negatives: dict[tuple[Kind, str], re.Pattern[str]]
+        self,
+        infos: dict[str, list[TermInfo]],
+        negatives: dict[tuple[Kind, str], re.Pattern[str]],
+        listed: int | None = None,
     ) -> None:
         self._infos = infos
+        self._listed = len(infos) if listed is None else listed
         self._negatives = negatives
         by_scan_key: dict[str, list[str]] = {}
         for key in infos:
@@ -293,6 +348,12 @@ class TermIndex:
             self._automaton = automaton
 
     def __len__(self) -> int:
+        """Terms as the watchlists list them (the watchlist size)."""
+        return self._listed
+
+    @property
+    def keys(self) -> int:
+        """Keys in the automaton: listed terms and their generated inflected forms."""
         return len(self._infos)
 
     def infos(self, key: str) -> list[TermInfo]:
@@ -372,6 +433,8 @@ class TermIndex:
                     if not _case_allows(info, original):
                         continue
                     if info.kind not in deferred and self._defused(info, text, o_start, o_end):
+                        continue
+                    if info.near is not None and not _has_near(info, norm.text, n_start, n_end):
                         continue
                     seen.add((info.kind, info.ref))
                     hits.append(Hit(field, o_start, o_end, info))

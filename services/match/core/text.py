@@ -87,9 +87,19 @@ def _folded(c: str) -> str:
     return got
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 def fold(text: str) -> str:
-    """The normalised form of ``text`` (no offsets): what watchlist terms are compiled from."""
-    return "".join(_folded(c) for c in text)
+    """The normalised form of ``text`` (no offsets): what watchlist terms are compiled from, and what
+    role detection reads. One pass in C for ASCII text; otherwise each distinct character is
+    replaced once (see ``_fold_one_to_one``)."""
+    if text.isascii():
+        return text.lower()
+    folded, specials = _fold_one_to_one(text)
+    for c in specials:
+        folded = folded.replace(c, _folded(c))
+    return folded.translate(_ASCII_LOWER)  # what is left unfolded is ASCII
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,12 +251,13 @@ _HTML = re.compile(
 _INLINE_TAG = re.compile(r"</?(?:a|abbr|b|bdi|em|font|i|mark|small|span|strong|sub|sup|u|wbr)\b")
 
 
-# A sentence ends at . ! ? … (plus closing quotes) before an upper-case start, at a blank line, at a
+# A sentence ends at . ! ? … (plus closing quotes) before an upper-case start (not after a lone
+# letter or digit: initials, "5. A. 1. j."), at a blank line, at a
 # line break before a bullet, or at a line break before an upper-case start unless the line ends with
 # a lower-case letter or a comma (a hard-wrapped sentence). One character class comes first, so the
 # regex engine skips quickly to candidate positions.
 _SENTENCE_BREAK = re.compile(
-    r"[.!?…\n](?:(?<=\n)(?:[ \t]*\n\s*|[ \t]*(?=[•*·–-])"
+    r"(?<![\s(]\w)(?<!^\w)[.!?…\n](?:(?<=\n)(?:[ \t]*\n\s*|[ \t]*(?=[•*·–-])"
     r"|(?<![a-zß-ÿ,]\n)[ \t]*(?=[\"'“‘«(\[¿¡]|[A-Z0-9\u00C0-\u00DE]))"
     r"|[.!?…]*[\"'”’»)\]]*\s+(?=[\"'“‘«(\[¿¡]?[A-Z0-9\u00C0-\u00DE]))"
 )

@@ -10,22 +10,25 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from babel import Locale
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.common.config import quoted
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, expanded_size, unreadable_value
 from services.match.core.codes import ControlCode
 
 LANGUAGES = ("en", "nl", "fr", "de", "es")
-FILES = ("technologies", "destinations", "vendors", "control_codes", "rules")
+FILES = ("technologies", "destinations", "vendors", "control_codes", "rules", "roles")
 
 Case = Literal["any", "title", "upper", "exact"]
 Tail = Literal["none", "plural", "inflect", "compound"]
-Tier = Literal["core", "further", "optional"]
+Tier = Literal["core", "further", "optional", "none"]
+# "none": not a high-risk destination; listed so that the matcher can tell when another country is
+# the buyer or user (a domestic scandal in Spain, cameras bought by British councils).
+AlertTier = Literal["core", "further", "optional"]
 SeverityName = Literal["low", "medium", "high", "critical"]
 
 
@@ -45,6 +48,12 @@ class TermSpec(_Strict):
     tail: Tail | None = Field(default=None, description="Letters allowed after the term.")
     languages: list[str] | None = Field(default=None, description="Only in articles in these languages.")
     ambiguous: bool | None = Field(default=None, description="Counts only near a surveillance term.")
+    near: list[str] = Field(
+        default_factory=list,
+        description="Counts only with one of these words within `within` words before or after it "
+        "(a trailing * allows any ending): 'intercepted' near 'call*', 'black boxes' near 'operator*'.",
+    )
+    within: int = Field(default=6, ge=1, le=20, description="Words either side in which `near` looks.")
 
 
 TermItem = str | TermSpec
@@ -66,6 +75,11 @@ class TechnologyEntry(_Strict):
     source: str | None = None
     enabled: bool = True
     terms: dict[str, list[TermItem]] = Field(default_factory=dict, description="Terms by language.")
+    negative: list[str] = Field(
+        default_factory=list, description="Regexes that defuse a term they overlap or touch."
+    )
+
+    _check = field_validator("negative")(_check_patterns)
 
 
 class ContextEntry(_Strict):
@@ -137,12 +151,16 @@ class CatchAllEntry(_Strict):
 
 
 class TechnologiesFile(_Strict):
+    near: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Named word lists that terms reuse as `near: *name` (YAML anchors); not terms.",
+    )
     technologies: list[TechnologyEntry] = Field(default_factory=list)
     context: list[ContextEntry] = Field(default_factory=list)
 
 
 class DestinationsFile(_Strict):
-    alert_tiers: list[Tier] | None = None
+    alert_tiers: list[AlertTier] | None = None
     negative: list[str] | None = None
     destinations: list[DestinationEntry] = Field(default_factory=list)
 
@@ -189,23 +207,115 @@ class NewsRule(_Strict):
 
 
 class LicenceRule(_Strict):
-    """The licence rule: a watched code, catch-all or surveillance item to a high-risk destination."""
+    """The licence rule: a watched code, catch-all or surveillance item to a high-risk destination.
+
+    The severity follows what the licence is known to cover: an exact surveillance sub-item
+    (5A001.j, 4A005...); surveillance named in the item's description (a parent code, catch-all or
+    plain words that name a technology or vendor); a parent-only code (5A001: ordinary telecom too);
+    a catch-all (UK "End Use": mostly weapons-of-mass-destruction end-use controls) with nothing
+    about surveillance. The value and the decision then move it."""
 
     enabled: bool = True
     granted_exact: SeverityName = Field(
         default="critical", description="Granted, exact surveillance sub-item."
     )
     granted_other: SeverityName = Field(
-        default="high", description="Granted, parent-only code, catch-all or item described in words."
+        default="high",
+        description="Granted, surveillance named in the item description (parent code, catch-all or "
+        "goods described in words).",
     )
-    refused: SeverityName = Field(default="medium", description="Refused or revoked.")
+    granted_parent: SeverityName = Field(
+        default="medium", description="Granted, parent-only code with no surveillance in its description."
+    )
+    granted_catch_all: SeverityName = Field(
+        default="low", description="Granted, catch-all with no surveillance in its description."
+    )
+    refused: SeverityName = Field(
+        default="medium", description="The highest severity of a refused or revoked licence."
+    )
     pending_exact: SeverityName = Field(default="high", description="Pending or unknown, exact sub-item.")
-    pending_other: SeverityName = Field(default="medium", description="Pending or unknown, otherwise.")
+    pending_other: SeverityName = Field(
+        default="medium", description="The highest severity of any other pending or unknown licence."
+    )
+    small_value: float | None = Field(
+        default=10_000,
+        ge=0,
+        description="Below this value (in the licence's currency) one step lower: a few thousand "
+        "pounds buys spare parts or a demonstration unit, not a national system. null: off.",
+    )
+    large_value: float | None = Field(
+        default=1_000_000,
+        ge=0,
+        description="At or above this value one step higher, but a parent code or catch-all with no "
+        "surveillance named never goes above medium. null: off.",
+    )
 
 
 class RulesFile(_Strict):
     news: NewsRule = Field(default_factory=NewsRule)
     licence: LicenceRule = Field(default_factory=LicenceRule)
+
+
+def _languages(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    unknown = [k for k in value if k not in LANGUAGES]
+    if unknown:
+        raise ValueError(
+            f"unknown language {', '.join(map(quoted, unknown))}; expected {', '.join(LANGUAGES)}"
+        )
+    return value
+
+
+CueLists = Annotated[dict[str, list[str]], AfterValidator(_languages)]
+NounClass = Literal[
+    "authority",
+    "victim",
+    "company",
+    "goods",
+    "person",
+    "money",
+    "model",
+    "organisation",
+    "owner",
+    "topic",
+    "ban",
+    "document",
+]
+FrameRole = Literal[
+    "comparison",
+    "banned",
+    "lender",
+    "owner",
+    "origin",
+    "venue",
+    "topic",
+    "user",
+    "recipient",
+    "preposition",
+    "source",
+]
+SuffixRole = Literal["origin", "comparison", "lender", "person"]
+
+
+class AfterCues(_Strict):
+    suffix: dict[SuffixRole, list[str]] = Field(default_factory=dict)
+    origin_verb: CueLists = Field(default_factory=dict)
+    user_verb: CueLists = Field(default_factory=dict)
+
+
+class SentenceCues(_Strict):
+    banned: CueLists = Field(default_factory=dict)
+    speculation: CueLists = Field(default_factory=dict)
+    background: CueLists = Field(default_factory=dict)
+    concession: CueLists = Field(default_factory=dict)
+
+
+class RolesFile(_Strict):
+    """Cue words that tell the role of a country mention (roles.yaml)."""
+
+    nouns: dict[NounClass, CueLists] = Field(default_factory=dict)
+    before: dict[FrameRole, CueLists] = Field(default_factory=dict)
+    after: AfterCues = Field(default_factory=AfterCues)
+    sentence: SentenceCues = Field(default_factory=SentenceCues)
 
 
 _MODELS: dict[str, type[_Strict]] = {
@@ -214,6 +324,7 @@ _MODELS: dict[str, type[_Strict]] = {
     "vendors": VendorsFile,
     "control_codes": ControlCodesFile,
     "rules": RulesFile,
+    "roles": RolesFile,
 }
 
 
@@ -232,6 +343,7 @@ class Watchlists:
     version: str
     origins: dict[str, Path]
     rules: RulesFile = field(default_factory=RulesFile)
+    roles: RolesFile = field(default_factory=RolesFile)
 
     def origin(self, section: str, ident: str) -> str:
         """The file an entry was loaded from, for error messages."""
@@ -358,6 +470,7 @@ def load(extra_dirs: Sequence[Path] = ()) -> Watchlists:
     negative: list[str] = []
     origins: dict[str, Path] = {}
     rules: dict[str, dict[str, Any]] = {"news": {}, "licence": {}}
+    roles: dict[str, Any] = {}
     for folder in folders:
         if not folder.is_dir():
             raise WatchlistError(f"{folder}: not a folder")
@@ -384,6 +497,8 @@ def load(extra_dirs: Sequence[Path] = ()) -> Watchlists:
                 # a later file changes only the settings it names
                 rules["news"].update(parsed.news.model_dump(exclude_unset=True))
                 rules["licence"].update(parsed.licence.model_dump(exclude_unset=True))
+            elif isinstance(parsed, RolesFile):
+                _merge_cues(roles, parsed.model_dump(exclude_unset=True))
             elif isinstance(parsed, ControlCodesFile):
                 _merge(codes, parsed.codes, "code", path, "codes", origins)
                 _merge(catch_all, parsed.catch_all, "id", path, "catch_all", origins)
@@ -399,9 +514,19 @@ def load(extra_dirs: Sequence[Path] = ()) -> Watchlists:
         version="wl-" + digest.hexdigest()[:12],
         origins=origins,
         rules=RulesFile.model_validate(rules),
+        roles=RolesFile.model_validate(roles),
     )
     _check_references(lists)
     return lists
+
+
+def _merge_cues(target: dict[str, Any], given: dict[str, Any]) -> None:
+    """A later roles.yaml replaces the cue lists it names (section, role, language) and keeps the rest."""
+    for key, value in given.items():
+        if isinstance(value, dict):
+            _merge_cues(target.setdefault(key, {}), value)
+        else:
+            target[key] = value
 
 
 def _check_references(lists: Watchlists) -> None:
