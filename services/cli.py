@@ -8,9 +8,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
+
+if TYPE_CHECKING:
+    from schemas import LicenceRecord, NewsArticle
 
 SERVICES = ("ingest", "match", "notify")
 
@@ -87,33 +90,68 @@ def _topics() -> int:
     return 0
 
 
+class EventLines:
+    """The events of a JSON Lines archive, read once: blank lines are skipped, and each invalid line is
+    reported on ``err`` with its number and reason, counted in ``invalid`` and skipped. Lines may be
+    bytes, so that a line that is not UTF-8 is one invalid line rather than the end of the file."""
+
+    def __init__(self, lines: Iterable[str | bytes], err: TextIO) -> None:
+        self._lines = lines
+        self._err = err
+        self.invalid = 0
+
+    def __iter__(self) -> Iterator[NewsArticle | LicenceRecord]:
+        from schemas import InvalidEvent, parse_event
+
+        for number, line in enumerate(self._lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                event = parse_event(line)
+            except InvalidEvent as exc:
+                self.invalid += 1
+                self._err.write(f"line {number}: {exc.reason}: {exc.detail}\n")
+                continue
+            yield event
+
+
 def match_stream(
-    lines: TextIO, out: TextIO, err: TextIO, watchlists: Sequence[Path] = ()
+    lines: TextIO,
+    out: TextIO,
+    err: TextIO,
+    watchlists: Sequence[Path] = (),
+    explain: Literal["text", "json"] | None = None,
 ) -> tuple[int, int, int]:
     """Offline matching: JSON Lines events in, JSON Lines alerts out, invalid lines reported on ``err``.
+    With ``explain``, each event's explanation instead (text for people, or one JSON object a line).
     Returns (events, alerts, invalid lines)."""
-    from schemas import InvalidEvent, parse_event
+    import dataclasses
+    import json
+
     from services.match.core.engine import Matcher
+    from services.match.core.explain import format_explanation
 
     matcher = Matcher.load(watchlists)
-    events = alerts = invalid = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = parse_event(line)
-        except InvalidEvent as exc:
-            invalid += 1
-            err.write(f"line {number}: {exc.reason}: {exc.detail}\n")
-            continue
+    reader = EventLines(lines, err)
+    events = alerts = 0
+    for event in reader:
         events += 1
-        for alert in matcher.evaluate(event, dt.datetime.now(dt.UTC)):
+        now = dt.datetime.now(dt.UTC)
+        if explain is not None:
+            explanation = matcher.explain(event, now)
+            alerts += sum(1 for r in explanation.rules if r.fired)
+            if explain == "json":
+                out.write(json.dumps(dataclasses.asdict(explanation), ensure_ascii=False) + "\n")
+            else:
+                out.write(("\n" if events > 1 else "") + format_explanation(explanation) + "\n")
+            continue
+        for alert in matcher.evaluate(event, now):
             alerts += 1
             out.write(alert.model_dump_json() + "\n")
-    return events, alerts, invalid
+    return events, alerts, reader.invalid
 
 
-def _match(path: str, watchlists: Sequence[Path]) -> int:
+def _match(path: str, watchlists: Sequence[Path], explain: Literal["text", "json"] | None = None) -> int:
     from services.match.core.engine import WatchlistError
 
     try:
@@ -121,7 +159,7 @@ def _match(path: str, watchlists: Sequence[Path]) -> int:
             contextlib.nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
         )
         with stream as lines:
-            events, alerts, invalid = match_stream(lines, sys.stdout, sys.stderr, watchlists)
+            events, alerts, invalid = match_stream(lines, sys.stdout, sys.stderr, watchlists, explain)
     except OSError as exc:
         print(f"exportwatch match: cannot read {path}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -130,6 +168,39 @@ def _match(path: str, watchlists: Sequence[Path]) -> int:
         return 2
     print(f"{events} events, {alerts} alerts, {invalid} invalid lines", file=sys.stderr)
     return 1 if invalid else 0
+
+
+def _diff(path: str, old: Sequence[Path], new: Sequence[Path], as_json: bool) -> int:
+    from services.match.core.engine import Matcher, WatchlistError
+    from services.match.diff import format_counts, format_text, json_lines, preview
+
+    matchers: list[Matcher] = []
+    for option, folders in (("--old", old), ("--new", new)):
+        try:
+            matchers.append(Matcher.load(folders))
+        except WatchlistError as exc:
+            print(f"exportwatch diff: invalid watchlist ({option}): {exc}", file=sys.stderr)
+            return 2
+    try:
+        # bytes, so that a line that is not UTF-8 is one invalid line rather than the end of the run
+        stream: contextlib.AbstractContextManager[Iterable[bytes]] = (
+            contextlib.nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb")  # noqa: SIM115
+        )
+        with stream as lines:
+            reader = EventLines(lines, sys.stderr)
+            # one clock reading for both sides, so that the alerts differ only by the watchlists
+            result = preview(reader, matchers[0], matchers[1], dt.datetime.now(dt.UTC))
+    except OSError as exc:
+        print(f"exportwatch diff: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if as_json:
+        for line in json_lines(result):
+            print(line)
+        print(format_counts(result, reader.invalid), file=sys.stderr)
+    else:
+        labels = [" + ".join(["bundled defaults", *map(str, side)]) for side in (old, new)]
+        print(format_text(result, labels[0], labels[1], reader.invalid), end="")
+    return 1 if result.changes else 0
 
 
 def _eval(cases: Sequence[Path], minimum: float, samples: Path | None, watchlists: Sequence[Path]) -> int:
@@ -228,6 +299,39 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument(
         "--watchlists", type=Path, action="append", default=[], help="extra watchlist folder (repeatable)"
     )
+    match.add_argument(
+        "--explain",
+        action="store_true",
+        help="instead of alerts, say for each event every mention found (term, role of a country and "
+        "why), every country's verdict and why each rule fired or not",
+    )
+    match.add_argument("--json", action="store_true", help="with --explain: one JSON object per event")
+    diff = sub.add_parser(
+        "diff",
+        help="preview a watchlist change: the alerts that appear, disappear or change on an archive; "
+        "exit 1 when any does",
+        description="Match every event of the archive with the old and the new watchlists and compare the "
+        "alerts by event and rule. Exit status: 0 nothing changed, 1 something changed, 2 the archive or "
+        "a watchlist cannot be read. Invalid lines are reported on stderr, skipped and counted.",
+    )
+    diff.add_argument("file", metavar="ARCHIVE", help="a JSON Lines file of events, or - for stdin")
+    diff.add_argument(
+        "--old",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="watchlist folder of the current version (repeatable; default: the bundled lists alone)",
+    )
+    diff.add_argument(
+        "--new",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="DIR",
+        help="watchlist folder of the new version (repeatable)",
+    )
+    diff.add_argument("--json", action="store_true", help="one JSON object per changed alert")
     evaluation = sub.add_parser(
         "eval", help="run the matcher on the labelled cases; print precision and recall, exit 1 below --min"
     )
@@ -304,7 +408,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.loadtest import main as load
 
         return load(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args.service)
     if args.command == "broker":
@@ -314,7 +419,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_stack(args.dir, args.port, args.source)
     if args.command == "match":
-        return _match(args.file, args.watchlists)
+        explain: Literal["text", "json"] | None = None
+        if args.explain:
+            explain = "json" if args.json else "text"
+        elif args.json:
+            parser.error("--json goes with --explain (alerts are JSON Lines already)")
+        return _match(args.file, args.watchlists, explain)
+    if args.command == "diff":
+        return _diff(args.file, args.old, args.new, args.json)
     if args.command == "eval":
         return _eval(args.cases, args.min, args.samples, args.watchlists)
     if args.command == "topics":
