@@ -21,6 +21,7 @@ from services.common.processes import spawn_service, stop_in_order
 from services.common.webhook_sink import WebhookSink
 
 DEFAULT_PORTS = {"ingest": 8081, "match": 8082, "notify": 8083}
+CONSOLE_MIN_SEVERITY = "high"
 START_ORDER = ("notify", "match", "ingest")  # consumers first, so they are in their groups early
 
 
@@ -77,6 +78,9 @@ def service_env(
         env.update(
             {
                 "EXPORTWATCH_NOTIFY_CONSOLE": "true",
+                # High and critical on screen (the news a researcher reads first); every alert,
+                # the low-severity licence rows included, goes to alerts.jsonl and the webhook.
+                "EXPORTWATCH_NOTIFY_CONSOLE_MIN_SEVERITY": CONSOLE_MIN_SEVERITY,
                 "EXPORTWATCH_NOTIFY_FILE_PATH": str(workdir / "alerts.jsonl"),
                 "EXPORTWATCH_NOTIFY_DATABASE_URL": f"sqlite:///{workdir / 'notify.db'}",
                 "EXPORTWATCH_NOTIFY_SUBSCRIPTIONS_FILE": str(write_local_subscriptions(workdir)),
@@ -88,6 +92,27 @@ def service_env(
             }
         )
     return env
+
+
+def severity_counts(path: Path) -> dict[str, int]:
+    """Alerts in the notifications the built-in file subscription wrote, by severity (highest first)."""
+    import json
+
+    counts = dict.fromkeys(("critical", "high", "medium", "low"), 0)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        try:
+            alerts = json.loads(line).get("alerts") or []
+        except (ValueError, AttributeError):
+            continue
+        for alert in alerts:
+            severity = alert.get("severity") if isinstance(alert, dict) else None
+            if severity in counts:
+                counts[severity] += 1
+    return {k: v for k, v in counts.items() if v}
 
 
 def _terminate(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
@@ -147,7 +172,9 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
                     f"  sources  {', '.join(str(s) for s in sources)}",
                     f"  webhook deliveries -> {workdir / 'webhook-deliveries.jsonl'}",
                     f"  logs     {workdir / 'logs'}",
-                    "Alerts appear below as notify delivers them. Ctrl-C stops everything.",
+                    f"  every alert -> {workdir / 'alerts.jsonl'}",
+                    f"Alerts of severity {CONSOLE_MIN_SEVERITY} and above appear below as notify delivers"
+                    " them (the others are in alerts.jsonl). Ctrl-C stops everything.",
                     "",
                 ]
             ),
@@ -175,4 +202,8 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
             f"stopped. {delivered} webhook deliveries this run, in {workdir / 'webhook-deliveries.jsonl'}",
             flush=True,
         )
+        counts = severity_counts(workdir / "alerts.jsonl")
+        if counts:
+            shown = ", ".join(f"{n} {severity}" for severity, n in counts.items())
+            print(f"alerts this run by severity: {shown} (all in {workdir / 'alerts.jsonl'})", flush=True)
     return code

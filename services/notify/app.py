@@ -39,25 +39,30 @@ BUILTIN_OWNER = "operator"
 
 def builtin_subscriptions(settings: NotifySettings, now: dt.datetime) -> list[Subscription]:
     """The operator's subscriptions from the settings: the console and the JSON Lines file."""
-    channels: list[tuple[str, dict[str, object]]] = []
+    channels: list[tuple[str, dict[str, object], str]] = []
     if settings.console:
-        channels.append(("console", {"type": "console"}))
+        lowest = settings.console_min_severity or settings.builtin_min_severity
+        channels.append(("console", {"type": "console"}, lowest))
     if settings.file_path is not None:
-        channels.append(("file", {"type": "file", "path": str(settings.file_path)}))
+        channels.append(
+            ("file", {"type": "file", "path": str(settings.file_path)}, settings.builtin_min_severity)
+        )
     return [
         Subscription.model_validate(
             {
                 "id": f"builtin-{name}",
                 "owner": BUILTIN_OWNER,
                 "origin": "builtin",
-                "name": f"Every alert to the {name}",
-                "filters": {"min_severity": settings.builtin_min_severity},
+                "name": f"Every alert to the {name}"
+                if lowest == "low"
+                else f"Alerts {lowest} and above to the {name}",
+                "filters": {"min_severity": lowest},
                 "channel": channel,
                 "created_at": now,
                 "updated_at": now,
             }
         )
-        for name, channel in channels
+        for name, channel, lowest in channels
     ]
 
 

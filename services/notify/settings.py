@@ -36,6 +36,13 @@ class NotifySettings(ServiceSettings):
         description="Built-in subscription: every notification appended as a JSON line to this file.",
     )
     builtin_min_severity: str = Field(default="low", pattern="^(low|medium|high|critical)$")
+    console_min_severity: str | None = Field(
+        default=None,
+        pattern="^(low|medium|high|critical)$",
+        description="Lowest severity the console shows (default: builtin_min_severity); the local "
+        "stack shows high and critical there, so the news a researcher wants first is not buried "
+        "under low-severity licence rows, which still reach the file and the webhooks.",
+    )
     allow_private_networks: StrList = Field(
         default_factory=list,
         description="Networks (CIDR) webhooks may reach although private or loopback, e.g. 127.0.0.1/32.",
