@@ -20,6 +20,7 @@ GENERIC_CONTEXT = "surveillance-technology"  # the context entry naming surveill
 SURVEILLANCE_CONTEXT = "surveillance"  # the context entry of surveillance words (spying, hacked...)
 TRADE_CONTEXT = "trade"  # the context entry of export, sale and licence words
 CONTEXT_WINDOW = 200  # characters either side in which an ambiguous name finds its surveillance term
+_CONTEXT_CHARS = 160  # characters either side of a country mention that role detection reads
 
 Level = Literal["exact", "parent", "catch_all", "term"]
 
@@ -315,14 +316,17 @@ class NewsAnalysis:
         return [h for h in self.hits if h.kind == "context" and h.ref == ref]
 
 
-def scan_news(c: Compiled, article: NewsArticle) -> tuple[Fields, list[Hit], list[Mention]]:
+def scan_news(
+    c: Compiled, article: NewsArticle, first_pass: bool = False
+) -> tuple[Fields, list[Hit], list[Mention]]:
     """Every term and code in the title and body (destinations' own negative contexts not yet
-    applied: ``analyse_news`` does that only for articles that could alert)."""
+    applied: ``analyse_news`` does that only for articles that could alert). The ``first_pass``
+    finds only what can make an article alert, which is enough to drop most articles."""
     fields = Fields({"title": article.title, "body": article.body})
     hits: list[Hit] = []
     codes: list[Mention] = []
     for name, text in fields.values.items():
-        found = c.index.scan(name, text, article.language, defer=("destination",))
+        found = c.index.scan(name, text, article.language, defer=("destination",), first_pass=first_pass)
         codes.extend(code_mentions(c, name, text, whole_field=False, hits=found))
         hits.extend(h for h in found if h.kind != "code")
     return fields, hits, codes
@@ -369,8 +373,9 @@ def _country_mentions(
         key = fields.sentence_key(h)
         text = fields.values[h.field]
         s_start, s_end = fields.sentences(h.field).bounds(key[1])
-        left = fold(text[s_start : h.start])
-        right = fold(text[h.end : s_end])
+        # the cues read a dozen words either side: fold no more than that
+        left = fold(text[max(s_start, h.start - _CONTEXT_CHARS) : h.start])
+        right = fold(text[h.end : min(s_end, h.end + _CONTEXT_CHARS)])
         home = _vendor_at_home(h, text, vendors)
         verdict = c.roles.judge(
             left,

@@ -362,6 +362,7 @@ _CLAUSE = frozenset(
 _LOCATIVE = frozenset(["in", "at", "inside", "bij", "op", "im", "bei", "a", "au", "aux", "en", "dans"])
 # Prepositions inside a French or Spanish noun phrase: "caméras de surveillance chinoises".
 _INNER = frozenset(["de", "d", "du", "des", "del"])
+_WINDOW = 14  # words either side of a mention that the cues read
 _ADJECTIVE_REACH = 4  # words after an adjective in which its noun may stand ("Chinese telecom giant")
 _NAME_REACH = 3  # words after "China's" ("China's biggest camera maker")
 _LEFT_REACH = 3  # words before a French or Spanish adjective ("les caméras de surveillance chinoises")
@@ -634,8 +635,10 @@ class RoleCues:
         if suffix is not None and suffix.group(1) in self._suffix:
             role = self._suffix[suffix.group(1)]
             return Verdict(role, f'"-{suffix.group(1)}" after it', "suffix")
-        left_words = tokens(left)
-        right_words = tokens(right)
+        # Only the words near the mention matter: the longest cue with its gap spans a dozen words,
+        # and searching a whole long sentence for a phrase that must end at the mention is slow.
+        left_words = tokens(left)[-_WINDOW:]
+        right_words = tokens(right)[:_WINDOW]
         joined_left = " ".join(left_words)
         for name, role, pattern in c.before:
             m = pattern.search(joined_left)

@@ -394,10 +394,10 @@ def news_outcomes(c: Compiled, article: NewsArticle, a: NewsAnalysis, stamp: Sta
 
 
 def evaluate_news(c: Compiled, article: NewsArticle, now: dt.datetime, version: str) -> list[Alert]:
-    scanned = scan_news(c, article)
-    if could_alert(c, scanned[1], scanned[2]) is not None:
+    first = scan_news(c, article, first_pass=True)
+    if could_alert(c, first[1], first[2]) is not None:
         return []
-    analysis = analyse_news(c, article, scanned)
+    analysis = analyse_news(c, article)  # the whole scan, words of trade and context included
     for outcome in news_outcomes(c, article, analysis, Stamp(now, version)):
         if outcome.alert is not None:
             return [outcome.alert]

@@ -47,6 +47,8 @@ _TRAILING_ELISION = re.compile(
     r"((?:(?:de\s+la|de|des|du|del|d')\s*)?[a-z]+)(?![\w-])"
 )
 _NEGATIVE_WINDOW = 48
+# Context entries the first pass needs: surveillance technology of no named kind can alert by itself.
+PRIMARY_CONTEXT = frozenset({"surveillance-technology"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,9 @@ class TermInfo:
     ambiguous: bool
     form: Form = "term"
     language: str | None = None  # the language the term is listed under (technologies, context)
+    # Read only once an article could alert (words of trade and surveillance, countries of tier
+    # none): most articles stop after the first pass, which need not stop at every "sale" or "Paris".
+    secondary: bool = False
     near: re.Pattern[str] | None = None
     within: int = 6
 
@@ -136,6 +141,7 @@ class _Builder:
         where: str,
         form: Form = "term",
         language: str | None = None,
+        secondary: bool = False,
     ) -> None:
         spec = item if isinstance(item, TermSpec) else TermSpec(term=item)
         written = " ".join(spec.term.split())
@@ -156,6 +162,7 @@ class _Builder:
             language=language,
             near=_near_pattern(spec.near),
             within=spec.within,
+            secondary=secondary,
         )
         self._put(key, info, where, spec.term, listed=True)
         if info.case == "any":  # a term whose case matters is written as it must appear
@@ -226,18 +233,47 @@ def build(lists: Watchlists) -> TermIndex:
                         tail=_technology_tail(lang),
                         where=f"{lists.origin(section, entry.id)}: {section}: {entry.id}",
                         language=lang,
+                        secondary=kind == "context" and entry.id not in PRIMARY_CONTEXT,
                     )
     for dest in lists.destinations.values():
         where = f"{lists.origin('destinations', dest.id)}: destinations: {dest.id}"
         names: list[TermItem] = [*dest.names]
         if dest.cldr:
             names.extend(cldr_names(dest.id))
+        later = dest.tier == "none"
         for item in names:
-            b.add("destination", dest.id, item, case="title", tail="plural", where=where, form="name")
+            b.add(
+                "destination",
+                dest.id,
+                item,
+                case="title",
+                tail="plural",
+                where=where,
+                form="name",
+                secondary=later,
+            )
         for item in dest.adjectives:
-            b.add("destination", dest.id, item, case="any", tail="inflect", where=where, form="adjective")
+            b.add(
+                "destination",
+                dest.id,
+                item,
+                case="any",
+                tail="inflect",
+                where=where,
+                form="adjective",
+                secondary=later,
+            )
         for item in dest.places:
-            b.add("destination", dest.id, item, case="title", tail="plural", where=where, form="place")
+            b.add(
+                "destination",
+                dest.id,
+                item,
+                case="title",
+                tail="plural",
+                where=where,
+                form="place",
+                secondary=later,
+            )
         patterns = [*dest.negative, *lists.destination_negative]
         if patterns:
             negatives[("destination", dest.id)] = _combine(patterns)
@@ -286,37 +322,52 @@ def scan_key(key: str) -> str:
     return " ".join(text.split()).strip("\x00 ")
 
 
-@dataclass(frozen=True, slots=True)
 class _ScanText:
-    """The scan text of a normalised text, with runs of spaces collapsed, and its map back."""
+    """The scan text of a normalised text, with runs of spaces collapsed, and its map back. The
+    collapse is one regex substitution in C; the map back is built only when a match needs it
+    (most texts have none)."""
 
-    text: str
-    cut_at: list[int]  # scan positions after which ``shift`` more normalised characters were removed
-    shift: list[int]
+    __slots__ = ("_cut_at", "_raw", "_shift", "text")
+
+    def __init__(self, raw: str, text: str) -> None:
+        self._raw = raw  # before collapsing
+        self.text = text
+        self._cut_at: list[int] | None = None if raw is not text else []
+        self._shift: list[int] = []
 
     @classmethod
     def of(cls, normalised: str) -> _ScanText:
-        text = " " + normalised.encode("ascii", "replace").translate(_SCAN_TABLE).decode("ascii")
-        if "  " not in text:
-            return cls(text, [], [])
-        pieces: list[str] = []
+        raw = " " + normalised.encode("ascii", "replace").translate(_SCAN_TABLE).decode("ascii")
+        if "  " not in raw:
+            return cls(raw, raw)
+        return cls(raw, _SPACES.sub(" ", raw))
+
+    def _map(self) -> list[int]:
         cut_at: list[int] = []
-        shift: list[int] = []
-        last = 0
         removed = 0
-        for m in _SPACES.finditer(text):
-            pieces.append(text[last : m.start() + 1])
+        for m in _SPACES.finditer(self._raw):
             cut_at.append(m.start() + 1 - removed)  # in the collapsed text, after the kept space
             removed += m.end() - m.start() - 1
-            shift.append(removed)
-            last = m.end()
-        pieces.append(text[last:])
-        return cls("".join(pieces), cut_at, shift)
+            self._shift.append(removed)
+        self._cut_at = cut_at
+        return cut_at
 
     def normalised(self, pos: int) -> int:
         """The normalised offset of scan position ``pos`` (not a collapsed space)."""
-        i = bisect.bisect_right(self.cut_at, pos) - 1
-        return pos - 1 + (self.shift[i] if i >= 0 else 0)
+        cut_at = self._cut_at if self._cut_at is not None else self._map()
+        i = bisect.bisect_right(cut_at, pos) - 1
+        return pos - 1 + (self._shift[i] if i >= 0 else 0)
+
+
+def _automaton(keys: dict[str, tuple[str, ...]]) -> ahocorasick.Automaton | None:
+    if not keys:
+        return None
+    automaton = ahocorasick.Automaton()
+    for skey, payload_keys in keys.items():
+        for start in _STARTS:
+            automaton.add_word(start + skey, (len(skey), payload_keys))
+    automaton.make_automaton()
+    return automaton
 
 
 class TermIndex:
@@ -335,17 +386,13 @@ class TermIndex:
         by_scan_key: dict[str, list[str]] = {}
         for key in infos:
             by_scan_key.setdefault(scan_key(key), []).append(key)
-        for key in _CODE_KEYS:
-            by_scan_key.setdefault(scan_key(key), []).append(_CODE_INFO_KEY)
-        self._automaton: ahocorasick.Automaton | None = None
-        if by_scan_key:
-            automaton = ahocorasick.Automaton()
-            for skey, keys in by_scan_key.items():
-                payload = (len(skey), tuple(sorted(keys, key=len, reverse=True)))
-                for start in _STARTS:
-                    automaton.add_word(start + skey, payload)
-            automaton.make_automaton()
-            self._automaton = automaton
+        primary: dict[str, tuple[str, ...]] = {scan_key(k): (_CODE_INFO_KEY,) for k in _CODE_KEYS}
+        secondary: dict[str, tuple[str, ...]] = {}
+        for skey, keys in by_scan_key.items():
+            later = all(info.secondary for k in keys for info in infos[k])
+            (secondary if later else primary)[skey] = tuple(sorted(keys, key=len, reverse=True))
+        self._automaton = _automaton(primary)
+        self._secondary = _automaton(secondary)
 
     def __len__(self) -> int:
         """Terms as the watchlists list them (the watchlist size)."""
@@ -373,7 +420,8 @@ class TermIndex:
         return any(m.start() <= end and m.end() >= start for m in pattern.finditer(text, lo, hi))
 
     def raw_scan(self, text: str) -> int:
-        """Only the automaton pass over ``text`` (lower-cased): the ceiling the benchmark compares to."""
+        """Only the first-pass automaton over ``text`` (lower-cased): the ceiling the benchmark compares
+        to (the pass every article gets; the second pass runs only for articles that could alert)."""
         if self._automaton is None:
             return 0
         return sum(1 for _ in self._automaton.iter(text))
@@ -385,19 +433,25 @@ class TermIndex:
         language: str | None,
         kinds: Iterable[Kind] | None = None,
         defer: Iterable[Kind] = (),
+        first_pass: bool = False,
     ) -> list[Hit]:
-        """Every term in ``text`` that passes its rules, as hits on ``field`` (original offsets).
+        """Every term in ``text`` that passes its rules, as hits on ``field`` (original offsets);
+        with ``first_pass``, only the terms that can make an article alert (not the words of trade or
+        surveillance, nor countries of tier none).
 
         At each position the longest term wins, and hits do not overlap. Negative contexts of the
         ``defer`` kinds are not checked: the caller checks them with ``defused`` only when the event
         could alert (most events stop earlier)."""
-        if self._automaton is None or not text:
+        if not text:
             return []
         norm = normalise(text)
         scan = _ScanText.of(norm.text)
         found: list[tuple[int, int, int, tuple[str, ...]]] = []
-        for last, (size, keys) in self._automaton.iter(scan.text):
-            found.append((last - size + 1, -size, last + 1, keys))
+        automata = (self._automaton,) if first_pass else (self._automaton, self._secondary)
+        for automaton in automata:
+            if automaton is not None:
+                for last, (size, keys) in automaton.iter(scan.text):
+                    found.append((last - size + 1, -size, last + 1, keys))
         if not found:
             return []
         found.sort()

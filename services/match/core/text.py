@@ -257,7 +257,7 @@ _INLINE_TAG = re.compile(r"</?(?:a|abbr|b|bdi|em|font|i|mark|small|span|strong|s
 # a lower-case letter or a comma (a hard-wrapped sentence). One character class comes first, so the
 # regex engine skips quickly to candidate positions.
 _SENTENCE_BREAK = re.compile(
-    r"(?<![\s(]\w)(?<!^\w)[.!?…\n](?:(?<=\n)(?:[ \t]*\n\s*|[ \t]*(?=[•*·–-])"
+    r"[.!?…\n](?<![\s(]\w.)(?<!^\w.)(?:(?<=\n)(?:[ \t]*\n\s*|[ \t]*(?=[•*·–-])"
     r"|(?<![a-zß-ÿ,]\n)[ \t]*(?=[\"'“‘«(\[¿¡]|[A-Z0-9\u00C0-\u00DE]))"
     r"|[.!?…]*[\"'”’»)\]]*\s+(?=[\"'“‘«(\[¿¡]?[A-Z0-9\u00C0-\u00DE]))"
 )
