@@ -467,20 +467,22 @@ class Report:
         """Cases wrong because of a documented engine issue."""
         return [r for r in self.results if r.pending and r.ok]
 
-    def below(self, minimum: float) -> list[str]:
-        """The gated figures (overall, per language and per pattern) below ``minimum``, as readable
-        labels. An undefined figure (no positives, no predictions) is not below."""
+    def below(self, minimum: float, pattern_minimum: float | None = None) -> list[str]:
+        """The gated figures below their minimum, as readable labels: overall and per language below
+        ``minimum``, per pattern below ``pattern_minimum`` (the same when not given). An undefined
+        figure (no positives, no predictions) is not below."""
         low = []
+        floor = minimum if pattern_minimum is None else pattern_minimum
         gated = [
-            ("overall", self.overall),
-            *self.by_language.items(),
-            *((f"pattern {name}", score) for name, score in self.by_pattern.items()),
+            ("overall", self.overall, minimum),
+            *((name, score, minimum) for name, score in self.by_language.items()),
+            *((f"pattern {name}", score, floor) for name, score in self.by_pattern.items()),
         ]
-        for name, score in gated:
+        for name, score, least in gated:
             for metric in ("precision", "recall"):
                 value: float | None = getattr(score, metric)
-                if value is not None and value < minimum:
-                    low.append(f"{name} {metric} {value:.3f} < {minimum}")
+                if value is not None and value < least:
+                    low.append(f"{name} {metric} {value:.3f} < {least}")
         return low
 
 

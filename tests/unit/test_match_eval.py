@@ -21,7 +21,8 @@ from services.match.evaluation import (
     load_cases,
 )
 
-MINIMUM = 0.9
+MINIMUM = 0.95  # overall and per language (issue 15)
+PATTERN_MINIMUM = 0.8  # per pattern: a few dozen cases each, where one case moves precision by 0.05
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,9 @@ def test_precision_and_recall_gates(report: Report) -> None:
     for name, score in scores.items():
         assert score.precision is not None and score.precision >= MINIMUM, f"{name} precision\n{text}"
         assert score.recall is not None and score.recall >= MINIMUM, f"{name} recall\n{text}"
-    assert report.below(MINIMUM) == [], text
+    assert report.below(MINIMUM, PATTERN_MINIMUM) == [], text
+    extra, right = report.extra_country
+    assert right and extra / right <= 0.08, f"{extra} of {right} right alerts name an extra country\n{text}"
 
 
 def test_cases_with_an_engine_issue_still_fail(report: Report) -> None:
@@ -52,7 +55,18 @@ def test_cases_with_an_engine_issue_still_fail(report: Report) -> None:
 
 def test_composition_of_the_set(cases: list[LoadedCase]) -> None:
     own = [c for c in cases if c.case.own]
-    assert len(own) >= 60, len(own)
+    assert len(cases) >= 400, len(cases)
+    assert sum(not c.case.expect.alert for c in cases) >= 0.4 * len(cases)
+    assert all(c.case.pattern is not None for c in cases), [
+        c.case.id for c in cases if c.case.pattern is None
+    ]
+    for lang in LANGUAGES:
+        assert sum(c.case.language == lang for c in cases) >= 60, lang
+    # every case modelled on a real article says which (the older, hand-written ones may not)
+    real = [c for c in own if c.file.stem.endswith(("-real", "-blind"))]
+    assert len(real) >= 300 and all(c.case.source for c in real), [
+        c.case.id for c in real if not c.case.source
+    ]
     for lang in LANGUAGES:
         mine = [c.case for c in own if c.case.language == lang]
         kinds = Counter((c.kind, c.expect.alert) for c in mine)

@@ -243,9 +243,11 @@ class DestinationDecision:
     alerting: bool  # its tier raises alerts
     mentions: tuple[CountryMention, ...]
     strict: str | None = None  # why this article asks for more than a mention (see _strictness)
-    ban_story: bool = False
+    mode: str = ""  # "ban": only a sale or use counts; "focus": only a user; "": see counted
     users: frozenset[str] = frozenset()  # countries shown to use or buy the technology
     user_sentences: Mapping[tuple[str, int], frozenset[str]] = field(default_factory=dict)
+    # named less often than a country off the lists that the story is about (see _minor)
+    minor: bool = False
 
     def _victims_count(self, m: CountryMention, key: tuple[str, int]) -> bool:
         """Its people as targets make it a destination unless another state is shown to be the user
@@ -265,10 +267,21 @@ class DestinationDecision:
         by it ("sold to", "used by", "Egypt bought"). In a story where a country off the lists uses the
         technology, its people (victims) do not count, and its state or its name only beside the
         technology itself."""
+        if self.strict is None and self.minor:
+            supplier_side = any(m.verdict.role in ("origin", "owner", "background") for m in self.mentions)
+            if supplier_side:  # the supplier's home beside a domestic story: only a user counts
+                return tuple(m for m in self.mentions if m.user)
+            return tuple(
+                m
+                for m in self.mentions
+                if m.counts and m.verdict.role != "neutral" and self._victims_count(m, m.sentence)
+            )
         if self.strict is None:
             return tuple(m for m in self.mentions if m.counts and self._victims_count(m, m.sentence))
-        if self.ban_story:
+        if self.mode == "ban":
             return tuple(m for m in self.mentions if m.verdict.deal)
+        if self.mode == "focus":
+            return tuple(m for m in self.mentions if m.user)
         return tuple(
             m
             for m in self.mentions
@@ -278,6 +291,16 @@ class DestinationDecision:
     @property
     def is_destination(self) -> bool:
         return self.alerting and bool(self.counted)
+
+    @property
+    def named_as_user(self) -> tuple[CountryMention, ...]:
+        """Mentions of its state or people away from the technology ("operators in Saudi Arabia",
+        "recipients: the UAE and Egypt"): what makes it a destination when nothing else does."""
+        if not self.alerting or self.mode:
+            return ()
+        return tuple(
+            m for m in self.mentions if m.verdict.role == "destination" and self._victims_count(m, m.sentence)
+        )
 
     @property
     def reason(self) -> str:
@@ -291,6 +314,8 @@ class DestinationDecision:
             return "named beside the technology, a surveillance or a trade word, with no cue against it"
         if self.strict is not None:
             return f"not shown to buy or use it, in {self.strict}"
+        if self.minor:
+            return "incidental to a story about a country off the lists: not shown to buy or use it"
         roles = sorted({m.verdict.role for m in self.mentions} - {"neutral"})
         if not roles:
             return "named only away from the technology, surveillance and trade words"
@@ -307,13 +332,26 @@ class NewsAnalysis:
     countries: list[DestinationDecision]
     code_mentions: list[Mention]
     defused: list[Hit] = field(default_factory=list)  # country names a negative context cancelled
+    vendor_homes: frozenset[str] = frozenset()  # home countries of the vendors named: the supplier's side
 
     @property
     def destinations(self) -> list[DestinationDecision]:
-        return [d for d in self.countries if d.is_destination]
+        """The countries the technology goes to or is used in. When none is named beside it, a
+        country whose state or people the article names elsewhere, if it is the only one."""
+        found = [d for d in self.countries if d.is_destination]
+        if found:
+            return found
+        fallback = [d for d in self.countries if d.named_as_user and d.ref not in self.vendor_homes]
+        return fallback if len(fallback) == 1 or _one_list(fallback) else []
 
     def context(self, ref: str) -> list[Hit]:
         return [h for h in self.hits if h.kind == "context" and h.ref == ref]
+
+
+def _one_list(decisions: Sequence[DestinationDecision]) -> bool:
+    """All named in one sentence ("operators in Saudi Arabia and the United Arab Emirates")."""
+    keys = {m.sentence for d in decisions for m in d.named_as_user}
+    return len(keys) == 1
 
 
 def scan_news(
@@ -353,7 +391,12 @@ def _vendor_at_home(h: Hit, text: str, vendors: Sequence[tuple[Hit, VendorEntry]
 
 
 def _country_mentions(
-    c: Compiled, article: NewsArticle, fields: Fields, hits: list[Hit], signals: list[Mention]
+    c: Compiled,
+    article: NewsArticle,
+    fields: Fields,
+    hits: list[Hit],
+    signals: list[Mention],
+    named_vendors: Sequence[Hit],
 ) -> list[CountryMention]:
     technical_sentences = {fields.sentence_key(m) for m in signals}
     technical_sentences.update(
@@ -361,7 +404,7 @@ def _country_mentions(
     )
     linked_sentences = technical_sentences | {fields.sentence_key(h) for h in hits if h.kind == "context"}
     trade_sentences = {fields.sentence_key(h) for h in hits if h.kind == "context" and h.ref == TRADE_CONTEXT}
-    vendors = [(h, c.lists.vendors[h.ref]) for h in hits if h.kind == "vendor"]
+    vendors = [(h, c.lists.vendors[h.ref]) for h in named_vendors]
     homes = {v.country: v.name for _, v in vendors if v.country}
     banned: dict[tuple[str, int], str | None] = {}
     background: dict[tuple[str, int], str | None] = {}
@@ -436,17 +479,20 @@ def analyse_news(
     fields, hits, codes = scanned if scanned is not None else scan_news(c, article)
     defused = [h for h in hits if h.kind == "destination" and c.index.defused(h, fields.values[h.field])]
     hits = [h for h in hits if h not in defused]
+    # every vendor named, ambiguous or not, says where the supplier is from ("la china Huawei")
+    named_vendors = [h for h in hits if h.kind == "vendor"]
     hits = disambiguate(hits, fields, codes)
     signals = sorted(
         [m for m in hit_mentions(c, hits) if m.kind is not EvidenceKind.DESTINATION] + codes,
         key=lambda m: (fields.order[m.field], m.start, -m.end),
     )
-    mentions = _country_mentions(c, article, fields, hits, signals)
+    mentions = _country_mentions(c, article, fields, hits, signals, named_vendors)
     by_country: dict[str, list[CountryMention]] = {}
     for cm in mentions:
         by_country.setdefault(cm.mention.ref, []).append(cm)
     alerting = c.lists.alert_tiers
-    strict, ban_story = _strictness(c, fields, mentions)
+    strict, mode = _strictness(c, fields, mentions)
+    minor = _minor(c, by_country)
     users = frozenset(cm.mention.ref for cm in mentions if cm.user)
     user_sentences: dict[tuple[str, int], frozenset[str]] = {}
     for cm in mentions:
@@ -459,33 +505,91 @@ def analyse_news(
             c.lists.destinations[ref].tier in alerting,
             tuple(ms),
             strict if c.lists.destinations[ref].tier in alerting else None,
-            ban_story,
+            mode,
             users,
             user_sentences,
+            ref in minor,
         )
         for ref, ms in by_country.items()
     ]
-    return NewsAnalysis(fields, hits, signals, countries, codes, defused)
+    homes = frozenset(home for h in named_vendors if (home := c.lists.vendors[h.ref].country) is not None)
+    return NewsAnalysis(fields, hits, signals, countries, codes, defused, homes)
 
 
-def _strictness(c: Compiled, fields: Fields, mentions: Sequence[CountryMention]) -> tuple[str | None, bool]:
-    """Whether this article asks more of a destination than a mention, why, and whether it is a
-    story about a ban:
+def _minor(c: Compiled, by_country: Mapping[str, Sequence[CountryMention]]) -> frozenset[str]:
+    """High-risk countries that are incidental to a story about a country off the lists (tier none,
+    named at least twice and at least as often): a country that also appears as the supplier's home
+    or a person's nationality ("Chinese cameras in Dutch ministries", "an Afghan woman's ID card in
+    a German court case"), or one named once, alone ("Bund setzt auf Gesichtserkennung" names
+    Switzerland four times and China once, as a comparison). There a mention with no cue does not
+    make a destination, and the supplier's home counts only as a buyer or user."""
+
+    def weight(ms: Sequence[CountryMention]) -> int:
+        return sum(1 for m in ms if m.verdict.role in COUNTING)
+
+    home = max(
+        (weight(ms) for ref, ms in by_country.items() if c.lists.destinations[ref].tier == "none"), default=0
+    )
+    if home < 2:
+        return frozenset()
+    alerting = c.lists.alert_tiers
+    risky_sentences: dict[tuple[str, int], set[str]] = {}
+    for ref, ms in by_country.items():
+        if c.lists.destinations[ref].tier in alerting:
+            for m in ms:
+                risky_sentences.setdefault(m.sentence, set()).add(ref)
+    minor = set()
+    for ref, ms in by_country.items():
+        if c.lists.destinations[ref].tier not in alerting or weight(ms) > home:
+            continue
+        side = any(m.verdict.role in ("origin", "owner", "background", "person") for m in ms)
+        counting = [m for m in ms if m.verdict.role in COUNTING]
+        alone = len(counting) == 1 and risky_sentences.get(counting[0].sentence, set()) == {ref}
+        if side or alone:
+            minor.add(ref)
+    return frozenset(minor)
+
+
+def _strictness(c: Compiled, fields: Fields, mentions: Sequence[CountryMention]) -> tuple[str | None, str]:
+    """Whether this article asks more of a destination than a mention, why, and whether only a
+    reported sale or use counts:
 
     - a story about a ban: its title reports a ban or refusal, or most sentences naming a country do
-      (there, "Egyptian authorities" or "the Chinese state" is who the ban is about);
-    - a story where a country that is not high-risk (tier none) buys or uses the technology
-      ("Italian intelligence used Graphite", "British councils bought Hikvision cameras"): a victim's
-      nationality or the supplier's home named beside it is not a destination."""
+      (there, "Egyptian authorities" or "the Chinese state" is who the ban is about): only a sale
+      or use counts;
+    - a story about a country that is not high-risk: its title names one (not as a supplier's home)
+      and no high-risk country ("L'Italie dans l'embarras après l'alerte de WhatsApp",
+      "Gezichtsherkenning op Nederlandse straten"): only a sale, a use, or the state beside the
+      technology counts, so a comparison with China or the nationality of a victim does not;
+    - a story where such a country buys or uses the technology ("Italian intelligence used
+      Graphite", "British councils bought Hikvision cameras"): a victim's nationality or the
+      supplier's home named beside it is not a destination."""
     with_country = {fields.sentence_key(cm.mention) for cm in mentions}
     banned = {fields.sentence_key(cm.mention) for cm in mentions if cm.verdict.role == "banned"}
     title_banned = any(key[0] == "title" for key in banned)
     if with_country and (title_banned or 2 * len(banned) > len(with_country)):
-        return "a story about a ban or refusal", True
+        return "a story about a ban or refusal", "ban"
+    alerting = c.lists.alert_tiers
+    title = [cm for cm in mentions if cm.mention.field == "title"]
+    home = [  # the country by name or adjective: a city in a title is more often where a victim lives
+        cm
+        for cm in title
+        if c.lists.destinations[cm.mention.ref].tier == "none"
+        and cm.verdict.role in COUNTING
+        and cm.form != "place"
+    ]
+    risky = [
+        cm
+        for cm in title
+        if c.lists.destinations[cm.mention.ref].tier in alerting and cm.verdict.role in COUNTING
+    ]
+    if home and not risky:
+        name = english_name(c.lists.destinations[home[0].mention.ref])
+        return f"a story about {name}, as its title says", "focus"
     for cm in mentions:
         entry = c.lists.destinations[cm.mention.ref]
         if entry.tier != "none" or cm.verdict.role != "destination":
             continue
         if cm.verdict.deal or cm.technical:
-            return f"a story where {english_name(entry)} buys or uses it", False
-    return None, False
+            return f"a story where {english_name(entry)} buys or uses it", ""
+    return None, ""

@@ -196,6 +196,11 @@ _AUXILIARIES = frozenset(
         "tambien",
     ]
 )
+# A relative clause about the country: "Vietnam, which bought it", "le Vietnam, qui l'a acquis".
+_RELATIVE = frozenset(
+    {",", "which", "who", "that", "it", "them", "qui", "que", "l", "les", "lui"}
+    | {"die", "dat", "het", "der", "das", "welches", "el", "lo", "la", "le"}
+)
 # Prepositions: a country after one is not the subject of the verb that follows ("nach China
 # verkauft"), and one ends the noun phrase an adjective belongs to ("Houthi rebels used spyware").
 _PREPOSITIONS = frozenset(
@@ -474,7 +479,7 @@ def _compile(roles: RolesFile, language: str | None) -> _Compiled:
         alternation = _alternation(_lists(cues, language))
         if not alternation:
             return None
-        aux = "|".join(sorted(_AUXILIARIES))
+        aux = "|".join(sorted(_AUXILIARIES | _RELATIVE))
         return re.compile(f"^(?:(?:{aux}) )*(?P<cue>{alternation})(?= |$)")
 
     def anywhere(cues: Mapping[str, list[str]]) -> re.Pattern[str] | None:

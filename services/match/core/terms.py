@@ -207,6 +207,12 @@ def _has_near(info: TermInfo, text: str, start: int, end: int) -> bool:
     return info.near.search(" ".join(before)) is not None or info.near.search(" ".join(after)) is not None
 
 
+def _any_language(info: TermInfo, language: str) -> bool:
+    """A common word of context counts in its own language only: French "interceptés" is not the
+    English "intercept" plus an ending. Names (Citizen Lab, Amnesty Tech) count in any language."""
+    return info.language in (None, language) or not info.written.islower()
+
+
 def _technology_tail(lang: str) -> Tail:
     return "compound" if lang in ("nl", "de") else "plural"
 
@@ -426,6 +432,16 @@ class TermIndex:
             return 0
         return sum(1 for _ in self._automaton.iter(text))
 
+    def _found(self, text: str, first_pass: bool) -> list[tuple[int, int, int, tuple[str, ...]]]:
+        """Every key the automata find in the scan text, as (start, -size, end, keys)."""
+        found: list[tuple[int, int, int, tuple[str, ...]]] = []
+        automata = (self._automaton,) if first_pass else (self._automaton, self._secondary)
+        for automaton in automata:
+            if automaton is not None:
+                for last, (size, keys) in automaton.iter(text):
+                    found.append((last - size + 1, -size, last + 1, keys))
+        return found
+
     def scan(
         self,
         field: str,
@@ -446,12 +462,7 @@ class TermIndex:
             return []
         norm = normalise(text)
         scan = _ScanText.of(norm.text)
-        found: list[tuple[int, int, int, tuple[str, ...]]] = []
-        automata = (self._automaton,) if first_pass else (self._automaton, self._secondary)
-        for automaton in automata:
-            if automaton is not None:
-                for last, (size, keys) in automaton.iter(scan.text):
-                    found.append((last - size + 1, -size, last + 1, keys))
+        found = self._found(scan.text, first_pass)
         if not found:
             return []
         found.sort()
@@ -483,6 +494,8 @@ class TermIndex:
                     if wanted is not None and info.kind not in wanted:
                         continue
                     if info.languages is not None and language not in info.languages:
+                        continue
+                    if info.kind == "context" and language is not None and not _any_language(info, language):
                         continue
                     if not _case_allows(info, original):
                         continue
