@@ -153,10 +153,20 @@ def hit_mentions(c: Compiled, hits: Iterable[Hit]) -> list[Mention]:
 
 
 def disambiguate(hits: list[Hit], fields: Fields, extra_anchors: Sequence[Mention] = ()) -> list[Hit]:
-    """Drop ambiguous names (Pegasus, Predator, DPI...) with no unambiguous surveillance term in the
-    same sentence or within CONTEXT_WINDOW characters."""
+    """Drop ambiguous names (Pegasus, Predator, DPI...) with no unambiguous surveillance term, or no
+    other ambiguous name, in the same sentence or within CONTEXT_WINDOW characters."""
     anchors = [(h.field, h.start, h.end) for h in hits if h.kind != "destination" and not h.info.ambiguous]
     anchors.extend((m.field, m.start, m.end) for m in extra_anchors)
+    # two different ambiguous names in one sentence vouch for each other ("Huawei's 'Safe City'")
+    weak: dict[tuple[str, int], set[str]] = {}
+    for h in hits:
+        if h.info.ambiguous and h.kind != "destination":
+            weak.setdefault(fields.sentence_key(h), set()).add(h.ref)
+    anchors.extend(
+        (h.field, h.start, h.end)
+        for h in hits
+        if h.info.ambiguous and h.kind != "destination" and len(weak[fields.sentence_key(h)]) > 1
+    )
     kept = []
     for h in hits:
         if not h.info.ambiguous or h.kind == "destination":
@@ -248,6 +258,7 @@ class DestinationDecision:
     user_sentences: Mapping[tuple[str, int], frozenset[str]] = field(default_factory=dict)
     # named less often than a country off the lists that the story is about (see _minor)
     minor: bool = False
+    unattributed: bool = False  # the article says it is not known who used it
 
     def _victims_count(self, m: CountryMention, key: tuple[str, int]) -> bool:
         """Its people as targets make it a destination unless another state is shown to be the user
@@ -256,37 +267,37 @@ class DestinationDecision:
         ("Saudi Arabia used Pegasus against dissidents in Turkey")."""
         if self.ref in self.users:
             return True
-        if m.verdict.source == "noun:victim" and self.users:
+        if m.verdict.source in ("noun:victim", "frame:target") and (self.users or self.unattributed):
             return False
         others = self.user_sentences.get(key, frozenset()) - {self.ref}
         return not (m.verdict.role == "neutral" and others)
 
     @property
+    def supplier_side(self) -> bool:
+        """Also named as the supplier's home, its owner, its lender, or in background about it."""
+        return any(m.verdict.role in ("origin", "owner", "lender", "background") for m in self.mentions)
+
+    @property
     def counted(self) -> tuple[CountryMention, ...]:
-        """The mentions that make it a destination. In a story about a ban, only a sale to it or a use
-        by it ("sold to", "used by", "Egypt bought"). In a story where a country off the lists uses the
-        technology, its people (victims) do not count, and its state or its name only beside the
-        technology itself."""
-        if self.strict is None and self.minor:
-            supplier_side = any(m.verdict.role in ("origin", "owner", "background") for m in self.mentions)
-            if supplier_side:  # the supplier's home beside a domestic story: only a user counts
-                return tuple(m for m in self.mentions if m.user)
-            return tuple(
-                m
-                for m in self.mentions
-                if m.counts and m.verdict.role != "neutral" and self._victims_count(m, m.sentence)
-            )
-        if self.strict is None:
-            return tuple(m for m in self.mentions if m.counts and self._victims_count(m, m.sentence))
+        """The mentions that make it a destination:
+
+        - in a story about a ban, only a sale to it or a use by it ("sold to", "used by", "Egypt
+          bought");
+        - in a story about a country off the lists, or where one is the user, or where this country is
+          incidental (see ``_minor``), or where its people were targeted by someone the article
+          cannot name, only a sale, a use or its state beside the technology (not a victim's
+          nationality, not a mention with no cue); and if it is also the supplier's side (its
+          firms, money or owners), only a sale or a use;
+        - otherwise its state, people or name beside the technology too, unless another state is the
+          user of what was used against its people."""
         if self.mode == "ban":
             return tuple(m for m in self.mentions if m.verdict.deal)
-        if self.mode == "focus":
+        targeted = any(m.verdict.source in ("noun:victim", "frame:target") for m in self.mentions)
+        if self.strict is not None or self.minor or (self.unattributed and targeted):
+            if self.supplier_side:
+                return tuple(m for m in self.mentions if m.verdict.deal)
             return tuple(m for m in self.mentions if m.user)
-        return tuple(
-            m
-            for m in self.mentions
-            if m.verdict.deal or (m.counts and m.technical and m.verdict.source != "noun:victim")
-        )
+        return tuple(m for m in self.mentions if m.counts and self._victims_count(m, m.sentence))
 
     @property
     def is_destination(self) -> bool:
@@ -493,6 +504,9 @@ def analyse_news(
     alerting = c.lists.alert_tiers
     strict, mode = _strictness(c, fields, mentions)
     minor = _minor(c, by_country)
+    unattributed = any(
+        c.roles.unattributed_text(text, article.language) is not None for text in fields.values.values()
+    )
     users = frozenset(cm.mention.ref for cm in mentions if cm.user)
     user_sentences: dict[tuple[str, int], frozenset[str]] = {}
     for cm in mentions:
@@ -509,6 +523,7 @@ def analyse_news(
             users,
             user_sentences,
             ref in minor,
+            unattributed,
         )
         for ref, ms in by_country.items()
     ]
@@ -537,7 +552,8 @@ def _minor(c: Compiled, by_country: Mapping[str, Sequence[CountryMention]]) -> f
     for ref, ms in by_country.items():
         if c.lists.destinations[ref].tier in alerting:
             for m in ms:
-                risky_sentences.setdefault(m.sentence, set()).add(ref)
+                if m.verdict.role in COUNTING:
+                    risky_sentences.setdefault(m.sentence, set()).add(ref)
     minor = set()
     for ref, ms in by_country.items():
         if c.lists.destinations[ref].tier not in alerting or weight(ms) > home:
@@ -590,6 +606,6 @@ def _strictness(c: Compiled, fields: Fields, mentions: Sequence[CountryMention])
         entry = c.lists.destinations[cm.mention.ref]
         if entry.tier != "none" or cm.verdict.role != "destination":
             continue
-        if cm.verdict.deal or cm.technical:
+        if cm.verdict.deal:
             return f"a story where {english_name(entry)} buys or uses it", ""
     return None, ""

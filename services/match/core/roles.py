@@ -64,6 +64,7 @@ _FRAMES: tuple[tuple[str, Role], ...] = (
     ("venue", "venue"),
     ("topic", "topic"),
     ("origin", "origin"),
+    ("target", "destination"),
     ("user", "destination"),
     ("recipient", "destination"),
 )
@@ -446,6 +447,7 @@ class _Compiled:
     stops: frozenset[str]  # words that end the noun phrase after an adjective: verbs, prepositions
     banned: re.Pattern[str] | None
     speculation: re.Pattern[str] | None
+    unattributed: re.Pattern[str] | None
     background: re.Pattern[str] | None
     concession: re.Pattern[str] | None
 
@@ -501,6 +503,7 @@ def _compile(roles: RolesFile, language: str | None) -> _Compiled:
         user_verb=verbs(roles.after.user_verb),
         banned=anywhere(roles.sentence.banned),
         speculation=anywhere(roles.sentence.speculation),
+        unattributed=anywhere(roles.sentence.unattributed),
         background=anywhere(roles.sentence.background),
         concession=anywhere(roles.sentence.concession),
     )
@@ -708,6 +711,14 @@ class RoleCues:
         if c.background is None:
             return None
         m = c.background.search(_sentence_words(sentence))
+        return None if m is None else m.group().strip()
+
+    def unattributed_text(self, text: str, language: str | None) -> str | None:
+        """The cue when the text says it is not known who used the technology."""
+        c = self._for(language)
+        if c.unattributed is None:
+            return None
+        m = c.unattributed.search(_sentence_words(text))
         return None if m is None else m.group().strip()
 
     def speculation_sentence(self, sentence: str, language: str | None) -> str | None:

@@ -288,6 +288,7 @@ FrameRole = Literal[
     "origin",
     "venue",
     "topic",
+    "target",
     "user",
     "recipient",
     "preposition",
@@ -305,6 +306,7 @@ class AfterCues(_Strict):
 class SentenceCues(_Strict):
     banned: CueLists = Field(default_factory=dict)
     speculation: CueLists = Field(default_factory=dict)
+    unattributed: CueLists = Field(default_factory=dict)
     background: CueLists = Field(default_factory=dict)
     concession: CueLists = Field(default_factory=dict)
 
