@@ -587,6 +587,13 @@ class RoleCues:
         if not adjective:
             connector = left[i - 1] if i > 0 else ""
             stripped = 0
+            if connector not in _CONNECTORS and connector not in _INTRODUCERS:
+                # "de", "des", "du" are articles in one language and "of" in another: in
+                # "policía de Venezuela" the "de" stripped as an article was the connector
+                for at in range(i, len(left)):
+                    if left[at] in _CONNECTORS:
+                        connector, i = left[at], at + 1
+                        break
             if connector in _CONNECTORS:
                 i -= 1
             else:
