@@ -80,6 +80,41 @@ def judge(cues: RoleCues, sentence: str, mention: str, form: str, language: str,
         ("en", "Her reporting covered Chinese influence in Hungary.", "Chinese", "adjective", "topic"),
         # nothing around it
         ("en", "Spyware was found in Bahrain.", "Bahrain", "name", "neutral"),
+        # "de" is an article in Dutch and "of" in Spanish and French
+        ("es", "Vendió las cámaras a la policía de Venezuela.", "Venezuela", "name", "destination"),
+        # a conjunction after a bare preposition: not the country's
+        (
+            "es",
+            "Vetó la venta de equipos para que Teherán aclare su programa.",
+            "Teherán",
+            "place",
+            "neutral",
+        ),
+        # a French or Spanish name takes no noun after it
+        ("es", "Prohíben vender a Irán equipos para controlar internet.", "Irán", "name", "destination"),
+        # the client of a company is not the company's home
+        ("nl", "De regering is klant van het Israëlische bedrijf.", "Israëlische", "adjective", "origin"),
+        ("en", "The spyware was run from Saudi Arabia.", "Saudi Arabia", "name", "destination"),
+        # an English name before a noun phrase; a semicolon ends it
+        ("en", "The Taliban seized US biometric kits.", "US", "name", "origin"),
+        (
+            "en",
+            "He fled via Hong Kong; after Serbian police asked, he was arrested.",
+            "Hong Kong",
+            "name",
+            "neutral",
+        ),
+        # the last part of a Dutch or German compound is its head
+        ("nl", "De Rwandese regeringscriticus werd gehackt.", "Rwandese", "adjective", "destination"),
+        ("nl", "China-kenners waarschuwen voor de camera's.", "China", "name", "person"),
+        (
+            "de",
+            "Die ägyptischen Empfänger bestätigten die Lieferung.",
+            "ägyptischen",
+            "adjective",
+            "destination",
+        ),
+        ("es", "El programador ruso fue detenido en Barcelona.", "ruso", "adjective", "person"),
     ],
 )
 def test_roles(cues: RoleCues, language: str, sentence: str, mention: str, form: str, role: str) -> None:
@@ -107,6 +142,20 @@ def test_tokens_split_elisions_and_keep_commas() -> None:
 )
 def test_banned_sentences(cues: RoleCues, language: str, sentence: str) -> None:
     assert cues.banned_sentence(sentence, language) is not None
+
+
+def test_a_ban_far_from_its_verb(cues: RoleCues) -> None:
+    sentence = (
+        "Le paquet interdit notamment de vendre, de fournir ou d'exporter vers la Biélorussie des logiciels."
+    )
+    assert cues.banned_sentence(sentence, "fr") is not None
+
+
+def test_unknown_users_need_the_user_to_be_unknown(cues: RoleCues) -> None:
+    assert cues.unattributed_text("Wie achter de aanval zit, is onduidelijk.", "nl") is not None
+    # a source or a company not named says nothing about who used the technology
+    assert cues.unattributed_text("The engineer, who was not identified, spoke to the BBC.", "en") is None
+    assert cues.unattributed_text("The operator behind the attacks was not identified.", "en") is not None
 
 
 def test_a_concession_keeps_the_deal(cues: RoleCues) -> None:

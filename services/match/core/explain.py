@@ -88,9 +88,14 @@ def explain_news(c: Compiled, article: NewsArticle, stamp: Stamp) -> Explanation
     a = analyse_news(c, article, scanned)
     values = a.fields.values
     lines = [_line(m, values[m.field]) for m in a.signals]
+    chosen = {d.ref for d in a.destinations}
     for d in a.countries:
         lines.extend(_line(cm.mention, values[cm.mention.field], cm) for cm in d.mentions)
-        out.countries.append(CountryLine(d.ref, d.tier, d.is_destination, d.reason))
+        reason = d.reason
+        if d.ref in chosen and not d.is_destination:
+            cue = d.named_as_user[0].verdict.cue
+            reason = f"no country is named beside the technology; its state or people are elsewhere ({cue})"
+        out.countries.append(CountryLine(d.ref, d.tier, d.ref in chosen, reason))
     for h in a.defused:
         m = Mention(h.field, h.start, h.end, EvidenceKind.DESTINATION, h.ref, term=h.info.written)
         line = _line(m, values[h.field])

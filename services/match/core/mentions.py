@@ -236,6 +236,11 @@ class CountryMention:
         return self.verdict.deal or (self.verdict.source == "noun:authority" and self.technical)
 
     @property
+    def targeted(self) -> bool:
+        """Its people named as the targets ("against journalists in Egypt", "Bahraini activists")."""
+        return self.verdict.source in ("noun:victim", "frame:target")
+
+    @property
     def counts(self) -> bool:
         """A sale to the country or a use by it counts wherever it stands; its state, its people or
         its name with no cue count beside a technology, surveillance or trade word."""
@@ -267,7 +272,7 @@ class DestinationDecision:
         ("Saudi Arabia used Pegasus against dissidents in Turkey")."""
         if self.ref in self.users:
             return True
-        if m.verdict.source in ("noun:victim", "frame:target") and (self.users or self.unattributed):
+        if m.targeted and (self.users or self.unattributed):
             return False
         others = self.user_sentences.get(key, frozenset()) - {self.ref}
         return not (m.verdict.role == "neutral" and others)
@@ -287,15 +292,20 @@ class DestinationDecision:
           incidental (see ``_minor``), or where its people were targeted by someone the article
           cannot name, only a sale, a use or its state beside the technology (not a victim's
           nationality, not a mention with no cue); and if it is also the supplier's side (its
-          firms, money or owners), only a sale or a use;
+          firms, money or owners), only a sale or a use; an incidental country whose people were
+          the targets in the sentence with the technology counts too, when no user is shown;
         - otherwise its state, people or name beside the technology too, unless another state is the
           user of what was used against its people."""
         if self.mode == "ban":
             return tuple(m for m in self.mentions if m.verdict.deal)
-        targeted = any(m.verdict.source in ("noun:victim", "frame:target") for m in self.mentions)
+        targeted = any(m.targeted for m in self.mentions)
         if self.strict is not None or self.minor or (self.unattributed and targeted):
             if self.supplier_side:
                 return tuple(m for m in self.mentions if m.verdict.deal)
+            if self.minor and not (self.strict or self.users or self.unattributed):
+                # incidental, but its people targeted in the sentence with the technology, and no
+                # other user shown: "spyware was used against journalists in Saudi Arabia"
+                return tuple(m for m in self.mentions if m.user or (m.technical and m.targeted))
             return tuple(m for m in self.mentions if m.user)
         return tuple(m for m in self.mentions if m.counts and self._victims_count(m, m.sentence))
 
@@ -306,11 +316,17 @@ class DestinationDecision:
     @property
     def named_as_user(self) -> tuple[CountryMention, ...]:
         """Mentions of its state or people away from the technology ("operators in Saudi Arabia",
-        "recipients: the UAE and Egypt"): what makes it a destination when nothing else does."""
+        "recipients: the UAE and Egypt"): what makes it a destination when nothing else does. In a
+        story that shows another state as the user (see ``strict``), only in a sentence about the
+        technology, surveillance or trade ("threatened by Russian security services" is not)."""
         if not self.alerting or self.mode:
             return ()
         return tuple(
-            m for m in self.mentions if m.verdict.role == "destination" and self._victims_count(m, m.sentence)
+            m
+            for m in self.mentions
+            if m.verdict.role == "destination"
+            and (self.strict is None or m.linked)
+            and self._victims_count(m, m.sentence)
         )
 
     @property
@@ -330,6 +346,13 @@ class DestinationDecision:
         roles = sorted({m.verdict.role for m in self.mentions} - {"neutral"})
         if not roles:
             return "named only away from the technology, surveillance and trade words"
+        if "destination" in roles:
+            if any(m.counts for m in self.mentions if m.verdict.role == "destination"):
+                who = "says the user is not known" if self.unattributed else "names another state as the user"
+                return f"its people were the targets, and the article {who}"
+            roles.remove("destination")
+            away = "its state or people named only away from the technology, surveillance and trade words"
+            return away + ("" if not roles else "; otherwise only as " + ", ".join(roles))
         return "not a destination: only as " + ", ".join(roles)
 
 
@@ -348,11 +371,16 @@ class NewsAnalysis:
     @property
     def destinations(self) -> list[DestinationDecision]:
         """The countries the technology goes to or is used in. When none is named beside it, a
-        country whose state or people the article names elsewhere, if it is the only one."""
+        country whose state or people the article names elsewhere, if it is the only one (and
+        neither the supplier's side nor incidental to the story)."""
         found = [d for d in self.countries if d.is_destination]
         if found:
             return found
-        fallback = [d for d in self.countries if d.named_as_user and d.ref not in self.vendor_homes]
+        fallback = [
+            d
+            for d in self.countries
+            if d.named_as_user and d.ref not in self.vendor_homes and not (d.supplier_side or d.minor)
+        ]
         return fallback if len(fallback) == 1 or _one_list(fallback) else []
 
     def context(self, ref: str) -> list[Hit]:

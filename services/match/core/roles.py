@@ -362,8 +362,44 @@ _CLAUSE = frozenset(
         "cuando",
         "cual",
         "mientras",
+        "after",
+        "before",
+        "since",
+        "until",
+        "because",
+        "although",
+        "nadat",
+        "omdat",
+        "nachdem",
+        "weil",
+        "apres",
+        "avant",
+        "depuis",
+        "parce",
+        "despues",
+        "antes",
+        "porque",
     ]
 )
+# Conjunctions that start a clause: a bare preposition before one is not the country's
+# ("para que Teherán aclare", "pour que l'Iran", "dafür, dass China")
+_CONJUNCTIONS = frozenset(["que", "qu", "dass", "that", "if", "whether", "ob", "si", "porque"])
+# A client of something: "klant van het Israëlische bedrijf" names the supplier after "of"
+_CLIENT = frozenset(
+    [
+        "client",
+        "customer",
+        "klant",
+        "kunde",
+        "cliente",
+        "clients",
+        "customers",
+        "klanten",
+        "kunden",
+        "clientes",
+    ]
+)
+_OF = frozenset(["of", "van", "de", "du", "des", "del", "von", "vom", "der"])
 # Connectors of place: "cameras in Xinjiang" are where they are used.
 _LOCATIVE = frozenset(["in", "at", "inside", "bij", "op", "im", "bei", "a", "au", "aux", "en", "dans"])
 # Prepositions inside a French or Spanish noun phrase: "caméras de surveillance chinoises".
@@ -381,8 +417,9 @@ _SUFFIX = re.compile(r"-([a-z]+)")
 
 def tokens(folded: str) -> list[str]:
     """Words of a folded text, elided articles apart ("l'entreprise" -> "l", "entreprise"), commas kept
-    (a comma ends the reach of a cue), possessive "'s" as a word of its own."""
-    return _TOKEN.findall(_ELIDED.sub(r"\1' ", folded))
+    (a comma or a semicolon, kept as a comma, ends the reach of a cue), possessive "'s" as a word of
+    its own."""
+    return _TOKEN.findall(_ELIDED.sub(r"\1' ", folded).replace(";", ","))
 
 
 def _sentence_words(sentence: str) -> str:
@@ -390,7 +427,7 @@ def _sentence_words(sentence: str) -> str:
     return " ".join(tokens(fold(sentence).replace("-", " ")))
 
 
-def _phrase(cue: str, gap_words: int = 3, sentence: bool = False) -> str:
+def _phrase(cue: str, gap_words: int = 3, sentence: bool = False, star_pattern: str = "[a-z0-9-]*") -> str:
     """A cue as a regular expression over space-joined tokens: ``*`` ends a word with any ending,
     ``…`` stands for up to ``gap_words`` words."""
     out = ""
@@ -399,12 +436,12 @@ def _phrase(cue: str, gap_words: int = 3, sentence: bool = False) -> str:
         if piece in ("…", "..."):
             gap = True
             continue
-        star = piece.endswith("*")
+        star, ending = piece.endswith("*"), star_pattern
         folded = fold(piece.rstrip("*"))
         words = tokens(folded.replace("-", " ") if sentence else folded)
         if not words:
             continue
-        pattern = " ".join(re.escape(w) for w in words) + ("[a-z0-9-]*" if star else "")
+        pattern = " ".join(re.escape(w) for w in words) + (ending if star else "")
         if out:
             skip = r"\S+" if sentence else "[^ ,]+"
             out += f"(?: {skip}){{0,{gap_words}}} " if gap else " "
@@ -413,8 +450,11 @@ def _phrase(cue: str, gap_words: int = 3, sentence: bool = False) -> str:
     return out
 
 
-def _alternation(cues: Iterable[str], gap: int = 3, sentence: bool = False) -> str:
-    parts = sorted({p for p in (_phrase(c, gap, sentence) for c in cues) if p}, key=len, reverse=True)
+def _alternation(
+    cues: Iterable[str], gap: int = 3, sentence: bool = False, star_pattern: str = "[a-z0-9-]*"
+) -> str:
+    phrases = (_phrase(c, gap, sentence, star_pattern) for c in cues)
+    parts = sorted({p for p in phrases if p}, key=len, reverse=True)
     return "|".join(parts)
 
 
@@ -460,13 +500,17 @@ def _lists(cues: Mapping[str, list[str]], language: str | None) -> list[str]:
 
 
 def _compile(roles: RolesFile, language: str | None) -> _Compiled:
+    # At a word start; in Dutch and German also at the end of a compound ("Sicherheitsbehörden"),
+    # where a noun's ending is an inflection, not another word: "regeringscriticus" is a critic, not
+    # "regering*" with a long ending, and "Empfänger" stays one word
+    compounds = language in ("nl", "de", None)
+    star = "[a-z]{0,5}" if compounds else "[a-z0-9-]*"
     groups = []
     for name, cues in roles.nouns.items():
-        alternation = _alternation(_lists(cues, language))
+        alternation = _alternation(_lists(cues, language), star_pattern=star)
         if alternation:
             groups.append(f"(?P<{name}>{alternation})")
-    # at a word start; in Dutch and German also at the end of a compound ("Sicherheitsbehörden")
-    glue = "[a-z]*?" if language in ("nl", "de", None) else ""
+    glue = "[a-z]*?" if compounds else ""
     nouns = re.compile(glue + "(?:" + "|".join(groups) + ")(?= |$)") if groups else None
 
     def frames(pairs: tuple[tuple[str, Role], ...]) -> tuple[tuple[str, Role, re.Pattern[str]], ...]:
@@ -544,7 +588,7 @@ class RoleCues:
         return m.lastgroup, m.group(m.lastgroup)
 
     def _noun_after(
-        self, c: _Compiled, right: list[str], reach: int, name: bool
+        self, c: _Compiled, right: list[str], reach: int, name: bool, attributive: bool = False
     ) -> tuple[str, str, bool] | None:
         """The class of the noun phrase after the mention (its last classified noun is its head:
         "Chinese state money" is money, "Chinese telecom giant" a company), and whether it came
@@ -554,7 +598,9 @@ class RoleCues:
         if possessive:
             start, reach = 1, _NAME_REACH
         elif name:
-            reach = 1  # "Iran analyst", "Chinas Regierung": the noun right after a name
+            # "Iran analyst", "Chinas Regierung": the noun right after a name; in English a name
+            # stands before a whole noun phrase ("US biometric kits")
+            reach = _NAME_REACH if attributive else 1
         head: tuple[str, str] | None = None
         for at in range(start, min(len(right), start + reach)):
             if right[at] == ",":
@@ -628,6 +674,18 @@ class RoleCues:
                 return None
         return None
 
+    def _by_suffix(self, c: _Compiled, suffix: str, language: str | None) -> Verdict | None:
+        """The role a hyphenated ending gives: "Chinese-made", "Dubai-based", "China-style"; in Dutch
+        and German also the noun at the end of a compound: "China-kenners", "Iran-Experte"."""
+        if suffix in self._suffix:
+            return Verdict(self._suffix[suffix], f'"-{suffix}" after it', "suffix")
+        if language in ("nl", "de") and c.nouns is not None:
+            head = c.nouns.fullmatch(suffix)
+            if head is not None and head.lastgroup is not None:
+                cls = head.lastgroup
+                return Verdict(_NOUN_ROLE[cls], f'{cls} noun "-{suffix}" after it', f"noun:{cls}")
+        return None
+
     def judge(
         self,
         left: str,
@@ -647,9 +705,10 @@ class RoleCues:
         a capitalised adjective is a people: "les Ouïghours", "los Uigures")."""
         c = self._for(language)
         suffix = _SUFFIX.match(right)
-        if suffix is not None and suffix.group(1) in self._suffix:
-            role = self._suffix[suffix.group(1)]
-            return Verdict(role, f'"-{suffix.group(1)}" after it', "suffix")
+        if suffix is not None:
+            by_suffix = self._by_suffix(c, suffix.group(1), language)
+            if by_suffix is not None:
+                return by_suffix
         # Only the words near the mention matter: the longest cue with its gap spans a dozen words,
         # and searching a whole long sentence for a phrase that must end at the mention is slow.
         left_words = tokens(left)[-_WINDOW:]
@@ -657,7 +716,9 @@ class RoleCues:
         joined_left = " ".join(left_words)
         for name, role, pattern in c.before:
             m = pattern.search(joined_left)
-            if m is not None:
+            if m is not None and not (
+                m.group("cue") in _CLIENT and _OF.intersection(joined_left[m.end("cue") :].split())
+            ):  # "a client of the Israeli company": the supplier, not the client
                 return Verdict(role, f'{name} phrase "{m.group("cue")}" before it', f"frame:{name}")
         if vendor_home is not None:
             return Verdict("origin", f"the home country of {vendor_home}, named beside it", "vendor")
@@ -667,7 +728,8 @@ class RoleCues:
         possessive = False
         if adjective and head_final:
             found = self._noun_before(c, left_words, adjective=True)
-        if found is None:
+        if found is None and (adjective or not head_final):
+            # a French or Spanish name takes no noun after it ("vender a Irán equipos": the goods)
             after = self._noun_after(c, right_words, _ADJECTIVE_REACH, name=not adjective)
             if after is not None:
                 found, possessive = after[:2], after[2]
@@ -679,6 +741,12 @@ class RoleCues:
                 # "Empfänger waren Ägypten, ...", "clients include Egypt": a list of buyers or users
                 return Verdict("destination", f'listed after "{listed[1]}"', "frame:user")
             found = listed[:2] if listed is not None else None
+        if found is None and not adjective and language == "en":
+            # an English name before a whole noun phrase: "US biometric kits" (after
+            # "authorities of Uganda", whose next words are not its noun phrase)
+            after = self._noun_after(c, right_words, _NAME_REACH, name=True, attributive=True)
+            if after is not None:
+                found, possessive = after[:2], after[2]
         if found is not None:
             cls, noun = found
             if cls == "goods" and possessive:
@@ -707,7 +775,7 @@ class RoleCues:
             if name == "preposition" and not trade:
                 continue
             m = pattern.search(joined_left)
-            if m is not None:
+            if m is not None and not _CONJUNCTIONS.intersection(joined_left[m.end("cue") :].split()):
                 why = " in a sentence about a sale" if name == "preposition" else ""
                 return Verdict(role, f'"{m.group("cue")}" before it{why}', name)
         return _NO_CUE
