@@ -40,3 +40,21 @@ def test_the_command_prints_every_measurement(capsys: pytest.CaptureFixture[str]
         assert name in out
     assert "full engine / raw scan, 1000 terms:" in out
     assert "1 alerts in 20 articles" in out  # the one watched article in 20 alerts, with every list size
+
+
+def test_the_costs_compare_the_engine_with_and_without_forms_and_roles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "--costs", "--articles", "10", "--seconds", "0.05"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("  ")[0].strip(): line for line in out.splitlines() if "automaton keys" in line}
+    assert set(rows) == {
+        f"{name} ({label})"
+        for name in ("full engine", "without generated forms", "without role cues")
+        for label in ("bundled", "10000")
+    }
+    keys = {name: int(line.split()[-3]) for name, line in rows.items()}
+    # the forms are really left out, and the role cues change nothing in the index
+    assert keys["without generated forms (bundled)"] < keys["full engine (bundled)"]
+    assert keys["without role cues (bundled)"] == keys["full engine (bundled)"]
+    assert "without role cues (10000) / full engine (10000):" in out

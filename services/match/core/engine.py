@@ -24,10 +24,11 @@ class Matcher:
 
     version: str
 
-    def __init__(self, lists: Watchlists) -> None:
+    def __init__(self, lists: Watchlists, *, inflect: bool = True) -> None:
+        """``inflect=False`` compiles without the generated inflected forms (for the benchmark)."""
         self.lists = lists
         self.version = lists.version
-        self._compiled = Compiled.of(lists, terms.build(lists))
+        self._compiled = Compiled.of(lists, terms.build(lists, inflect))
 
     @property
     def index(self) -> terms.TermIndex:

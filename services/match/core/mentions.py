@@ -532,7 +532,8 @@ def analyse_news(
     alerting = c.lists.alert_tiers
     strict, mode = _strictness(c, fields, mentions)
     minor = _minor(c, by_country)
-    unattributed = any(
+    # whether the user is unknown matters only for a country whose people were the targets
+    unattributed = any(cm.targeted for cm in mentions) and any(
         c.roles.unattributed_text(text, article.language) is not None for text in fields.values.values()
     )
     users = frozenset(cm.mention.ref for cm in mentions if cm.user)

@@ -125,9 +125,10 @@ def _is_acronym(term: str) -> bool:
 
 
 class _Builder:
-    def __init__(self) -> None:
+    def __init__(self, inflect: bool = True) -> None:
         self.infos: dict[str, list[TermInfo]] = {}
         self.listed: set[str] = set()  # keys of terms as the watchlists write them
+        self.inflect = inflect  # add the generated inflected forms of each term
 
     def add(
         self,
@@ -165,7 +166,7 @@ class _Builder:
             secondary=secondary,
         )
         self._put(key, info, where, spec.term, listed=True)
-        if info.case == "any":  # a term whose case matters is written as it must appear
+        if info.case == "any" and self.inflect:  # a term whose case matters is written as it must appear
             for other in variants(key, language):
                 self._put(other, replace(info, key=other), where, spec.term, listed=False)
 
@@ -217,9 +218,10 @@ def _technology_tail(lang: str) -> Tail:
     return "compound" if lang in ("nl", "de") else "plural"
 
 
-def build(lists: Watchlists) -> TermIndex:
-    """Compile every enabled watchlist term into one index."""
-    b = _Builder()
+def build(lists: Watchlists, inflect: bool = True) -> TermIndex:
+    """Compile every enabled watchlist term into one index, with the inflected forms of each
+    (``inflect=False`` leaves them out: only the benchmark measures what they cost)."""
+    b = _Builder(inflect)
     termed: tuple[tuple[Kind, str, Iterable[TechnologyEntry | ContextEntry]], ...] = (
         ("technology", "technologies", lists.technologies.values()),
         ("context", "context", lists.context.values()),
