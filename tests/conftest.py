@@ -212,6 +212,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+def exportwatch(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The command line as a user runs it, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *map(str, args)],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """``exportwatch serve NAME`` as its own process, its output appended to ``log``."""
     with log.open("ab") as out:

@@ -383,10 +383,14 @@ def costs(count: int, seconds: float, out: Callable[[str], None]) -> list[Figure
     return figures
 
 
-def cost_report(figures: Sequence[Figure], out: Callable[[str], None]) -> None:
+def _table(figures: Sequence[Figure], out: Callable[[str], None]) -> None:
     out(f"{'measurement':44} {'terms':>8} {'articles/s':>11} {'MB/s':>8}  note")
     for f in figures:
         out(f"{f.name:44} {f.terms:>8} {f.articles:>11.1f} {f.megabytes:>8.2f}  {f.note}")
+
+
+def cost_report(figures: Sequence[Figure], out: Callable[[str], None]) -> None:
+    _table(figures, out)
     by = {f.name: f for f in figures}
     out("")
     out("time per article against the full engine (same run; 1.00 = as fast):")
@@ -398,9 +402,7 @@ def cost_report(figures: Sequence[Figure], out: Callable[[str], None]) -> None:
 
 
 def report(figures: Sequence[Figure], out: Callable[[str], None]) -> None:
-    out(f"{'measurement':44} {'terms':>8} {'articles/s':>11} {'MB/s':>8}  note")
-    for f in figures:
-        out(f"{f.name:44} {f.terms:>8} {f.articles:>11.1f} {f.megabytes:>8.2f}  {f.note}")
+    _table(figures, out)
     by = {f.name: f for f in figures}
     out("")
     out("ratios (same run):")

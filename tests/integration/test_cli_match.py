@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.conftest import exportwatch
 
 
 def test_offline_match_reports_bad_lines_and_matches_the_rest(samples_dir: Path, tmp_path: Path) -> None:
     lines = (samples_dir / "news.jsonl").read_text(encoding="utf-8").splitlines()
     archive = tmp_path / "archive.jsonl"
     archive.write_text("\n".join([lines[0], "{not json", lines[3], '{"type": "tweet"}', ""]) + "\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli", "match", str(archive)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = exportwatch("match", archive)
     assert result.returncode == 1, result.stderr  # some lines were invalid
     assert "line 2: invalid_json" in result.stderr
     assert "line 4: unknown_event_type" in result.stderr
@@ -33,15 +24,7 @@ def test_offline_match_reports_bad_lines_and_matches_the_rest(samples_dir: Path,
 
 def test_offline_match_reads_stdin(samples_dir: Path) -> None:
     data = (samples_dir / "news.jsonl").read_text(encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli", "match", "-"],
-        cwd=ROOT,
-        input=data,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = exportwatch("match", "-", stdin=data)
     assert result.returncode == 0, result.stderr
     events = {json.loads(line)["event_id"] for line in result.stdout.splitlines()}
     assert {"sample-000", "sample-003"} <= events
@@ -49,13 +32,6 @@ def test_offline_match_reads_stdin(samples_dir: Path) -> None:
 
 
 def test_offline_match_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "services.cli", "match", str(tmp_path / "nope.jsonl")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = exportwatch("match", tmp_path / "nope.jsonl")
     assert result.returncode == 2
     assert "cannot read" in result.stderr

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import exportwatch
 
 
 def article(event_id: str, body: str) -> str:
@@ -67,18 +65,6 @@ destinations:
     )
     (folder / "rules.yaml").write_text("news:\n  same_article: low\n", encoding="utf-8")
     return folder
-
-
-def exportwatch(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *map(str, args)],
-        cwd=ROOT,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def test_text_report_lists_what_appears_disappears_and_changes(archive: Path, old: Path, new: Path) -> None:

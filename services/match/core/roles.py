@@ -427,6 +427,14 @@ def _sentence_words(sentence: str) -> str:
     return " ".join(tokens(fold(sentence).replace("-", " ")))
 
 
+def _cue_in(pattern: re.Pattern[str] | None, text: str) -> str | None:
+    """The sentence-wide cue ``pattern`` finds in ``text``, if any."""
+    if pattern is None:
+        return None
+    m = pattern.search(_sentence_words(text))
+    return None if m is None else m.group().strip()
+
+
 def _phrase(cue: str, gap_words: int = 3, sentence: bool = False, star_pattern: str = "[a-z0-9-]*") -> str:
     """A cue as a regular expression over space-joined tokens: ``*`` ends a word with any ending,
     ``…`` stands for up to ``gap_words`` words."""
@@ -782,38 +790,19 @@ class RoleCues:
 
     def background_sentence(self, sentence: str, language: str | None) -> str | None:
         """The cue when the sentence gives background on a supplier (alleged links, owners)."""
-        c = self._for(language)
-        if c.background is None:
-            return None
-        m = c.background.search(_sentence_words(sentence))
-        return None if m is None else m.group().strip()
+        return _cue_in(self._for(language).background, sentence)
 
     def unattributed_text(self, text: str, language: str | None) -> str | None:
         """The cue when the text says it is not known who used the technology."""
-        c = self._for(language)
-        if c.unattributed is None:
-            return None
-        m = c.unattributed.search(_sentence_words(text))
-        return None if m is None else m.group().strip()
+        return _cue_in(self._for(language).unattributed, text)
 
     def speculation_sentence(self, sentence: str, language: str | None) -> str | None:
         """The cue when the sentence only speculates about the user or denies evidence of one."""
-        c = self._for(language)
-        if c.speculation is None:
-            return None
-        m = c.speculation.search(_sentence_words(sentence))
-        return None if m is None else m.group().strip()
+        return _cue_in(self._for(language).speculation, sentence)
 
     def banned_sentence(self, sentence: str, language: str | None) -> str | None:
         """The cue when the sentence reports a licence refused or a sale banned or stopped, and does
         not concede that the deal went ahead anyway; else None."""
         c = self._for(language)
-        if c.banned is None:
-            return None
-        text = _sentence_words(sentence)
-        m = c.banned.search(text)
-        if m is None:
-            return None
-        if c.concession is not None and c.concession.search(text) is not None:
-            return None
-        return m.group().strip()
+        cue = _cue_in(c.banned, sentence)
+        return None if cue is None or _cue_in(c.concession, sentence) is not None else cue

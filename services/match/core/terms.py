@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from html import unescape
 from typing import Literal
@@ -249,39 +249,23 @@ def build(lists: Watchlists, inflect: bool = True) -> TermIndex:
         if dest.cldr:
             names.extend(cldr_names(dest.id))
         later = dest.tier == "none"
-        for item in names:
-            b.add(
-                "destination",
-                dest.id,
-                item,
-                case="title",
-                tail="plural",
-                where=where,
-                form="name",
-                secondary=later,
-            )
-        for item in dest.adjectives:
-            b.add(
-                "destination",
-                dest.id,
-                item,
-                case="any",
-                tail="inflect",
-                where=where,
-                form="adjective",
-                secondary=later,
-            )
-        for item in dest.places:
-            b.add(
-                "destination",
-                dest.id,
-                item,
-                case="title",
-                tail="plural",
-                where=where,
-                form="place",
-                secondary=later,
-            )
+        forms: tuple[tuple[Form, Sequence[TermItem], Case, Tail], ...] = (
+            ("name", names, "title", "plural"),
+            ("adjective", dest.adjectives, "any", "inflect"),
+            ("place", dest.places, "title", "plural"),
+        )
+        for form, written, case, tail in forms:
+            for item in written:
+                b.add(
+                    "destination",
+                    dest.id,
+                    item,
+                    case=case,
+                    tail=tail,
+                    where=where,
+                    form=form,
+                    secondary=later,
+                )
         patterns = [*dest.negative, *lists.destination_negative]
         if patterns:
             negatives[("destination", dest.id)] = _combine(patterns)
