@@ -98,7 +98,9 @@ def severity_counts(path: Path) -> dict[str, int]:
     """Alerts in the notifications the built-in file subscription wrote, by severity (highest first)."""
     import json
 
-    counts = dict.fromkeys(("critical", "high", "medium", "low"), 0)
+    from schemas.events import Severity
+
+    counts = dict.fromkeys((s.value for s in reversed(Severity)), 0)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:

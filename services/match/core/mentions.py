@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from schemas.events import Evidence, EvidenceKind, NewsArticle
@@ -368,11 +369,12 @@ class NewsAnalysis:
     defused: list[Hit] = field(default_factory=list)  # country names a negative context cancelled
     vendor_homes: frozenset[str] = frozenset()  # home countries of the vendors named: the supplier's side
 
-    @property
+    @cached_property
     def destinations(self) -> list[DestinationDecision]:
         """The countries the technology goes to or is used in. When none is named beside it, a
         country whose state or people the article names elsewhere, if it is the only one (and
-        neither the supplier's side nor incidental to the story)."""
+        neither the supplier's side nor incidental to the story). Worked out once: the rules and
+        the explanation all read it."""
         found = [d for d in self.countries if d.is_destination]
         if found:
             return found
