@@ -4,13 +4,18 @@
     python3 tasks.py run    # embedded broker + the three services + bundled samples; alerts on screen
     python3 tasks.py test   # ruff, mypy and the whole test suite (what .ci/run calls)
 
-Each creates or reuses ``.venv`` and installs the project into it when pyproject.toml changed.
+Each creates or reuses ``.venv`` and installs the project into it when pyproject.toml changed. ``test``
+also installs the programs the suite runs (promtool and prometheus, kubectl: Debian packages, as root or
+with password-less sudo; EXPORTWATCH_NO_SYSTEM_INSTALL=1 turns that off) and starts the machine's
+PostgreSQL when it is installed but stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import venv
@@ -44,6 +49,117 @@ def ensure_venv() -> None:
     stamp.touch()
 
 
+# What the suite needs beyond the virtual environment: programs from the machine's packages. Each entry:
+# the command, the Debian package that ships it, and what the suite does with it.
+SYSTEM_PROGRAMS = (
+    ("promtool", "prometheus", "checks the alert rules, their unit tests and every dashboard's PromQL"),
+    ("prometheus", "prometheus", "scrapes the running services in an end-to-end test"),
+    ("kubectl", "kubectl", "renders the Kubernetes kustomization"),
+)
+
+
+def _root_prefix() -> list[str] | None:
+    """How to run a command as root: [] when we are root, ``sudo -n`` when it needs no password, else
+    None (then nothing is installed and the tests that need a program say which one is missing)."""
+    if os.name != "posix":
+        return None
+    if os.geteuid() == 0:
+        return []
+    if (
+        shutil.which("sudo")
+        and subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False).returncode == 0
+    ):
+        return ["sudo", "-n"]
+    return None
+
+
+POLICY_RC = Path("/usr/sbin/policy-rc.d")
+
+
+def _install_debian(packages: list[str], root: list[str]) -> bool:
+    """Install Debian packages without starting their daemons (a policy-rc.d the machine already has is
+    kept). True when apt-get succeeded."""
+    policy = POLICY_RC
+    made_policy = not policy.exists()
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        if made_policy:
+            # exit 101: "action forbidden", so the prometheus package does not start its own server.
+            subprocess.run(
+                [*root, "sh", "-c", f"printf '#!/bin/sh\\nexit 101\\n' > {policy} && chmod +x {policy}"],
+                check=True,
+            )
+        steps = [
+            [*root, "apt-get", "update", "-qq"],
+            [*root, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        ]
+        for step in steps:
+            if subprocess.run(step, env=env, stdout=subprocess.DEVNULL, check=False).returncode != 0:
+                return False
+        return True
+    finally:
+        if made_policy:
+            subprocess.run([*root, "rm", "-f", str(policy)], check=False)
+
+
+def ensure_system_programs() -> None:
+    """Install the programs the suite needs (Debian packages, as root or with password-less sudo) and
+    start the machine's PostgreSQL if it is installed but stopped. Whatever cannot be done is said
+    plainly; the tests that need it then fail and name it."""
+    missing = [(cmd, pkg, why) for cmd, pkg, why in SYSTEM_PROGRAMS if shutil.which(cmd) is None]
+    root = _root_prefix()
+    if missing and os.environ.get("EXPORTWATCH_NO_SYSTEM_INSTALL"):
+        root = None
+    if missing:
+        packages = sorted({pkg for _, pkg, _ in missing})
+        if root is not None and shutil.which("apt-get"):
+            for cmd, pkg, why in missing:
+                print(f"installing {cmd} (Debian package {pkg}): the suite {why} ...", flush=True)
+            if not _install_debian(packages, root):
+                print(
+                    f"could not install the Debian packages {', '.join(packages)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        else:
+            print(
+                f"not installed and cannot be installed here: {', '.join(cmd for cmd, _, _ in missing)} "
+                f"(Debian packages {', '.join(packages)}; apt-get as root or with password-less sudo, "
+                "unless EXPORTWATCH_NO_SYSTEM_INSTALL is set); the tests that need them will fail",
+                file=sys.stderr,
+                flush=True,
+            )
+    _start_postgresql(root)
+
+
+def _start_postgresql(root: list[str] | None) -> None:
+    """The PostgreSQL tests use the server on 127.0.0.1:5432 (``EXPORTWATCH_TEST_POSTGRES`` names
+    another). Start the machine's own cluster if it is installed and not answering."""
+    if os.environ.get("EXPORTWATCH_TEST_POSTGRES") or _port_open("127.0.0.1", 5432):
+        return
+    clusters = sorted(Path("/etc/postgresql").glob("*/main")) if Path("/etc/postgresql").is_dir() else []
+    if root is None or not clusters or shutil.which("pg_ctlcluster") is None:
+        print(
+            "PostgreSQL does not answer on 127.0.0.1:5432 and cannot be started from here; the PostgreSQL "
+            "tests will fail (start a server with trust auth and a database 'test', or set "
+            "EXPORTWATCH_TEST_POSTGRES to a postgresql:// URL of a user that may create databases)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    version = clusters[-1].parent.name
+    print(f"starting PostgreSQL {version} (the machine's cluster 'main') ...", flush=True)
+    subprocess.run(
+        [*root, "pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False
+    )
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((host, port)) == 0
+
+
 def run(*cmd: str) -> int:
     print("$ " + " ".join(cmd), flush=True)
     return subprocess.run(cmd, cwd=ROOT, check=False).returncode
@@ -62,6 +178,7 @@ def main() -> int:
         os.chdir(ROOT)
         exe = str(BIN / "exportwatch")
         os.execv(exe, [exe, "stack", *extra])  # noqa: S606 - our own entry point, no shell
+    ensure_system_programs()
     steps = [
         (str(BIN / "ruff"), "check", "."),
         (str(BIN / "ruff"), "format", "--check", "."),

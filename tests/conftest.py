@@ -269,14 +269,16 @@ def metric_value(port: int, name: str, **labels: str) -> float:
 
 
 def require_executable(name: str, provider: str) -> str:
-    """Path of the program ``name``. Missing: a failure in CI (``.ci/run`` installs it), a skip on a
-    developer's machine, with ``provider`` saying where it comes from."""
+    """Path of the program ``name``. Missing: a failure in CI (``python3 tasks.py test`` installs it), a
+    skip on a developer's machine, with ``provider`` saying where it comes from."""
     import shutil
 
     path = shutil.which(name)
     if path is None:
-        assert os.environ.get("CI") != "true", f"CI must have {name} ({provider}): .ci/run installs it"
-        pytest.skip(f"{name} not installed ({provider}); .ci/run installs it")
+        assert os.environ.get("CI") != "true", (
+            f"CI must have {name} ({provider}): `python3 tasks.py test` installs it as root"
+        )
+        pytest.skip(f"{name} not installed ({provider}); `python3 tasks.py test` installs it as root")
     return path
 
 
@@ -286,7 +288,7 @@ POSTGRES_ADMIN_URL = os.environ.get("EXPORTWATCH_TEST_POSTGRES", "postgresql://p
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for one test, dropped afterwards. PostgreSQL not running is a failure
-    (``.ci/run`` starts it), never a skip."""
+    (``python3 tasks.py test`` starts the machine's server), never a skip."""
     import uuid
 
     import asyncpg
