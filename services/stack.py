@@ -6,21 +6,35 @@ fed with the bundled sample news and licence data. Alerts appear on the console 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import errno
 import importlib.resources
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
+from services.common import localstack
 from services.common.embedded import BrokerStartError, EmbeddedBroker, free_port
 from services.common.processes import spawn_service, stop_in_order
+from services.common.settings import split_list
 from services.common.webhook_sink import WebhookSink
 
 DEFAULT_PORTS = {"ingest": 8081, "match": 8082, "notify": 8083}
+RECEIVER_PORT = 8090  # the local webhook receiver, for the README's examples (another when it is taken)
+# The embedded broker makes a consumer group join wait half the session timeout (Tansu 0.6): with the
+# client default of 10 s, match and notify each waited 5 s before the first alert. Local stack only.
+LOCAL_CONSUMER_SETTINGS = {
+    "EXPORTWATCH_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "EXPORTWATCH_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+}
 CONSOLE_MIN_SEVERITY = "high"
 START_ORDER = ("notify", "match", "ingest")  # consumers first, so they are in their groups early
 
@@ -58,22 +72,46 @@ def write_local_subscriptions(workdir: Path) -> Path:
     return path
 
 
-def service_env(
-    name: str, bootstrap: str, http_port: int, workdir: Path, webhook_url: str, sources: list[Path]
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXPORTWATCH_")}
-    env.update(
-        {
-            "EXPORTWATCH_KAFKA_BOOTSTRAP": bootstrap,
-            f"EXPORTWATCH_{name.upper()}_HTTP_PORT": str(http_port),
-            "PYTHONUNBUFFERED": "1",
-        }
+def stack_owned(name: str) -> bool:
+    """Settings the stack sets itself, whatever the environment says: the embedded broker's address and
+    client settings, the ports it printed, and the run's own databases (the broker forgets everything
+    when it stops, so the databases start afresh with it)."""
+    return (
+        name.startswith(("EXPORTWATCH_KAFKA_", "EXPORTWATCH_STACK_"))
+        or name.endswith("_HTTP_PORT")
+        or name in ("EXPORTWATCH_INGEST_DATABASE_URL", "EXPORTWATCH_NOTIFY_DATABASE_URL")
     )
+
+
+def environment_report(environ: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """The ``EXPORTWATCH_*`` variables of ``environ`` the stack passes on, and those it sets itself."""
+    names = sorted(k for k in environ if k.startswith("EXPORTWATCH_") and k != "EXPORTWATCH_VENV")
+    return [n for n in names if not stack_owned(n)], [n for n in names if stack_owned(n)]
+
+
+def _tokens(value: str | None) -> list[str]:
+    listed = split_list(value) if value else []
+    return [str(t) for t in listed] if isinstance(listed, list) else []
+
+
+def service_env(
+    name: str,
+    bootstrap: str,
+    http_port: int,
+    workdir: Path,
+    webhook_url: str,
+    sources: list[Path],
+    environ: Mapping[str, str] | None = None,
+    push_token: str | None = None,
+) -> dict[str, str]:
+    """One service's environment: the stack's settings for the local run, then the caller's own
+    ``EXPORTWATCH_*`` variables over them (all but the ones ``stack_owned`` names). The push API takes
+    the stack's own token and every token in ``EXPORTWATCH_INGEST_API_TOKENS``."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if not k.startswith("EXPORTWATCH_")}
+    env.update({"PYTHONUNBUFFERED": "1", **LOCAL_CONSUMER_SETTINGS})
     if name == "ingest":
         env["EXPORTWATCH_INGEST_SOURCES"] = ",".join(str(s) for s in sources)
-        # The embedded broker forgets everything when it stops: ingest's memory of what it published
-        # lives exactly as long, in the run's own folder.
-        env["EXPORTWATCH_INGEST_DATABASE_URL"] = f"sqlite:///{workdir / 'ingest.db'}"
     if name == "notify":
         env.update(
             {
@@ -82,16 +120,80 @@ def service_env(
                 # the low-severity licence rows included, goes to alerts.jsonl and the webhook.
                 "EXPORTWATCH_NOTIFY_CONSOLE_MIN_SEVERITY": CONSOLE_MIN_SEVERITY,
                 "EXPORTWATCH_NOTIFY_FILE_PATH": str(workdir / "alerts.jsonl"),
-                "EXPORTWATCH_NOTIFY_DATABASE_URL": f"sqlite:///{workdir / 'notify.db'}",
                 "EXPORTWATCH_NOTIFY_SUBSCRIPTIONS_FILE": str(write_local_subscriptions(workdir)),
-                "EXPORTWATCH_STACK_WEBHOOK_URL": webhook_url,
-                "EXPORTWATCH_STACK_WEBHOOK_SECRET": STACK_WEBHOOK_SECRET,
                 # The local receiver listens on loopback, which webhooks may not reach unless allowed.
                 "EXPORTWATCH_NOTIFY_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32",
-                "EXPORTWATCH_NOTIFY_GROUP_WAIT_SECONDS": "2",
+                "EXPORTWATCH_NOTIFY_GROUP_WAIT_SECONDS": "0.5",
+            }
+        )
+    env.update({k: v for k, v in environ.items() if k.startswith("EXPORTWATCH_") and not stack_owned(k)})
+    env.update(
+        {
+            "EXPORTWATCH_KAFKA_BOOTSTRAP": bootstrap,
+            f"EXPORTWATCH_{name.upper()}_HTTP_PORT": str(http_port),
+        }
+    )
+    if name == "ingest":
+        # The embedded broker forgets everything when it stops: ingest's memory of what it published
+        # lives exactly as long, in the run's own folder.
+        env["EXPORTWATCH_INGEST_DATABASE_URL"] = f"sqlite:///{workdir / 'ingest.db'}"
+        tokens = [push_token] if push_token else []
+        tokens += _tokens(environ.get("EXPORTWATCH_INGEST_API_TOKENS"))
+        if tokens:
+            env["EXPORTWATCH_INGEST_API_TOKENS"] = json.dumps(tokens)
+    if name == "notify":
+        env.update(
+            {
+                "EXPORTWATCH_NOTIFY_DATABASE_URL": f"sqlite:///{workdir / 'notify.db'}",
+                "EXPORTWATCH_STACK_WEBHOOK_URL": webhook_url,
+                "EXPORTWATCH_STACK_WEBHOOK_SECRET": STACK_WEBHOOK_SECRET,
             }
         )
     return env
+
+
+def example_event(now: dt.datetime) -> dict[str, object]:
+    """The article the banner's ``curl`` example pushes: a sale of interception to Uganda's authorities,
+    which the console shows as a high alert."""
+    return {
+        "type": "news_article",
+        "id": f"stack-example-{now:%Y%m%d%H%M%S}",
+        "source": "local-example",
+        "url": f"https://example.org/local-stack/{now:%Y%m%d%H%M%S}",
+        "language": "en",
+        "published_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "title": "Huawei technicians helped Ugandan officials spy on rivals",
+        "body": "The Chinese telecom giant Huawei helped the authorities of Uganda intercept the calls of "
+        "opposition leaders, officials said.",
+    }
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder when it is inside it (shorter to paste), else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def write_push_files(workdir: Path, token: str, now: dt.datetime) -> tuple[Path, Path]:
+    """The stack's push token (readable by this user only) and the example event, for the banner's curl."""
+    token_file = workdir / "push-token"
+    token_file.unlink(missing_ok=True)
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    event_file = workdir / "example-event.json"
+    event_file.write_text(json.dumps(example_event(now), ensure_ascii=False) + "\n", encoding="utf-8")
+    return token_file, event_file
+
+
+def push_example(ingest_port: int, token_file: Path, event_file: Path) -> str:
+    return (
+        f'curl -H "Authorization: Bearer $(cat {_shown(token_file)})" '
+        f"-H 'content-type: application/json' --data-binary @{_shown(event_file)} "
+        f"http://127.0.0.1:{ingest_port}/v1/events"
+    )
 
 
 def severity_counts(path: Path) -> dict[str, int]:
@@ -117,10 +219,78 @@ def severity_counts(path: Path) -> dict[str, int]:
     return {k: v for k, v in counts.items() if v}
 
 
+def say(text: str, err: bool = False) -> None:
+    """Print to the console; if stdout's reader has gone (``| tee`` or ``| less`` ended by the same
+    Ctrl-C), carry on without it, so the stop still happens in order."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        print(text, file=stream, flush=True)
+    except OSError as exc:  # BrokenPipeError, or EPIPE/EIO on a terminal that went away
+        if exc.errno not in (errno.EPIPE, errno.EIO, errno.EBADF):
+            raise
+        _detach(stream)
+
+
+def _detach(stream: object) -> None:
+    """Point the stream's file descriptor at /dev/null: what is still buffered, and the interpreter's
+    last flush, go nowhere instead of failing."""
+    fileno = getattr(stream, "fileno", None)
+    if fileno is None:
+        return
+    try:
+        target = fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except (OSError, ValueError):
+        return
+    try:
+        os.dup2(devnull, target)
+    finally:
+        os.close(devnull)
+
+
 def _terminate(procs: dict[str, subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
     # Producers first, so nothing is left half-processed.
     for name in stop_in_order(procs, list(reversed(START_ORDER)), timeout):
-        print(f"  {name} did not stop in {timeout:.0f}s; killed it", flush=True)
+        say(f"  {name} did not stop in {timeout:.0f}s; killed it")
+
+
+def banner(
+    bootstrap: str,
+    ports: dict[str, int],
+    receiver: str,
+    workdir: Path,
+    sources: list[Path],
+    push_command: str,
+    environ: Mapping[str, str],
+) -> str:
+    honoured, ignored = environment_report(environ)
+    lines = [
+        "ExportWatch local stack",
+        f"  broker   {bootstrap} (embedded Tansu, memory storage)",
+        *(f"  {n:<8} http://127.0.0.1:{ports[n]}/metrics  /healthz" for n in DEFAULT_PORTS),
+        f"  sources  {', '.join(str(s) for s in sources)}",
+        f"  webhook receiver {receiver} -> {workdir / 'webhook-deliveries.jsonl'}",
+        f"  every alert -> {workdir / 'alerts.jsonl'}",
+        f"  logs     {workdir / 'logs'}",
+    ]
+    if honoured:
+        lines.append(f"  from your environment: {', '.join(honoured)}")
+    if ignored:
+        lines.append(f"  not used (the local stack sets these itself): {', '.join(ignored)}")
+    lines += [
+        "",
+        f"Push an article (POST http://127.0.0.1:{ports['ingest']}/v1/events; the stack's token is in "
+        f"{_shown(workdir / 'push-token')}, and EXPORTWATCH_INGEST_API_TOKENS adds yours):",
+        f"  {push_command}",
+        f"Subscriptions API http://127.0.0.1:{ports['notify']}/v1/subscriptions; a token for it (from any "
+        "folder, while the stack runs):",
+        f"  {_shown(Path(sys.prefix) / 'bin' / 'exportwatch')} notify token YOUR-NAME",
+        "",
+        f"Alerts of severity {CONSOLE_MIN_SEVERITY} and above appear below as notify delivers them (the "
+        "others are in alerts.jsonl). Ctrl-C stops everything.",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = None) -> int:
@@ -131,6 +301,7 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
         for suffix in ("", "-wal", "-shm", ".migrate-lock"):
             (workdir / (name + suffix)).unlink(missing_ok=True)
     sources = [s.resolve() for s in (sources or [bundled_samples()])]
+    environ = dict(os.environ)
 
     stopping = False
 
@@ -145,67 +316,55 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
     try:
         asyncio.run(broker.start())
     except BrokerStartError as exc:
-        print(f"exportwatch stack: the embedded broker did not start: {exc}", file=sys.stderr)
+        say(f"exportwatch stack: the embedded broker did not start: {exc}", err=True)
         return 1
-    sink = WebhookSink(out=workdir / "webhook-deliveries.jsonl", secret=STACK_WEBHOOK_SECRET).start()
+    sink = WebhookSink(
+        port=_port(RECEIVER_PORT), out=workdir / "webhook-deliveries.jsonl", secret=STACK_WEBHOOK_SECRET
+    ).start()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     ports = {name: _port(p) for name, p in DEFAULT_PORTS.items()}
+    token = secrets.token_urlsafe(24)
+    token_file, event_file = write_push_files(workdir, token, dt.datetime.now(dt.UTC))
     code = 0
     try:
         for name in START_ORDER:
             log = open(workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-            procs[name] = spawn_service(
-                name,
-                service_env(name, broker.bootstrap, ports[name], workdir, sink.url, sources),
-                stdout=None if name == "notify" else log,
-                stderr=log,
-            )
+            env = service_env(name, broker.bootstrap, ports[name], workdir, sink.url, sources, environ, token)
+            procs[name] = spawn_service(name, env, stdout=None if name == "notify" else log, stderr=log)
             log.close()
-        print(
-            "\n".join(
-                [
-                    "ExportWatch local stack",
-                    f"  broker   {broker.bootstrap} (embedded Tansu, memory storage)",
-                    *(f"  {n:<8} http://127.0.0.1:{ports[n]}/metrics  /healthz" for n in DEFAULT_PORTS),
-                    f"  push API POST http://127.0.0.1:{ports['ingest']}/v1/events"
-                    " (tokens: EXPORTWATCH_INGEST_API_TOKENS)",
-                    f"  subscriptions API http://127.0.0.1:{ports['notify']}/v1/subscriptions"
-                    " (a token: .venv/bin/exportwatch notify token YOUR-NAME)",
-                    f"  sources  {', '.join(str(s) for s in sources)}",
-                    f"  webhook deliveries -> {workdir / 'webhook-deliveries.jsonl'}",
-                    f"  logs     {workdir / 'logs'}",
-                    f"  every alert -> {workdir / 'alerts.jsonl'}",
-                    f"Alerts of severity {CONSOLE_MIN_SEVERITY} and above appear below as notify delivers"
-                    " them (the others are in alerts.jsonl). Ctrl-C stops everything.",
-                    "",
-                ]
-            ),
-            flush=True,
+        localstack.publish(
+            localstack.StackInfo(
+                pid=os.getpid(),
+                workdir=str(workdir),
+                notify_database_url=f"sqlite:///{workdir / 'notify.db'}",
+                ingest_port=ports["ingest"],
+                notify_port=ports["notify"],
+            )
         )
+        push = push_example(ports["ingest"], token_file, event_file)
+        say(banner(broker.bootstrap, ports, sink.url, workdir, sources, push, environ))
         while not stopping:
             for name, proc in procs.items():
                 if proc.poll() is not None:
-                    print(
+                    say(
                         f"exportwatch stack: {name} exited with code {proc.returncode}; "
                         f"see {workdir / 'logs' / (name + '.log')}",
-                        file=sys.stderr,
-                        flush=True,
+                        err=True,
                     )
                     stopping, code = True, 1
                     break
             time.sleep(0.3)
     finally:
-        print("\nstopping the stack ...", flush=True)
+        say("\nstopping the stack ...")
         _terminate(procs)
+        localstack.withdraw(os.getpid())
         sink.stop()
         broker.stop()
-        delivered = len(sink.received)
-        print(
-            f"stopped. {delivered} webhook deliveries this run, in {workdir / 'webhook-deliveries.jsonl'}",
-            flush=True,
-        )
+        token_file.unlink(missing_ok=True)
+        deliveries = workdir / "webhook-deliveries.jsonl"
+        say(f"stopped. {len(sink.received)} webhook deliveries this run, in {deliveries}")
         counts = severity_counts(workdir / "alerts.jsonl")
         if counts:
             shown = ", ".join(f"{n} {severity}" for severity, n in counts.items())
-            print(f"alerts this run by severity: {shown} (all in {workdir / 'alerts.jsonl'})", flush=True)
+            say(f"alerts this run by severity: {shown} (all in {workdir / 'alerts.jsonl'})")
     return code

@@ -4,9 +4,10 @@ and validation errors read as one line per problem with the path to it."""
 from __future__ import annotations
 
 import difflib
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 
 class StrictConfig(BaseModel):
@@ -56,3 +57,21 @@ def quoted(text: str, limit: int = 80) -> str:
     if len(text) <= limit:
         return repr(text)
     return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def seconds(value: object) -> object:
+    """``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` as seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m, h or d")
+        return float(match.group(1)) * _UNIT[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(seconds), Field(gt=0, allow_inf_nan=False)]
+"""A duration in configuration or a request: seconds, or a number with s, m, h or d ("15m", "7d")."""

@@ -245,11 +245,14 @@ def subscribe_batches(
     retry_delay: float = 1.0,
     lag_interval: float = 5.0,
     description: str | None = None,
+    session_timeout_ms: int = 10_000,
+    heartbeat_interval_ms: int = 3_000,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """Register a batch consumer: ``handle`` turns records into outgoing messages, which are published
     before the offsets are committed. A failure to publish rewinds the batch (after ``retry_delay``).
     A record larger than ``max_record_bytes`` never reaches ``handle``: it is dead-lettered as too_large.
     ``description`` says what the consumer does, for the AsyncAPI document (``services/asyncapi.py``).
+    ``session_timeout_ms`` and ``heartbeat_interval_ms`` are the consumer group's (CommonSettings).
 
     Returns the background job that keeps the consumer's lag gauges current (add it to the service's
     background jobs)."""
@@ -296,6 +299,8 @@ def subscribe_batches(
         max_records=max_records,
         batch_timeout_ms=100,
         auto_offset_reset="earliest",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=f"{group_id}-consumer",
         description=description,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -20,10 +20,28 @@ class CommonSettings(BaseSettings):
     )
     topic_partitions: int = Field(default=4, ge=1, description="Partitions per topic when we create topics.")
     topic_replication: int = Field(default=1, ge=1, description="Replication factor when we create topics.")
+    kafka_session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        description="Consumer group session timeout: a consumer silent this long leaves the group. The "
+        "local stack lowers it, since the embedded broker makes every group join wait half of it.",
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        default=3_000, ge=100, description="How often a consumer tells the group it is alive."
+    )
     create_topics: bool = Field(default=True, description="Create missing topics at start and on recovery.")
     http_host: str = Field(default="127.0.0.1", description="Address of the /metrics and /healthz server.")
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = Field(default="INFO")
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> CommonSettings:
+        if self.kafka_heartbeat_interval_ms >= self.kafka_session_timeout_ms:
+            raise ValueError(
+                f"kafka_heartbeat_interval_ms ({self.kafka_heartbeat_interval_ms}) must be below "
+                f"kafka_session_timeout_ms ({self.kafka_session_timeout_ms})"
+            )
+        return self
 
 
 class ServiceSettings(BaseSettings):
@@ -34,7 +52,7 @@ class ServiceSettings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535, description="Port of /metrics and /healthz.")
 
 
-def _split(value: object) -> object:
+def split_list(value: object) -> object:
     """Environment lists: a JSON array, or comma-separated values."""
     if isinstance(value, str):
         text = value.strip()
@@ -44,5 +62,5 @@ def _split(value: object) -> object:
     return value
 
 
-PathList = Annotated[list[Path], NoDecode, BeforeValidator(_split)]
-SecretList = Annotated[list[SecretStr], NoDecode, BeforeValidator(_split)]
+PathList = Annotated[list[Path], NoDecode, BeforeValidator(split_list)]
+SecretList = Annotated[list[SecretStr], NoDecode, BeforeValidator(split_list)]

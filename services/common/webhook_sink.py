@@ -1,4 +1,5 @@
-"""A local webhook receiver: records every POST it gets (to memory and a JSON Lines file).
+"""A local webhook receiver: records every POST it gets (to memory and a JSON Lines file), with its
+headers and exact body bytes as well as the parsed body, so a signature can be checked again from it.
 
 The local stack points notify at it so a newcomer sees exactly what an integrator would receive, and
 the tests use it as the real HTTP server on the other end of the webhook channel. Given the signing
@@ -10,6 +11,7 @@ verify, and a request cut off by a dying sender never counts as received.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -41,6 +43,15 @@ def signature_valid(secret: str, header: str, body: bytes, tolerance: float = 30
         return False
     expected = hmac.new(secret.encode(), stamps[0].strip().encode() + b"." + body, hashlib.sha256).hexdigest()
     return any(hmac.compare_digest(expected, v.strip()) for k, v in fields if k.strip() == "v1")
+
+
+def raw_body(body: bytes) -> dict[str, str]:
+    """The exact request body for the record: ``raw_body`` as text when it is UTF-8 (a signature check
+    encodes it back to the same bytes), else ``raw_body_base64``."""
+    try:
+        return {"raw_body": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"raw_body_base64": base64.b64encode(body).decode("ascii")}
 
 
 class WebhookSink:
@@ -127,6 +138,10 @@ class WebhookSink:
             "path": path,
             "notification_id": lower.get("idempotency-key"),
             "alert_ids": [a.get("id") for a in alerts if isinstance(a, dict)],
+            # What an integrator needs to check the request again: every header as sent, and the body's
+            # exact bytes (the signature covers those, not the parsed JSON below).
+            "headers": headers,
+            **raw_body(body),
             "body": payload,
         }
         if self.secret is not None:

@@ -133,6 +133,8 @@ def create_service(
         make_handler(watchlists, metrics),
         pipeline,
         max_records=settings.max_batch,
+        session_timeout_ms=settings.common.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.common.kafka_heartbeat_interval_ms,
         description="Evaluates every event against the watchlists and publishes an alert for each rule "
         "that fires; events that are not valid, or whose evaluation fails, are dead-lettered.",
     )

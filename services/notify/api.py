@@ -81,7 +81,7 @@ def public_view(sub: Subscription) -> dict[str, Any]:
 
 
 def _silence_view(silence: Silence, now: dt.datetime) -> dict[str, Any]:
-    data = silence.model_dump(mode="json")
+    data = silence.model_dump(mode="json", exclude={"duration"})  # stored as its ends_at
     data["state"] = "active" if silence.active(now) else ("pending" if now < silence.starts_at else "expired")
     return data
 
@@ -344,7 +344,7 @@ class Api:
         now = self.clock()
         try:  # in UTC, as stored: an offset at the edge of the calendar (year 1 or 9999) overflows
             starts = (spec.starts_at or now).astimezone(dt.UTC)
-            ends = spec.ends_at.astimezone(dt.UTC)
+            ends = spec.end(starts).astimezone(dt.UTC)
         except OverflowError:
             raise ApiError(422, "invalid silence", ["starts_at, ends_at: out of range"]) from None
         if ends <= max(starts, now):

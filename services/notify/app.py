@@ -143,6 +143,8 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         handler,
         pipeline,
         max_records=200,
+        session_timeout_ms=settings.common.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.common.kafka_heartbeat_interval_ms,
         description="Records every alert for the subscriptions that want it, in the database, before "
         "the offsets are committed; messages that are not valid alerts are dead-lettered.",
     )

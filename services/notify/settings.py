@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from services.common.settings import ServiceSettings, _split
+from services.common.settings import ServiceSettings, split_list
 
-StrList = Annotated[list[str], NoDecode, BeforeValidator(_split)]
+StrList = Annotated[list[str], NoDecode, BeforeValidator(split_list)]
 
 
 class NotifySettings(ServiceSettings):

@@ -5,7 +5,9 @@
     exportwatch notify token OWNER [--label TEXT]            a new API token for OWNER (shown once)
     exportwatch notify check FILE                            validate a subscriptions file
 
-The database comes from ``EXPORTWATCH_NOTIFY_DATABASE_URL`` (or ``--database-url``), as for the service.
+The database comes from ``--database-url`` or ``EXPORTWATCH_NOTIFY_DATABASE_URL``, as for the service;
+without either, from the local stack running on this machine (``exportwatch stack``, from any folder),
+else ``var/notify.db`` in the current folder. A SQLite database that does not exist is refused.
 A re-driven notification is sent by the running service at its next look at the queue, with a fresh
 set of attempts and the same notification id.
 """
@@ -18,7 +20,7 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from services.notify.store.repository import NotifyStore
@@ -44,12 +46,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _database_url(given: str | None) -> str:
-    if given:
-        return given
+class NoDatabase(Exception):
+    """The notify database to work on cannot be found; the message says where we looked and what to do."""
+
+
+def find_database(given: str | None, environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """The database URL to use and, when it was found rather than given, a note saying whose it is.
+
+    In order: ``--database-url``; ``EXPORTWATCH_NOTIFY_DATABASE_URL``; the running local stack's (from any
+    folder); ``var/notify.db`` under the current folder. A SQLite file that does not exist is refused
+    rather than created: a token written to a new, empty database would be rejected by the running
+    service."""
+    from services.common import localstack
     from services.notify.settings import NotifySettings
 
-    return NotifySettings().database_url.get_secret_value()
+    note = None
+    if given:
+        url = given
+    elif environ.get("EXPORTWATCH_NOTIFY_DATABASE_URL"):
+        url = NotifySettings().database_url.get_secret_value()
+    elif (stack := localstack.running()) is not None:
+        url = stack.notify_database_url
+        note = f"using the database of the local stack running in {stack.workdir} (pid {stack.pid})"
+    else:
+        url = NotifySettings().database_url.get_secret_value()
+    path = localstack.sqlite_file(url)
+    if path is not None and not path.is_file():
+        where = path.resolve()
+        raise NoDatabase(
+            f"no notify database at {where}: no local stack is running (start it with "
+            "`python3 tasks.py run` in the ExportWatch folder), and this folder has no var/notify.db. "
+            "For a deployed notify, set EXPORTWATCH_NOTIFY_DATABASE_URL (or --database-url) to its "
+            "database; with Docker Compose, run the command inside the notify container "
+            "(`docker compose exec notify exportwatch notify token NAME`)."
+        )
+    return url, note
 
 
 async def _dead(store: NotifyStore, subscription: str | None, limit: int, as_json: bool) -> int:
@@ -84,7 +115,14 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"{f.id}: {f.spec.name} (owner {f.owner}, {f.spec.channel.type}, {f.spec.mode.value})")
         print(f"{len(loaded)} subscription(s), valid", file=sys.stderr)
         return 0
-    store = await NotifyStore.open(_database_url(args.database_url))
+    try:
+        url, note = find_database(args.database_url, os.environ)
+    except NoDatabase as exc:
+        print(f"exportwatch notify {args.action}: {exc}", file=sys.stderr)
+        return 2
+    if note:
+        print(note, file=sys.stderr)
+    store = await NotifyStore.open(url)
     try:
         now = dt.datetime.now(dt.UTC)
         if args.action == "dead":

@@ -598,6 +598,24 @@ async def test_silences_are_created_listed_and_expired_by_their_owner(
         "POST", "/v1/silences", alice, {"filters": {}, "ends_at": "2099-01-01T00:00:00", "comment": "x"}
     )
     assert naive.status_code == 422 and naive.json()["problems"][0].startswith("ends_at:")
+    # A duration instead of a time (what the README's example uses: it works whenever it is pasted).
+    week = await notify.call(
+        "POST", "/v1/silences", alice, {"filters": {}, "duration": "7d", "comment": "for a week"}
+    )
+    assert week.status_code == 201, week.text
+    ends = dt.datetime.fromisoformat(week.json()["ends_at"])
+    assert abs((ends - dt.datetime.now(dt.UTC)) - dt.timedelta(days=7)) < dt.timedelta(minutes=1)
+    assert (await notify.call("DELETE", f"/v1/silences/{week.json()['id']}", alice)).status_code in (200, 204)
+    both = await notify.call(
+        "POST", "/v1/silences", alice, {"filters": {}, "duration": "2h", "ends_at": soon, "comment": "x"}
+    )
+    neither = await notify.call("POST", "/v1/silences", alice, {"filters": {}, "comment": "x"})
+    bad = await notify.call(
+        "POST", "/v1/silences", alice, {"filters": {}, "duration": "soon", "comment": "x"}
+    )
+    assert both.status_code == neither.status_code == bad.status_code == 422
+    assert any("exactly one of ends_at" in p for p in both.json()["problems"] + neither.json()["problems"])
+    assert any("is not a duration" in p for p in bad.json()["problems"])
     typo = await notify.call("POST", "/v1/silences", alice, {"filter": {}, "ends_at": soon, "comment": "x"})
     assert typo.status_code == 422 and any("did you mean 'filters'" in p for p in typo.json()["problems"])
     no_comment = await notify.call("POST", "/v1/silences", alice, {"filters": {}, "ends_at": soon})

@@ -19,33 +19,17 @@ sources:
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
 import yaml
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from services.common.config import StrictConfig
+from services.common.config import Seconds, StrictConfig
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, expanded_size, unreadable_value
 from services.ingest.core.tabular import CsvMapping
 
 Format = Literal["auto", "feed", "jsonl", "caat", "csv"]
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
-
-
-def _seconds(value: object) -> object:
-    """``90``, ``"90s"``, ``"15m"``, ``"2h"``, ``"1d"`` as seconds."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"{value!r} is not a duration: use seconds or a number with s, m, h or d")
-        return float(match.group(1)) * _UNIT[match.group(2)]
-    return value
-
-
-Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0, allow_inf_nan=False)]
 
 
 class SourceSpec(StrictConfig):

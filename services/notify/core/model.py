@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, AwareDatetime, Field, SecretStr, field_validator, model_validator
 
 from schemas import Severity
-from services.common.config import StrictConfig
+from services.common.config import Seconds, StrictConfig
 
 EventType = Literal["news_article", "licence_record"]
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}$")
@@ -261,15 +261,31 @@ class Subscription(SubscriptionSpec):
 
 
 class SilenceSpec(Strict):
-    """Mute alerts matching ``filters`` from ``starts_at`` until ``ends_at`` (Alertmanager-style)."""
+    """Mute alerts matching ``filters`` from ``starts_at`` until ``ends_at``, or for ``duration``
+    (Alertmanager-style)."""
 
     filters: Filters
-    ends_at: AwareDatetime = Field(description="When the silence stops.")
+    ends_at: AwareDatetime | None = Field(default=None, description="When the silence stops.")
+    duration: Seconds | None = Field(
+        default=None, description='Instead of ends_at: how long from starts_at, e.g. "2h" or "7d".'
+    )
     starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
     comment: str = Field(min_length=1, max_length=1000, description="Why: shown to everyone who can see it.")
     subscription_id: str | None = Field(
         default=None, description="Only this subscription; default: every subscription of the owner."
     )
+
+    @model_validator(mode="after")
+    def _one_end(self) -> SilenceSpec:
+        if (self.ends_at is None) == (self.duration is None):
+            raise ValueError('give exactly one of ends_at (a time) and duration (e.g. "2h", "7d")')
+        return self
+
+    def end(self, starts: dt.datetime) -> dt.datetime:
+        """When the silence stops, for one starting at ``starts``."""
+        if self.ends_at is not None:
+            return self.ends_at
+        return starts + dt.timedelta(seconds=self.duration or 0)
 
 
 class Silence(SilenceSpec):
@@ -278,6 +294,7 @@ class Silence(SilenceSpec):
     created_by: str
     created_at: AwareDatetime
     starts_at: AwareDatetime
+    ends_at: AwareDatetime
 
     def active(self, now: dt.datetime) -> bool:
         return self.starts_at <= now < self.ends_at
