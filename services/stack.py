@@ -293,13 +293,28 @@ def banner(
     return "\n".join(lines)
 
 
-def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = None) -> int:
+def _fresh(workdir: Path) -> Path:
+    """The run's folder, emptied of the last run's state: the embedded broker forgets everything when it
+    stops, so the services' databases start afresh too."""
     workdir = workdir.resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    # The embedded broker forgets everything when it stops; the services' databases start afresh too.
     for name in ("webhook-deliveries.jsonl", "alerts.jsonl", "ingest.db", "notify.db"):
         for suffix in ("", "-wal", "-shm", ".migrate-lock"):
             (workdir / (name + suffix)).unlink(missing_ok=True)
+    return workdir
+
+
+def _one_exited(procs: dict[str, subprocess.Popen[bytes]], workdir: Path) -> bool:
+    for name, proc in procs.items():
+        if proc.poll() is not None:
+            log = workdir / "logs" / f"{name}.log"
+            say(f"exportwatch stack: {name} exited with code {proc.returncode}; see {log}", err=True)
+            return True
+    return False
+
+
+def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = None) -> int:
+    workdir = _fresh(workdir)
     sources = [s.resolve() for s in (sources or [bundled_samples()])]
     environ = dict(os.environ)
 
@@ -314,7 +329,7 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
 
     broker = EmbeddedBroker(port=broker_port, log_path=workdir / "logs" / "tansu.log")
     try:
-        asyncio.run(broker.start())
+        broker.start_process()
     except BrokerStartError as exc:
         say(f"exportwatch stack: the embedded broker did not start: {exc}", err=True)
         return 1
@@ -332,6 +347,13 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
             env = service_env(name, broker.bootstrap, ports[name], workdir, sink.url, sources, environ, token)
             procs[name] = spawn_service(name, env, stdout=None if name == "notify" else log, stderr=log)
             log.close()
+        # The services start while the broker does (they wait for it), which brings the first alert
+        # sooner: their start is most of the time it takes.
+        try:
+            asyncio.run(broker.ready())
+        except BrokerStartError as exc:
+            say(f"exportwatch stack: the embedded broker did not start: {exc}", err=True)
+            return 1
         localstack.publish(
             localstack.StackInfo(
                 pid=os.getpid(),
@@ -344,15 +366,8 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
         push = push_example(ports["ingest"], token_file, event_file)
         say(banner(broker.bootstrap, ports, sink.url, workdir, sources, push, environ))
         while not stopping:
-            for name, proc in procs.items():
-                if proc.poll() is not None:
-                    say(
-                        f"exportwatch stack: {name} exited with code {proc.returncode}; "
-                        f"see {workdir / 'logs' / (name + '.log')}",
-                        err=True,
-                    )
-                    stopping, code = True, 1
-                    break
+            if _one_exited(procs, workdir):
+                stopping, code = True, 1
             time.sleep(0.3)
     finally:
         say("\nstopping the stack ...")

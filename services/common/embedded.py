@@ -110,9 +110,13 @@ class EmbeddedBroker:
                 out.close()  # type: ignore[union-attr]
 
     async def start(self, timeout: float = 20.0) -> EmbeddedBroker:
+        self.start_process()
+        return await self.ready(timeout)
+
+    async def ready(self, timeout: float = 20.0) -> EmbeddedBroker:
+        """Wait until the process started by ``start_process`` answers, and create the topics."""
         from schemas import topics as t
 
-        self.start_process()
         deadline = time.monotonic() + timeout
         while not _port_open(self.host, self.port):
             if self._proc is not None and self._proc.poll() is not None:

@@ -229,3 +229,47 @@ def test_prometheus_mounts_the_alert_rules(compose: dict[str, Any]) -> None:
         # Relative rule files are read from the configuration file's folder, /etc/prometheus.
         path = pattern if pattern.startswith("/") else f"/etc/prometheus/{pattern}"
         assert path.startswith("/etc/prometheus/rules/"), f"{pattern} is not in the mounted rules folder"
+
+
+def test_the_database_password_is_set_once_and_reaches_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """env.example names the PostgreSQL password once; the URLs carry none, and the driver the services
+    use (SQLAlchemy over asyncpg) takes it from PGPASSWORD, which compose sets from it."""
+    from asyncpg import connect_utils
+    from sqlalchemy.engine import make_url
+
+    from services.common.db import async_url, create_engine
+
+    example = _env_example()
+    assert "POSTGRES_PASSWORD" in example
+    for key in ("EXPORTWATCH_INGEST_DATABASE_URL", "EXPORTWATCH_NOTIFY_DATABASE_URL"):
+        assert make_url(example[key]).password is None, f"{key} repeats the password"
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    for name in ("ingest", "notify"):
+        assert compose["services"][name]["environment"]["PGPASSWORD"].startswith("${POSTGRES_PASSWORD")
+    assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(
+        "${POSTGRES_PASSWORD"
+    )
+
+    monkeypatch.setenv("PGPASSWORD", "from-the-environment")
+    url = example["EXPORTWATCH_NOTIFY_DATABASE_URL"]
+    engine = create_engine(url)
+    _, kwargs = engine.dialect.create_connect_args(make_url(async_url(url)))
+    assert "password" not in kwargs
+    _, params = connect_utils._parse_connect_dsn_and_args(
+        dsn=None,
+        host=kwargs["host"],
+        port=kwargs.get("port"),
+        user=kwargs["user"],
+        password=kwargs.get("password"),
+        passfile=None,
+        database=kwargs["database"],
+        ssl=None,
+        service=None,
+        servicefile=None,
+        direct_tls=None,
+        server_settings=None,
+        target_session_attrs=None,
+        krbsrvname=None,
+        gsslib=None,
+    )
+    assert params.password == "from-the-environment"

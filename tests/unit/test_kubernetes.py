@@ -350,8 +350,9 @@ def test_every_variable_is_a_real_setting(
     unknown = sorted(n for n in names if n.startswith("EXPORTWATCH_") and n not in _env_names(settings))
     assert not unknown, f"{name}: {unknown} are not settings of the service"
     others = names - {n for n in names if n.startswith("EXPORTWATCH_")}
-    # Only notify reads other variables: those its subscriptions file refers to.
-    allowed = _subscription_references() if name == "notify" else set()
+    # Besides the PostgreSQL driver's PGPASSWORD, only notify reads other variables: those its
+    # subscriptions file refers to.
+    allowed = {"PGPASSWORD"} | (_subscription_references() if name == "notify" else set())
     assert others <= allowed, f"{name}: {sorted(others - allowed)} are read by nothing"
 
 
