@@ -35,6 +35,9 @@ LOCAL_CONSUMER_SETTINGS = {
     "EXPORTWATCH_KAFKA_SESSION_TIMEOUT_MS": "2000",
     "EXPORTWATCH_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
 }
+# Alerts about one story arriving within this many seconds go out as one notification: short here, so
+# the first alert shows soon (benchmarks/first_alert.py measures both).
+NOTIFY_GROUP_WAIT_SECONDS = "0.5"
 CONSOLE_MIN_SEVERITY = "high"
 START_ORDER = ("notify", "match", "ingest")  # consumers first, so they are in their groups early
 
@@ -123,7 +126,7 @@ def service_env(
                 "EXPORTWATCH_NOTIFY_SUBSCRIPTIONS_FILE": str(write_local_subscriptions(workdir)),
                 # The local receiver listens on loopback, which webhooks may not reach unless allowed.
                 "EXPORTWATCH_NOTIFY_ALLOW_PRIVATE_NETWORKS": "127.0.0.1/32",
-                "EXPORTWATCH_NOTIFY_GROUP_WAIT_SECONDS": "0.5",
+                "EXPORTWATCH_NOTIFY_GROUP_WAIT_SECONDS": NOTIFY_GROUP_WAIT_SECONDS,
             }
         )
     env.update({k: v for k, v in environ.items() if k.startswith("EXPORTWATCH_") and not stack_owned(k)})
