@@ -130,14 +130,15 @@ def test_yaml_1_2_scalars() -> None:
     sub = one(
         """
         name: n
-        filters: {destinations: [NO, on]}
+        filters: {destinations: [NO], keyword: on}
         channel: {type: console}
         mode: digest
         digest: {at: 8:30}
         enabled: true
         """
     )
-    assert sub.spec.filters.destinations == ["NO", "ON"]  # Norway, not false
+    assert sub.spec.filters.destinations == ["NO"]  # Norway, not false
+    assert sub.spec.filters.keyword == "on"  # not true
     assert sub.spec.digest is not None and sub.spec.digest.hour_minute == (8, 30)  # not 510
     assert one("name: n\nchannel: {type: console}\ngroup_wait_seconds: 1.5e1\n").spec.group_wait_seconds == 15
     assert not one("name: n\nchannel: {type: console}\nenabled: false\n").spec.enabled
@@ -285,7 +286,7 @@ ERRORS: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "subscriptions:\n" + ENTRY + "    channel: {type: console}\n    filters: {destinations: [China]}\n",
         {},
-        ["subscriptions[0].filters.destinations: destinations are ISO alpha-2 codes"],
+        ["subscriptions[0].filters.destinations[0]: unknown destination 'China'; did you mean 'CN' (China)?"],
     ),
     (
         "subscriptions:\n" + ENTRY + "    channel: {type: console}\n    filters: {min_severity: urgent}\n",
