@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from schemas import vocabulary as shared
 from services.common.config import error_lines
-from services.notify.core.model import SilenceSpec, SubscriptionSpec, known_ids
+from services.notify.core.model import MAX_IDS, SilenceSpec, SubscriptionSpec, known_ids
 from services.notify.core.vocabulary import Kind, Vocabulary
 
 VOCABULARY = Vocabulary.shared()
@@ -192,3 +192,17 @@ def test_without_the_context_ids_are_not_checked() -> None:
         }
     )
     assert spec.filters.technologies == ["drones"] and spec.filters.entities == ["acme"]
+
+
+def test_a_filter_names_at_most_max_ids_of_a_kind() -> None:
+    """Checking an id costs difflib's time: a body of thousands is refused before they are all checked."""
+    many = [f"vendor-{i}" for i in range(MAX_IDS * 10)]
+    [problem] = problems(
+        SubscriptionSpec, {"name": "n", "filters": {"entities": many}, "channel": {"type": "console"}}
+    )
+    assert problem.startswith(f"filters.entities: List should have at most {MAX_IDS} items")
+    spec = SubscriptionSpec.model_validate(
+        {"name": "n", "filters": {"destinations": list(shared.DESTINATIONS)}, "channel": {"type": "console"}},
+        context=known_ids(VOCABULARY),
+    )
+    assert len(spec.filters.destinations) == len(shared.DESTINATIONS) < MAX_IDS

@@ -74,6 +74,7 @@ def _known(kind: Kind) -> AfterValidator:
     return AfterValidator(check)
 
 
+MAX_IDS = 300
 TechnologyId = Annotated[str, _known("technology")]
 DestinationId = Annotated[str, _known("destination")]
 VendorId = Annotated[str, _known("vendor")]
@@ -92,13 +93,20 @@ class Filters(Strict):
     """Which alerts a subscription or silence wants. Empty lists mean "any"; the kinds combine with AND,
     the values of one kind with OR."""
 
+    # At most MAX_IDS of each kind: more than any list has, and a bound on what checking them costs.
     technologies: list[TechnologyId] = Field(
-        default_factory=list, description="Technology ids, e.g. facial-recognition, spyware."
+        default_factory=list,
+        max_length=MAX_IDS,
+        description="Technology ids, e.g. facial-recognition, spyware.",
     )
     destinations: list[DestinationId] = Field(
-        default_factory=list, description="ISO 3166-1 alpha-2 codes of destinations, e.g. CN, AE."
+        default_factory=list,
+        max_length=MAX_IDS,
+        description="ISO 3166-1 alpha-2 codes of destinations, e.g. CN, AE.",
     )
-    entities: list[VendorId] = Field(default_factory=list, description="Vendor ids from the watchlist.")
+    entities: list[VendorId] = Field(
+        default_factory=list, max_length=MAX_IDS, description="Vendor ids from the watchlist."
+    )
     event_types: list[EventType] = Field(default_factory=list, description="news_article, licence_record.")
     min_severity: Severity = Field(default=Severity.LOW, description="Lowest severity wanted.")
     keyword: str | None = Field(

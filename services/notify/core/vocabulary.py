@@ -13,7 +13,7 @@ import difflib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas import vocabulary as shared
@@ -59,6 +59,17 @@ class Vocabulary:
     technologies: Mapping[str, str]
     destinations: Mapping[str, str]
     vendors: Mapping[str, str]
+    # The forms an id may be written in (slug -> id), computed once: ids and names for technologies and
+    # vendors, names for destinations (their codes are matched as codes).
+    _forms: dict[Kind, dict[str, str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        forms: dict[Kind, dict[str, str]] = {
+            "technology": _forms(self.technologies),
+            "vendor": _forms(self.vendors),
+            "destination": {_slug(name): code for code, name in self.destinations.items()},
+        }
+        object.__setattr__(self, "_forms", forms)
 
     @classmethod
     def shared(
@@ -100,7 +111,7 @@ class Vocabulary:
         if other is not None:  # 'CN' under technologies, 'huawei' under destinations
             message = f"unknown {kind} {shown}: it is a {other} id, a filter under {_FIELD[other]!r}"
             return UnknownId(kind, given, None, message)
-        suggestion = self._destination(given) if kind == "destination" else _closest(given, _forms(known))
+        suggestion = self._destination(given) if kind == "destination" else _closest(given, self._forms[kind])
         if suggestion is not None:
             name = f" ({known[suggestion]})" if kind == "destination" else ""
             message = f"unknown {kind} {shown}; did you mean {suggestion!r}{name}?"
@@ -124,7 +135,7 @@ class Vocabulary:
             return alias
         if len(letters) == 2 and letters in self.destinations:
             return letters
-        by_name = _closest(value, {_slug(name): code for code, name in self.destinations.items()})
+        by_name = _closest(value, self._forms["destination"])
         return by_name if by_name is not None else _only_best(letters, {c: c for c in self.destinations})
 
 
@@ -162,11 +173,16 @@ def _only_best(value: str, forms: Mapping[str, str]) -> str | None:
     if len(value) < 2:
         return None
     matcher = difflib.SequenceMatcher(None, b=value)
-    scores: dict[str, float] = {}
+    best = _CUTOFF
+    top: set[str] = set()
     for form, ident in forms.items():
         matcher.set_seq1(form)
+        # The quick upper bounds first, as difflib.get_close_matches does: most forms stop there.
+        if matcher.real_quick_ratio() < best or matcher.quick_ratio() < best:
+            continue
         score = matcher.ratio()
-        scores[ident] = max(score, scores.get(ident, 0.0))
-    best = max(scores.values(), default=0.0)
-    top = [ident for ident, score in scores.items() if score == best]
-    return top[0] if best >= _CUTOFF and len(top) == 1 else None
+        if score > best:
+            best, top = score, {ident}
+        elif score == best:
+            top.add(ident)
+    return top.pop() if len(top) == 1 else None
