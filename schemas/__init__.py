@@ -1,6 +1,7 @@
-"""The ExportWatch event contract: pydantic models and topic names shared by every service."""
+"""The ExportWatch contract: pydantic models, topic names and the vocabulary of ids shared by every
+service."""
 
-from schemas import topics
+from schemas import topics, vocabulary
 from schemas.events import (
     Alert,
     DeadLetter,
@@ -32,4 +33,5 @@ __all__ = [
     "Severity",
     "parse_event",
     "topics",
+    "vocabulary",
 ]

@@ -38,11 +38,16 @@ def _serve(name: str) -> int:
         service = create_match(msettings)
     else:
         from services.notify.app import create_service as create_notify
+        from services.notify.core.config import SubscriptionsFileError
         from services.notify.settings import NotifySettings
 
         nsettings = NotifySettings()
         configure(name, nsettings.common.log_format, nsettings.common.log_level)
-        service = create_notify(nsettings)
+        try:
+            service = create_notify(nsettings)
+        except SubscriptionsFileError as exc:  # the operator's file: what to fix, not a traceback
+            print(f"exportwatch serve notify: not started: {exc.report()}", file=sys.stderr)
+            return 2
     asyncio.run(run_until_signal(service))
     return 0
 

@@ -8,6 +8,7 @@ import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 
 class StrictConfig(BaseModel):
@@ -31,16 +32,25 @@ class StrictConfig(BaseModel):
         return data
 
 
+def error_path(loc: tuple[int | str, ...]) -> str:
+    """A validation error's place as people write it: ``filters.technologies[0]``; ``(root)`` for none."""
+    path = ""
+    for p in loc:
+        path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
+    return path or "(root)"
+
+
+def error_message(err: ErrorDetails) -> str:
+    """A validation error's message, without pydantic's "Value error, " prefix."""
+    return err["msg"].removeprefix("Value error, ")
+
+
 def error_lines(exc: ValidationError, limit: int = 20) -> list[str]:
     """``a.b[2].c: message``, one per problem, for the first ``limit`` problems of a validation error
     (and a last line saying how many more there are)."""
     lines = []
     for err in exc.errors(include_url=False)[:limit]:
-        path = ""
-        for p in err["loc"]:
-            path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
-        message = err["msg"].removeprefix("Value error, ")
-        lines.append(f"{path or '(root)'}: {message}")
+        lines.append(f"{error_path(err['loc'])}: {error_message(err)}")
     more = len(exc.errors()) - limit
     return [*lines, f"and {more} more"] if more > 0 else lines
 

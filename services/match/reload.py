@@ -60,6 +60,18 @@ def fingerprint(dirs: Sequence[Path]) -> Fingerprint:
     return tuple(stamps)
 
 
+def note_beyond_vocabulary(matcher: Matcher) -> None:
+    """Log the ids the operator folders add beyond the shared vocabulary: alerts carry them, but notify
+    refuses subscriptions naming them until its settings list them too."""
+    beyond = matcher.lists.beyond_vocabulary
+    if beyond:
+        log.warning(
+            "watchlist ids beyond the shared vocabulary: for subscriptions to name them, list them in "
+            "notify's EXPORTWATCH_NOTIFY_EXTRA_TECHNOLOGIES, _DESTINATIONS or _VENDORS",
+            extra={section: ",".join(ids) for section, ids in beyond.items()},
+        )
+
+
 class WatchlistMetrics:
     """Reload outcomes and what the current lists hold, on the service's registry."""
 
@@ -141,6 +153,7 @@ class WatchlistReloader:
         self._forced = False
         self._previous_sighup: signal.Handlers | int | None = None
         metrics.in_use(matcher, None, clock())
+        note_beyond_vocabulary(matcher)
 
     @classmethod
     def load(
@@ -196,6 +209,7 @@ class WatchlistReloader:
                 return False
             self._matcher = new
             self.metrics.in_use(new, old, self._clock())
+            note_beyond_vocabulary(new)
             self.metrics.reloads.labels(outcome="success").inc()
             self.metrics.failing.set(0)
             log.info(

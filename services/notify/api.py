@@ -14,7 +14,7 @@ import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,11 +24,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
 from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
-from services.common.config import error_lines
+from services.common.config import error_message, error_path
 from services.notify.channels.base import DeliveryError, utcnow
 from services.notify.channels.http import check_url
 from services.notify.core.model import (
     API_CHANNEL_TYPES,
+    CHANNEL_TYPES,
     ID_RULE,
     Silence,
     SilenceSpec,
@@ -37,12 +38,15 @@ from services.notify.core.model import (
     SubscriptionSpec,
     WebhookSettings,
     is_safe_id,
+    known_ids,
 )
+from services.notify.core.vocabulary import Vocabulary
 from services.notify.dispatcher import Dispatcher
 from services.notify.store.repository import NotifyStore, new_id, spec_json
 
 log = logging.getLogger("exportwatch.notify.api")
 HIDDEN = "(hidden)"
+SHARED = Vocabulary.shared()
 MAX_BODY = 64 * 1024
 
 
@@ -53,19 +57,81 @@ class Caller:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, problems: list[str] | None = None) -> None:
+    """An answer other than success: ``problems`` are ``place: message`` lines, ``details`` the same
+    problems as objects (``location``, ``message``, and for an unknown id its ``value`` and the
+    ``suggestion``, the closest known id or null)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        problems: list[str] | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = problems or []
+        self.details = details or []
 
 
 def _error(exc: ApiError) -> JSONResponse:
     body: dict[str, Any] = {"error": exc.message}
     if exc.problems:
         body["problems"] = exc.problems
+    if exc.details:
+        body["details"] = exc.details
     headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+MAX_PROBLEMS = 50  # in one answer; a body of thousands of bad ids gets the first ones and a count
+
+
+def _printable(value: object) -> object:
+    """A value from the body as it can be shown back: cut at 200 characters, and a lone surrogate
+    (which JSON can carry but UTF-8 cannot) escaped."""
+    if not isinstance(value, str):
+        return value
+    return value[:200].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@dataclass
+class Problems:
+    """Every problem of a body, gathered so that one answer lists them all."""
+
+    details: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, location: str, message: str) -> None:
+        self.details.append({"location": location, "message": message})
+
+    def add_errors(self, exc: ValidationError) -> None:
+        """Each validation error; an unknown id with its value and suggestion. Other values are never
+        shown back: they may be secrets."""
+        for err in exc.errors(include_url=False):
+            detail: dict[str, Any] = {"location": error_path(err["loc"]), "message": error_message(err)}
+            ctx = err.get("ctx") or {}
+            if err["type"] == "unknown_id":
+                detail.update(value=_printable(ctx.get("value")), suggestion=ctx.get("suggestion"))
+            self.details.append(detail)
+
+    def located(self, prefix: str) -> bool:
+        """Whether a problem is at ``prefix`` or under it."""
+        return any(
+            d["location"] == prefix or d["location"].startswith((f"{prefix}.", f"{prefix}["))
+            for d in self.details
+        )
+
+    def error(self, message: str) -> ApiError | None:
+        """The 422 answer listing every problem, or None when there is none."""
+        if not self.details:
+            return None
+        shown = self.details[:MAX_PROBLEMS]
+        lines = [f"{d['location']}: {d['message']}" for d in shown]
+        more = len(self.details) - len(shown)
+        if more > 0:
+            lines.append(f"and {more} more")
+        return ApiError(422, message, lines, shown)
 
 
 def public_view(sub: Subscription) -> dict[str, Any]:
@@ -141,11 +207,13 @@ class Api:
         dispatcher: Dispatcher,
         admin_token: SecretStr | None,
         clock: Callable[[], dt.datetime] = utcnow,
+        vocabulary: Vocabulary = SHARED,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.admin_token = admin_token.get_secret_value() if admin_token else None
         self.clock = clock
+        self.known_ids = known_ids(vocabulary)  # the ids filters may name
         self._routes: list[BaseRoute] = []
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -204,20 +272,34 @@ class Api:
         return owner
 
     async def _validate_spec(self, caller: Caller, data: dict[str, Any]) -> SubscriptionSpec:
+        """The subscription in ``data``, or ApiError 422 listing every problem at once: the fields, the
+        ids of the filters (each unknown one with the closest known id), the channel type and URL."""
+        problems = Problems()
+        spec: SubscriptionSpec | None = None
         try:
-            spec = SubscriptionSpec.model_validate(data)
+            spec = SubscriptionSpec.model_validate(data, context=self.known_ids)
         except ValidationError as exc:
-            raise ApiError(422, "invalid subscription", error_lines(exc)) from None
-        if spec.channel.type not in API_CHANNEL_TYPES and not caller.admin:
-            raise ApiError(
-                422, f"channel type {spec.channel.type!r} writes on the server: only the admin may use it"
+            problems.add_errors(exc)
+        raw = data.get("channel")
+        channel: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        kind = spec.channel.type if spec is not None else channel.get("type")
+        if kind in CHANNEL_TYPES and kind not in API_CHANNEL_TYPES and not caller.admin:
+            problems.add(
+                "channel.type", f"channel type {kind!r} writes on the server: only the admin may use it"
             )
-        if isinstance(spec.channel, SlackSettings | WebhookSettings):
-            problem = await check_url(
-                spec.channel.url.get_secret_value(), self.dispatcher.channels.ctx.targets
-            )
+        url: str | None = None
+        if spec is not None and isinstance(spec.channel, SlackSettings | WebhookSettings):
+            url = spec.channel.url.get_secret_value()
+        elif kind in ("slack", "webhook") and isinstance(channel.get("url"), str):
+            wrong = problems.located("channel.url") or problems.located(f"channel.{kind}.url")
+            url = None if wrong else channel["url"]
+        if url is not None:
+            problem = await check_url(url, self.dispatcher.channels.ctx.targets)
             if problem:
-                raise ApiError(422, "invalid subscription", [f"channel.url: {problem}"])
+                problems.add("channel.url", problem)
+        error = problems.error("invalid subscription")
+        if error is not None or spec is None:
+            raise error or ApiError(422, "invalid subscription")
         return spec
 
     def route(
@@ -338,9 +420,11 @@ class Api:
         body = await self._json(request)
         owner = self._owner_for(caller, body, everyone=True)
         try:
-            spec = SilenceSpec.model_validate(body)
+            spec = SilenceSpec.model_validate(body, context=self.known_ids)
         except ValidationError as exc:
-            raise ApiError(422, "invalid silence", error_lines(exc)) from None
+            problems = Problems()
+            problems.add_errors(exc)
+            raise problems.error("invalid silence") or ApiError(422, "invalid silence") from None
         now = self.clock()
         try:  # in UTC, as stored: an offset at the edge of the calendar (year 1 or 9999) overflows
             starts = (spec.starts_at or now).astimezone(dt.UTC)

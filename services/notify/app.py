@@ -22,7 +22,7 @@ from services.common.pipeline import PipelineMetrics, new_registry, subscribe_ba
 from services.common.runtime import Service, make_broker
 from services.notify.api import Api
 from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
-from services.notify.core.config import load_subscriptions
+from services.notify.core.config import SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import Subscription
 from services.notify.core.retry import RetryPolicy
 from services.notify.core.targets import TargetPolicy
@@ -67,10 +67,18 @@ def builtin_subscriptions(settings: NotifySettings, now: dt.datetime) -> list[Su
 
 
 def file_subscriptions(settings: NotifySettings, now: dt.datetime) -> list[Subscription]:
-    if settings.subscriptions_file is None:
+    """The subscriptions of ``EXPORTWATCH_NOTIFY_SUBSCRIPTIONS_FILE``; SubscriptionsFileError naming the
+    file and every problem when it cannot be read or used."""
+    path = settings.subscriptions_file
+    if path is None:
         return []
-    text = settings.subscriptions_file.read_text(encoding="utf-8")
-    loaded = load_subscriptions(text, os.environ, str(settings.subscriptions_file))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SubscriptionsFileError(f"{path}: cannot read the subscriptions file: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SubscriptionsFileError(f"{path}: the subscriptions file is not UTF-8 text") from None
+    loaded = load_subscriptions(text, os.environ, str(path), settings.vocabulary())
     return [
         Subscription.from_spec(f.spec, id=f.id, owner=f.owner, origin="file", created_at=now, updated_at=now)
         for f in loaded
@@ -94,7 +102,8 @@ def smtp_server(settings: NotifySettings) -> SmtpServer | None:
 
 def create_service(settings: NotifySettings | None = None) -> Service:
     settings = settings or NotifySettings()
-    # Fail at construction, before anything starts, when the configuration is wrong.
+    # Fail at construction, before anything starts, when the configuration is wrong (a subscriptions
+    # file that cannot be used raises SubscriptionsFileError).
     configured = builtin_subscriptions(settings, utcnow()), file_subscriptions(settings, utcnow())
     registry = new_registry()
     pipeline = PipelineMetrics(SERVICE, registry, (topics.ALERTS,))
@@ -148,7 +157,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         description="Records every alert for the subscriptions that want it, in the database, before "
         "the offsets are committed; messages that are not valid alerts are dead-lettered.",
     )
-    api = Api(store, dispatcher, settings.admin_token)
+    api = Api(store, dispatcher, settings.admin_token, vocabulary=settings.vocabulary())
     service = Service(
         name=SERVICE,
         settings=settings.common,

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from services.common.settings import ServiceSettings, split_list
+from services.notify.core.vocabulary import Vocabulary
 
 StrList = Annotated[list[str], NoDecode, BeforeValidator(split_list)]
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CODE = re.compile(r"^[A-Z]{2}$")
+_EXTRA = (
+    "{what} an operator added to match's watchlists (EXPORTWATCH_MATCH_WATCHLIST_DIRS) beyond the shared "
+    "vocabulary, comma-separated: subscriptions may name them (others are refused)."
+)
 
 
 class NotifySettings(ServiceSettings):
@@ -35,6 +43,13 @@ class NotifySettings(ServiceSettings):
         default=None,
         description="Built-in subscription: every notification appended as a JSON line to this file.",
     )
+    extra_technologies: StrList = Field(
+        default_factory=list, description=_EXTRA.format(what="Technology ids (e.g. drones)")
+    )
+    extra_destinations: StrList = Field(
+        default_factory=list, description=_EXTRA.format(what="Destination codes (e.g. MN)")
+    )
+    extra_vendors: StrList = Field(default_factory=list, description=_EXTRA.format(what="Vendor ids"))
     builtin_min_severity: str = Field(default="low", pattern="^(low|medium|high|critical)$")
     console_min_severity: str | None = Field(
         default=None,
@@ -81,3 +96,29 @@ class NotifySettings(ServiceSettings):
     smtp_password: SecretStr | None = Field(default=None, description="Secret.")
     smtp_from: str = Field(default="ExportWatch <alerts@exportwatch.invalid>")
     smtp_ca_file: str | None = Field(default=None, description="Extra CA bundle to trust for the relay.")
+
+    @field_validator("extra_technologies", "extra_vendors")
+    @classmethod
+    def _slugs(cls, values: list[str]) -> list[str]:
+        ids = [v.strip().lower() for v in values]
+        bad = [v for v in ids if not _SLUG.match(v)]
+        if bad:
+            raise ValueError(f"ids are lower-case words joined by '-', as in the watchlists, not {bad[0]!r}")
+        return ids
+
+    @field_validator("extra_destinations")
+    @classmethod
+    def _codes(cls, values: list[str]) -> list[str]:
+        codes = [v.strip().upper() for v in values]
+        bad = [c for c in codes if not _CODE.match(c)]
+        if bad:
+            raise ValueError(f"destinations are two-letter codes as in the watchlists, not {bad[0]!r}")
+        return codes
+
+    def vocabulary(self) -> Vocabulary:
+        """The ids subscriptions may filter on: the shared vocabulary and the extra ids above."""
+        return Vocabulary.shared(
+            technologies=self.extra_technologies,
+            destinations=self.extra_destinations,
+            vendors=self.extra_vendors,
+        )

@@ -3,7 +3,7 @@
     exportwatch notify dead [--subscription ID] [--json]     list dead notifications and why
     exportwatch notify redrive (--id ID ... | --subscription ID | --all)
     exportwatch notify token OWNER [--label TEXT]            a new API token for OWNER (shown once)
-    exportwatch notify check FILE                            validate a subscriptions file
+    exportwatch notify check FILE                            validate a subscriptions file (every problem)
 
 The database comes from ``--database-url`` or ``EXPORTWATCH_NOTIFY_DATABASE_URL``, as for the service;
 without either, from the local stack running on this machine (``exportwatch stack``, from any folder),
@@ -99,22 +99,44 @@ async def _dead(store: NotifyStore, subscription: str | None, limit: int, as_jso
     return 0
 
 
+def check(path: Path) -> int:
+    """``notify check FILE``: every problem of the file on stderr, one per line (exit status 1), or its
+    subscriptions on stdout (0); 2 when the file or the notify settings cannot be read. Ids are checked
+    against the shared vocabulary and the EXPORTWATCH_NOTIFY_EXTRA_* ids of the environment, and
+    ${VARIABLES} taken from it, as the service will at start."""
+    from pydantic import ValidationError
+
+    from services.common.config import describe_errors
+    from services.notify.core.config import SubscriptionsFileError, load_subscriptions
+    from services.notify.settings import NotifySettings
+
+    try:
+        vocabulary = NotifySettings().vocabulary()
+    except ValidationError as exc:
+        print(f"invalid EXPORTWATCH_NOTIFY_* settings: {describe_errors(exc)}", file=sys.stderr)
+        return 2
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"{path}: not UTF-8 text", file=sys.stderr)
+        return 2
+    try:
+        loaded = load_subscriptions(text, os.environ, str(path), vocabulary)
+    except SubscriptionsFileError as exc:
+        print(exc.report(), file=sys.stderr)
+        return 1
+    for f in loaded:
+        print(f"{f.id}: {f.spec.name} (owner {f.owner}, {f.spec.channel.type}, {f.spec.mode.value})")
+    print(f"{len(loaded)} subscription(s), valid", file=sys.stderr)
+    return 0
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.action == "check":
-        from services.notify.core.config import SubscriptionsFileError, load_subscriptions
-
-        try:
-            loaded = load_subscriptions(args.file.read_text(encoding="utf-8"), os.environ, str(args.file))
-        except OSError as exc:
-            print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-            return 2
-        except SubscriptionsFileError as exc:
-            print(str(exc), file=sys.stderr)
-            return 1
-        for f in loaded:
-            print(f"{f.id}: {f.spec.name} (owner {f.owner}, {f.spec.channel.type}, {f.spec.mode.value})")
-        print(f"{len(loaded)} subscription(s), valid", file=sys.stderr)
-        return 0
+        return check(args.file)
     try:
         url, note = find_database(args.database_url, os.environ)
     except NoDatabase as exc:

@@ -66,6 +66,7 @@ QUEUE = "exportwatch_notify_queue_notifications"
 OUTCOMES = "exportwatch_notify_notifications_total"
 ATTEMPTS = "exportwatch_notify_send_attempts_total"
 IN_DOUBT = "exportwatch_notify_in_doubt_total"
+VENDOR = re.compile(r"\bvendor-[a-z0-9]+\b")  # a run's own vendor id, in the subscriptions filters
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -102,6 +103,9 @@ class Notify:
                 "EXPORTWATCH_NOTIFY_CONSOLE": "false",
                 "EXPORTWATCH_NOTIFY_DATABASE_URL": db_url,
                 "EXPORTWATCH_NOTIFY_SUBSCRIPTIONS_FILE": str(file),
+                # The vendors the subscriptions filter on (vendor-<run>: only the run's alerts name
+                # them), as an operator's additions to the watchlists.
+                "EXPORTWATCH_NOTIFY_EXTRA_VENDORS": ",".join(sorted(set(VENDOR.findall(subscriptions)))),
                 "EXPORTWATCH_NOTIFY_GROUP_ID": f"notify-faults-{uuid.uuid4().hex[:8]}",
                 "EXPORTWATCH_NOTIFY_GROUP_WAIT_SECONDS": "0",
                 "EXPORTWATCH_NOTIFY_CONCURRENCY": "8",

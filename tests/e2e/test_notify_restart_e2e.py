@@ -109,6 +109,8 @@ subscriptions:
             "EXPORTWATCH_NOTIFY_CONSOLE": "false",
             "EXPORTWATCH_NOTIFY_DATABASE_URL": db_url,
             "EXPORTWATCH_NOTIFY_SUBSCRIPTIONS_FILE": str(subscriptions),
+            # the run's vendor, as an operator's addition to the watchlists: only this run's alerts
+            "EXPORTWATCH_NOTIFY_EXTRA_VENDORS": f"vendor-{run}",
             "EXPORTWATCH_NOTIFY_GROUP_ID": f"notify-restart-{run}",
             "EXPORTWATCH_NOTIFY_GROUP_WAIT_SECONDS": "0",
             "EXPORTWATCH_NOTIFY_CONCURRENCY": str(CONCURRENCY),

@@ -191,6 +191,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
                     {
                         "EXPORTWATCH_NOTIFY_DATABASE_URL": _pg_url(databases[1]),
                         "EXPORTWATCH_NOTIFY_ADMIN_TOKEN": ADMIN_TOKEN,
+                        # carol's subscription filters on a vendor no alert names, as an operator's
+                        # addition to the watchlists
+                        "EXPORTWATCH_NOTIFY_EXTRA_VENDORS": "nobody-at-all",
                         "EXPORTWATCH_NOTIFY_SUBSCRIPTIONS_FILE": str(tmp_path / "e2e-subscriptions.yaml"),
                         "E2E_HOOK_URL": f"{hook.url}/{HOOK_PATH}?token={quote(HOOK_QUERY, safe='')}",
                         "E2E_SIGNING_SECRET": SIGNING_SECRET,

@@ -49,13 +49,15 @@ def refusing_sink() -> Iterator[WebhookSink]:
     sink.stop()
 
 
-def _settings(kafka: EmbeddedBroker, db_url: str, subscriptions: Path) -> NotifySettings:
+def _settings(kafka: EmbeddedBroker, db_url: str, subscriptions: Path, run: str) -> NotifySettings:
     return NotifySettings(
         common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
         http_port=free_port(),
         group_id=f"notify-test-{uuid.uuid4().hex[:8]}",
         database_url=db_url,  # type: ignore[arg-type]
         subscriptions_file=subscriptions,
+        # The run's vendor, as an operator's addition to the watchlists: only this run's alerts name it.
+        extra_vendors=[f"vendor-{run}"],
         allow_private_networks=["127.0.0.1/32"],
         group_wait_seconds=1.0,
         send_timeout_seconds=1.0,
@@ -128,7 +130,7 @@ subscriptions:
             (elsewhere.id, elsewhere.model_dump_json().encode()),
         ],
     )
-    settings = _settings(kafka, db_url, subscriptions)
+    settings = _settings(kafka, db_url, subscriptions, run)
     service = create_service(settings)
     store: NotifyStore = service.state["store"]
     async with service.running():

@@ -124,6 +124,26 @@ async def test_a_change_swaps_in_a_new_matcher_with_a_new_version(tmp_path: Path
     assert registry.get_sample_value("exportwatch_match_watchlist_loaded_timestamp_seconds") == 1234.5
 
 
+async def test_ids_beyond_the_shared_vocabulary_are_logged_at_load_and_reload(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mongolia alerts, but notify refuses subscriptions to MN until its settings list it: say so."""
+    with caplog.at_level(logging.WARNING, logger="exportwatch.match.reload"):
+        make(tmp_path)
+        assert not caplog.records, "the bundled lists are the vocabulary"
+        (tmp_path / "destinations.yaml").write_text(ADD_MONGOLIA, encoding="utf-8")
+        reloader, _ = make(tmp_path)
+        (tmp_path / "vendors.yaml").write_text(
+            "vendors:\n  - {id: acme, name: Acme, rationale: test}\n", encoding="utf-8"
+        )
+        assert await reloader.reload()
+    loaded, reloaded = caplog.records
+    assert "EXPORTWATCH_NOTIFY_EXTRA_TECHNOLOGIES, _DESTINATIONS or _VENDORS" in loaded.getMessage()
+    assert loaded.levelno == logging.WARNING and loaded.__dict__["destinations"] == "MN"
+    assert "vendors" not in loaded.__dict__
+    assert (reloaded.__dict__["destinations"], reloaded.__dict__["vendors"]) == ("MN", "acme")
+
+
 async def test_an_invalid_file_keeps_the_old_matcher_and_counts_one_error(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from schemas import vocabulary
 from schemas.events import Decision
+from services.match.core import watchlists
 from services.match.core.engine import Matcher, WatchlistError
 from services.match.core.watchlists import bundled_dir, load
 from tests.unit.test_match_licences import licence
@@ -81,6 +83,43 @@ destinations:
     assert only_alert(matcher, news("Spyware was sold to Tbilisi police.")) is not None
     assert only_alert(matcher, news("Spyware was sold to Turkey.")) is None
     assert only_alert(matcher, news("Spyware was sold to Egypt.")) is not None  # defaults still there
+
+
+def test_the_bundled_lists_and_the_shared_vocabulary_agree() -> None:
+    """schemas.vocabulary is what notify lets subscriptions name: the same ids as the bundled lists, and
+    the same names where the lists give one."""
+    lists = load()
+    assert set(lists.technologies) == set(vocabulary.TECHNOLOGIES)
+    assert set(lists.destinations) == set(vocabulary.DESTINATIONS)
+    assert set(lists.vendors) == set(vocabulary.VENDORS)
+    assert lists.beyond_vocabulary == {}
+    for ident, technology in lists.technologies.items():
+        assert vocabulary.TECHNOLOGIES[ident] == technology.name
+    for ident, vendor in lists.vendors.items():
+        assert vocabulary.VENDORS[ident] == vendor.name
+    for ident, destination in lists.destinations.items():
+        assert destination.name in (None, vocabulary.DESTINATIONS[ident]), ident
+
+
+def test_a_bundled_entry_must_be_in_the_shared_vocabulary(monkeypatch: pytest.MonkeyPatch) -> None:
+    without = {k: v for k, v in vocabulary.TECHNOLOGIES.items() if k != "spyware"}
+    monkeypatch.setitem(watchlists._VOCABULARY, "technologies", without)
+    with pytest.raises(WatchlistError) as exc:
+        load()
+    assert "technologies.yaml: technologies: 'spyware' is not in the shared vocabulary" in str(exc.value)
+
+
+def test_operator_ids_beyond_the_shared_vocabulary_are_allowed_and_reported(tmp_path: Path) -> None:
+    (tmp_path / "destinations.yaml").write_text(
+        "destinations:\n  - {id: MN, tier: core, rationale: test}\n  - {id: CN, tier: core, rationale: t}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "vendors.yaml").write_text(
+        "vendors:\n  - {id: acme, name: Acme, rationale: test}\n", encoding="utf-8"
+    )
+    lists = load([tmp_path])
+    assert "MN" in lists.destinations and "acme" in lists.vendors
+    assert lists.beyond_vocabulary == {"destinations": ("MN",), "vendors": ("acme",)}
 
 
 def test_operator_can_enable_the_optional_tier(tmp_path: Path) -> None:

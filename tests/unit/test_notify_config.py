@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
+import re
 import textwrap
 
 import pytest
@@ -12,11 +14,14 @@ import pytest
 from services.notify.core.config import FileSubscription, SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import (
     EmailSettings,
+    Filters,
     Mode,
     SlackSettings,
     SubscriptionSpec,
     WebhookSettings,
+    known_ids,
 )
+from services.notify.core.vocabulary import Vocabulary
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "deploy" / "notify" / "subscriptions.yaml"
@@ -67,6 +72,20 @@ def test_the_deploy_example_loads_with_its_variables_set() -> None:
     assert hourly.digest is not None and (hourly.digest.every, hourly.digest.at) == ("hourly", ":15")
     assert all(type(s.spec) is SubscriptionSpec for s in subs)
     assert "id" not in slack.model_dump() and slack.model_fields_set >= {"name", "filters", "channel"}
+
+
+def test_the_readme_examples_name_known_ids() -> None:
+    """The README's subscriptions file loads, and the filters of its API calls name known ids."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(subscriptions:\n.*?)```", readme, re.DOTALL)
+    assert blocks
+    for block in blocks:
+        assert load_subscriptions(block, {"AMNESTY_SLACK_URL": "https://hooks.slack.com/x"}, "README.md")
+    bodies = re.findall(r'"filters": (\{[^}]*\})', readme)
+    assert len(bodies) >= 3
+    vocabulary = known_ids(Vocabulary.shared())
+    for body in bodies:
+        Filters.model_validate(json.loads(body), context=vocabulary)
 
 
 def test_the_deploy_example_has_no_literal_secrets() -> None:
@@ -130,14 +149,15 @@ def test_yaml_1_2_scalars() -> None:
     sub = one(
         """
         name: n
-        filters: {destinations: [NO, on]}
+        filters: {destinations: [NO], keyword: on}
         channel: {type: console}
         mode: digest
         digest: {at: 8:30}
         enabled: true
         """
     )
-    assert sub.spec.filters.destinations == ["NO", "ON"]  # Norway, not false
+    assert sub.spec.filters.destinations == ["NO"]  # Norway, not false
+    assert sub.spec.filters.keyword == "on"  # not true
     assert sub.spec.digest is not None and sub.spec.digest.hour_minute == (8, 30)  # not 510
     assert one("name: n\nchannel: {type: console}\ngroup_wait_seconds: 1.5e1\n").spec.group_wait_seconds == 15
     assert not one("name: n\nchannel: {type: console}\nenabled: false\n").spec.enabled
@@ -285,7 +305,7 @@ ERRORS: list[tuple[str, dict[str, str], list[str]]] = [
     (
         "subscriptions:\n" + ENTRY + "    channel: {type: console}\n    filters: {destinations: [China]}\n",
         {},
-        ["subscriptions[0].filters.destinations: destinations are ISO alpha-2 codes"],
+        ["subscriptions[0].filters.destinations[0]: unknown destination 'China'; did you mean 'CN' (China)?"],
     ),
     (
         "subscriptions:\n" + ENTRY + "    channel: {type: console}\n    filters: {min_severity: urgent}\n",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,6 +16,7 @@ import yaml
 from babel import Locale
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from schemas import vocabulary
 from services.common.config import quoted
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, expanded_size, unreadable_value
 from services.match.core.codes import ControlCode
@@ -346,6 +347,10 @@ class Watchlists:
     origins: dict[str, Path]
     rules: RulesFile = field(default_factory=RulesFile)
     roles: RolesFile = field(default_factory=RolesFile)
+    beyond_vocabulary: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Ids an operator folder added that the shared vocabulary (``schemas.vocabulary``) lacks, by section
+    (technologies, destinations, vendors): alerts carry them, but notify refuses subscriptions naming
+    them unless its settings list them."""
 
     def origin(self, section: str, ident: str) -> str:
         """The file an entry was loaded from, for error messages."""
@@ -519,7 +524,7 @@ def load(extra_dirs: Sequence[Path] = ()) -> Watchlists:
         roles=RolesFile.model_validate(roles),
     )
     _check_references(lists)
-    return lists
+    return replace(lists, beyond_vocabulary=_check_vocabulary(lists, folders[0]))
 
 
 def _merge_cues(target: dict[str, Any], given: dict[str, Any]) -> None:
@@ -545,6 +550,33 @@ def _check_references(lists: Watchlists) -> None:
                 where = lists.origin("codes", code.code)
                 problem = f"{quoted(code.code)}: unknown technology {quoted(tech)}"
                 raise WatchlistError(f"{where}: codes: {problem}")
+
+
+_VOCABULARY: dict[str, Mapping[str, str]] = {
+    "technologies": vocabulary.TECHNOLOGIES,
+    "destinations": vocabulary.DESTINATIONS,
+    "vendors": vocabulary.VENDORS,
+}
+
+
+def _check_vocabulary(lists: Watchlists, bundled: Path) -> dict[str, tuple[str, ...]]:
+    """The ids beyond the shared vocabulary, by section. A bundled entry must be in it (else
+    WatchlistError): the vocabulary is what notify lets subscriptions name, so an id only the bundled
+    files had would make alerts nobody can subscribe to. An operator folder may go beyond it."""
+    beyond: dict[str, tuple[str, ...]] = {}
+    for section, known in _VOCABULARY.items():
+        entries: dict[str, Any] = getattr(lists, section)
+        extra = [ident for ident in entries if ident not in known]
+        for ident in extra:
+            where = lists.origins.get(f"{section}:{ident}")
+            if where is not None and where.parent == bundled:
+                raise WatchlistError(
+                    f"{where}: {section}: {quoted(ident)} is not in the shared vocabulary "
+                    "(schemas/vocabulary.py): add it there too"
+                )
+        if extra:
+            beyond[section] = tuple(sorted(extra))
+    return beyond
 
 
 @cache

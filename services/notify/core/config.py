@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +32,30 @@ import yaml
 from pydantic import Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from services.common.config import StrictConfig, describe_errors
+from services.common.config import StrictConfig, error_lines
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, unreadable_value
-from services.notify.core.model import CHANNEL_TYPES, SafeId, SubscriptionSpec
+from services.notify.core.model import CHANNEL_TYPES, SafeId, SubscriptionSpec, known_ids
+from services.notify.core.vocabulary import Vocabulary
 
 Loc = tuple[int | str, ...]
 
 
 class SubscriptionsFileError(ValueError):
-    """The subscriptions file cannot be used; the message lists every problem with its path."""
+    """The subscriptions file cannot be used; the message lists every problem with its path.
+
+    ``problems`` holds them one by one (``subscriptions[2].filters.technologies[0]: unknown technology
+    'spywar'; did you mean 'spyware'? (line 12)``) when there are any, for a report of one per line."""
+
+    def __init__(self, message: str, problems: Sequence[str] = (), heading: str = "") -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+        self.heading = heading or message
+
+    def report(self) -> str:
+        """The error to print: its heading, then each problem on a line of its own."""
+        if not self.problems:
+            return str(self)
+        return "\n".join([f"{self.heading}:", *(f"  {p}" for p in self.problems)])
 
 
 @dataclass(frozen=True)
@@ -302,8 +317,14 @@ def _duplicates(raw: Any) -> list[tuple[Loc, str]]:
     return problems
 
 
-def load_subscriptions(text: str, env: Mapping[str, str], source: str = "<file>") -> list[FileSubscription]:
-    """The subscriptions declared in ``text`` (the YAML file), with ``${VAR}`` taken from ``env``.
+_SHARED = Vocabulary.shared()
+
+
+def load_subscriptions(
+    text: str, env: Mapping[str, str], source: str = "<file>", vocabulary: Vocabulary = _SHARED
+) -> list[FileSubscription]:
+    """The subscriptions declared in ``text`` (the YAML file), with ``${VAR}`` taken from ``env``, and
+    the technology, destination and vendor ids of their filters in ``vocabulary``.
 
     Raises SubscriptionsFileError listing every problem as ``path: message (line N)``."""
     raw, node = _parse(text, source)
@@ -325,7 +346,7 @@ def load_subscriptions(text: str, env: Mapping[str, str], source: str = "<file>"
     problems: list[tuple[Loc, str]] = list(subs.problems)
     parsed: _File | None = None
     try:
-        parsed = _File.model_validate(data)
+        parsed = _File.model_validate(data, context=known_ids(vocabulary))
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = _clean_loc(err["loc"])
@@ -344,11 +365,11 @@ def load_subscriptions(text: str, env: Mapping[str, str], source: str = "<file>"
             error = PydanticCustomError("subscriptions_file", shown)
             line_errors.append({"type": error, "loc": loc, "input": None})
         # A bounded message: a generated file with thousands of bad entries gave a message as long.
-        summary = describe_errors(
+        lines = error_lines(
             ValidationError.from_exception_data("subscriptions file", line_errors), limit=_MAX_PROBLEMS
         )
-        count = f"{len(problems)} problems" if len(problems) != 1 else "1 problem"
-        raise SubscriptionsFileError(f"{source}: {count}: {summary}")
+        heading = f"{source}: " + (f"{len(problems)} problems" if len(problems) != 1 else "1 problem")
+        raise SubscriptionsFileError(f"{heading}: {'; '.join(lines)}", lines, heading)
     return [
         FileSubscription(
             id=entry.id,

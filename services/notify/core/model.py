@@ -10,10 +10,20 @@ from pathlib import Path
 from typing import Annotated, Literal, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, AwareDatetime, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from schemas import Severity
 from services.common.config import Seconds, StrictConfig
+from services.notify.core.vocabulary import Kind, Vocabulary
 
 EventType = Literal["news_article", "licence_record"]
 _EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}$")
@@ -38,6 +48,38 @@ def _safe_id(value: str) -> str:
 SafeId = Annotated[str, AfterValidator(_safe_id)]
 
 
+VOCABULARY = "vocabulary"
+"""Validation context key of the Vocabulary that filter ids must be in: what an owner or operator writes
+is validated with ``context={VOCABULARY: vocabulary}``. Without it (subscriptions read back from the
+database) ids are not checked, so that one stored before an id was retired still loads."""
+
+
+def known_ids(vocabulary: Vocabulary) -> dict[str, object]:
+    """The validation context that checks filter ids against ``vocabulary``."""
+    return {VOCABULARY: vocabulary}
+
+
+def _known(kind: Kind) -> AfterValidator:
+    def check(value: str, info: ValidationInfo) -> str:
+        vocabulary = info.context.get(VOCABULARY) if isinstance(info.context, dict) else None
+        if isinstance(vocabulary, Vocabulary):
+            unknown = vocabulary.check(kind, value)
+            if unknown is not None:
+                # The message last: the template is filled key by key, and a value that reads
+                # "{suggestion}" must stay as written.
+                context = {"kind": kind, "value": unknown.value, "suggestion": unknown.suggestion}
+                raise PydanticCustomError("unknown_id", "{message}", {**context, "message": unknown.message})
+        return value
+
+    return AfterValidator(check)
+
+
+MAX_IDS = 300
+TechnologyId = Annotated[str, _known("technology")]
+DestinationId = Annotated[str, _known("destination")]
+VendorId = Annotated[str, _known("vendor")]
+
+
 class Strict(StrictConfig):
     """Configuration objects: unknown keys are errors (naming the closest known key), so a typo never
     silently changes routing."""
@@ -51,13 +93,20 @@ class Filters(Strict):
     """Which alerts a subscription or silence wants. Empty lists mean "any"; the kinds combine with AND,
     the values of one kind with OR."""
 
-    technologies: list[str] = Field(
-        default_factory=list, description="Technology ids, e.g. facial-recognition, spyware."
+    # At most MAX_IDS of each kind: more than any list has, and a bound on what checking them costs.
+    technologies: list[TechnologyId] = Field(
+        default_factory=list,
+        max_length=MAX_IDS,
+        description="Technology ids, e.g. facial-recognition, spyware.",
     )
-    destinations: list[str] = Field(
-        default_factory=list, description="ISO 3166-1 alpha-2 codes of destinations, e.g. CN, AE."
+    destinations: list[DestinationId] = Field(
+        default_factory=list,
+        max_length=MAX_IDS,
+        description="ISO 3166-1 alpha-2 codes of destinations, e.g. CN, AE.",
     )
-    entities: list[str] = Field(default_factory=list, description="Vendor ids from the watchlist.")
+    entities: list[VendorId] = Field(
+        default_factory=list, max_length=MAX_IDS, description="Vendor ids from the watchlist."
+    )
     event_types: list[EventType] = Field(default_factory=list, description="news_article, licence_record.")
     min_severity: Severity = Field(default=Severity.LOW, description="Lowest severity wanted.")
     keyword: str | None = Field(
