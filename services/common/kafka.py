@@ -289,6 +289,8 @@ def _explain(kafka: KafkaSettings, server: str, exc: BaseException) -> _Attempt:
     from aiokafka import errors
 
     protocol = kafka.kafka_security_protocol
+    if isinstance(exc, errors.KafkaConnectionError) and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__  # the connection broke: say why (a TLS alert, a reset)
     if isinstance(exc, ssl.SSLCertVerificationError):
         ca = f"the CA in {kafka.kafka_ssl_cafile}" if kafka.kafka_ssl_cafile else "the system's trusted CAs"
         return _Attempt(
@@ -298,16 +300,15 @@ def _explain(kafka: KafkaSettings, server: str, exc: BaseException) -> _Attempt:
             "that signed the brokers' certificates",
             True,
         )
+    if kafka.kafka_ssl_certfile is None:
+        tls_hint = (
+            "check that this listener speaks TLS, and whether it requires a client certificate "
+            "(EXPORTWATCH_KAFKA_SSL_CERTFILE and EXPORTWATCH_KAFKA_SSL_KEYFILE)"
+        )
+    else:
+        tls_hint = "check that this listener speaks TLS and accepts the client certificate's CA"
     if isinstance(exc, ssl.SSLError):
-        client = (
-            "" if kafka.kafka_ssl_certfile else " or a client certificate (EXPORTWATCH_KAFKA_SSL_CERTFILE)"
-        )
-        return _Attempt(
-            server,
-            f"the TLS handshake failed ({_reason(exc)})",
-            f"check that this listener speaks TLS{client}",
-            True,
-        )
+        return _Attempt(server, f"the TLS handshake failed ({_reason(exc)})", tls_hint, True)
     if isinstance(exc, errors.SaslAuthenticationFailed):
         return _Attempt(
             server,
@@ -335,20 +336,25 @@ def _explain(kafka: KafkaSettings, server: str, exc: BaseException) -> _Attempt:
             False,
         )
     if isinstance(exc, TimeoutError):
-        return _Attempt(
-            server,
-            "no answer",
-            "check EXPORTWATCH_KAFKA_BOOTSTRAP and that a firewall lets this host through",
-            False,
-        )
+        if protocol in TLS_PROTOCOLS:
+            hint = (
+                "check EXPORTWATCH_KAFKA_BOOTSTRAP, that a firewall lets this host through and that the "
+                "listener speaks TLS"
+            )
+        else:
+            hint = "check EXPORTWATCH_KAFKA_BOOTSTRAP and that a firewall lets this host through"
+        return _Attempt(server, "no answer", hint, False)
     if protocol in TLS_PROTOCOLS:
-        hint = "check that this listener speaks TLS and EXPORTWATCH_KAFKA_SECURITY_PROTOCOL"
+        hint = tls_hint
     else:
         hint = (
             f"if the listener expects TLS or a SASL login, set EXPORTWATCH_KAFKA_SECURITY_PROTOCOL (now "
             f"{protocol})"
         )
-    return _Attempt(server, f"the connection closed before Kafka answered ({_reason(exc)})", hint, False)
+    what = "the connection closed before Kafka answered"
+    if not isinstance(exc, errors.KafkaConnectionError):
+        what += f" ({_reason(exc)})"
+    return _Attempt(server, what, hint, False)
 
 
 async def _attempt(kafka: KafkaSettings, server: str, options: dict[str, Any], timeout: float) -> None:
