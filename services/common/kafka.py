@@ -392,7 +392,7 @@ async def check_reachable(kafka: KafkaSettings, timeout: float | None = None) ->
     while True:
         for server in kafka.servers:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining < 0.2:  # too little time for an answer: it would only read as "no answer"
                 break
             try:
                 await _attempt(kafka, server, options, min(remaining, 5.0))
@@ -402,9 +402,10 @@ async def check_reachable(kafka: KafkaSettings, timeout: float | None = None) ->
                     raise KafkaUnavailable(_message(kafka, failures, None)) from None
                 continue
             return
-        if time.monotonic() + 0.5 >= deadline:
+        remaining = deadline - time.monotonic()
+        if remaining < 0.2:
             raise KafkaUnavailable(_message(kafka, failures, limit))
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(min(0.5, remaining))
 
 
 def _message(kafka: KafkaSettings, failures: dict[str, _Attempt], waited: float | None) -> str:
