@@ -111,6 +111,10 @@ class KafkaSettings(BaseModel):
     def _problems(self) -> list[str]:
         protocol = self.kafka_security_protocol
         problems: list[str] = []
+        if not self.servers:
+            problems.append(
+                "EXPORTWATCH_KAFKA_BOOTSTRAP is empty: give the brokers' host:port (comma-separated)"
+            )
         sasl = ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
         if protocol in SASL_PROTOCOLS:
             missing = [env_name(f) for f in sasl if getattr(self, f) is None]

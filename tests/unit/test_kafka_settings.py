@@ -101,6 +101,7 @@ REFUSED: list[tuple[str, dict[str, Any], list[str]]] = [
         {"kafka_sasl_password": SASL_PASSWORD},
         ["EXPORTWATCH_KAFKA_SASL_PASSWORD is set but EXPORTWATCH_KAFKA_SECURITY_PROTOCOL=PLAINTEXT"],
     ),
+    ("no bootstrap server", {"kafka_bootstrap": " , "}, ["EXPORTWATCH_KAFKA_BOOTSTRAP is empty"]),
     ("unknown protocol", {"kafka_security_protocol": "TLS"}, ["kafka_security_protocol", "'SASL_SSL'"]),
     ("unknown mechanism", _sasl(mechanism="GSSAPI"), ["kafka_sasl_mechanism", "'SCRAM-SHA-512'"]),
 ]
