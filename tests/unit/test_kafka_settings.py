@@ -326,3 +326,18 @@ def test_secret_fields_are_secret_str() -> None:
         annotation = str(KafkaSettings.model_fields[name].annotation)
         assert "SecretStr" in annotation, name
     assert isinstance(KafkaSettings(**_sasl()).kafka_sasl_password, SecretStr)
+
+
+def test_every_setting_is_documented_for_operators() -> None:
+    root = Path(__file__).resolve().parents[2]
+    guide = (root / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = guide[guide.index("## Kafka security") :]
+    section = section[: section.index("\n## ", 1)]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    example = (root / "deploy" / "env.example").read_text(encoding="utf-8")
+    for field in KafkaSettings.model_fields:
+        name = f"EXPORTWATCH_{field.upper()}"
+        assert f"| `{name}` |" in section, f"docs/operations.md, Kafka security: no row for {name}"
+        assert f"`{name}`" in readme, f"README.md's configuration table lacks {name}"
+        if field != "kafka_start_timeout_seconds":
+            assert f"\n{name}=" in example, f"deploy/env.example lacks {name}"
