@@ -415,7 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="notify's operator tools: dead notifications, re-drive, API tokens, check a subscriptions "
         "file (exportwatch notify --help)",
     )
-    sub.add_parser("topics", help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit")
+    sub.add_parser(
+        "topics",
+        help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit (2 when no broker answers within "
+        "EXPORTWATCH_KAFKA_START_TIMEOUT_SECONDS)",
+    )
     schemas = sub.add_parser("schemas", help="write the JSON Schemas of every message")
     schemas.add_argument("--check", action="store_true", help="only check they are current")
     asyncapi = sub.add_parser(

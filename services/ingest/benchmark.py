@@ -610,7 +610,7 @@ async def _passes(c: _Context, report: Report, parsed: Parsed, changed_every: in
     report.peak_rss_mib = _peak_rss_mib()
     if baseline:
         c.out("raw produce baseline ...")
-        partitions = CommonSettings().topic_partitions
+        partitions = CommonSettings(**dict(c.kafka)).topic_partitions
         await ensure_topics(c.kafka, [SCRATCH_TOPIC], partitions)
         messages = _messages(c.data)
         report.produce = await raw_produce(c.kafka, messages, CHUNK)
