@@ -146,18 +146,15 @@ class KafkaSettings(BaseModel):
                 "EXPORTWATCH_KAFKA_SSL_KEY_PASSWORD needs EXPORTWATCH_KAFKA_SSL_CERTFILE and "
                 "EXPORTWATCH_KAFKA_SSL_KEYFILE"
             )
-        unreadable = False
         for field in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
             path: Path | None = getattr(self, field)
             if path is None:
                 continue
             if not path.is_file():
                 problems.append(f"{env_name(field)}={path}: no such file")
-                unreadable = True
             elif not os.access(path, os.R_OK):
                 problems.append(f"{env_name(field)}={path}: not readable by this user")
-                unreadable = True
-        if problems or unreadable:
+        if problems:  # the files are read below only when the rest is coherent
             return problems
         certfile = self.kafka_ssl_certfile
         if certfile is not None and self.kafka_ssl_keyfile is None and _PEM_KEY not in certfile.read_bytes():
