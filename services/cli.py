@@ -19,36 +19,49 @@ SERVICES = ("ingest", "match", "notify")
 
 
 def _serve(name: str) -> int:
+    from pydantic import ValidationError
+
+    from services.common.kafka import KafkaUnavailable
     from services.common.logging import configure
-    from services.common.runtime import run_until_signal
+    from services.common.runtime import Service, run_until_signal
+    from services.common.settings import settings_problems
 
-    if name == "ingest":
-        from services.ingest.app import create_service
-        from services.ingest.settings import IngestSettings
+    service: Service
+    try:
+        if name == "ingest":
+            from services.ingest.app import create_service
+            from services.ingest.settings import IngestSettings
 
-        settings = IngestSettings()
-        configure(name, settings.common.log_format, settings.common.log_level)
-        service = create_service(settings)
-    elif name == "match":
-        from services.match.app import create_service as create_match
-        from services.match.settings import MatchSettings
+            settings = IngestSettings()
+            configure(name, settings.common.log_format, settings.common.log_level)
+            service = create_service(settings)
+        elif name == "match":
+            from services.match.app import create_service as create_match
+            from services.match.settings import MatchSettings
 
-        msettings = MatchSettings()
-        configure(name, msettings.common.log_format, msettings.common.log_level)
-        service = create_match(msettings)
-    else:
-        from services.notify.app import create_service as create_notify
-        from services.notify.core.config import SubscriptionsFileError
-        from services.notify.settings import NotifySettings
+            msettings = MatchSettings()
+            configure(name, msettings.common.log_format, msettings.common.log_level)
+            service = create_match(msettings)
+        else:
+            from services.notify.app import create_service as create_notify
+            from services.notify.core.config import SubscriptionsFileError
+            from services.notify.settings import NotifySettings
 
-        nsettings = NotifySettings()
-        configure(name, nsettings.common.log_format, nsettings.common.log_level)
-        try:
-            service = create_notify(nsettings)
-        except SubscriptionsFileError as exc:  # the operator's file: what to fix, not a traceback
-            print(f"exportwatch serve notify: not started: {exc.report()}", file=sys.stderr)
-            return 2
-    asyncio.run(run_until_signal(service))
+            nsettings = NotifySettings()
+            configure(name, nsettings.common.log_format, nsettings.common.log_level)
+            try:
+                service = create_notify(nsettings)
+            except SubscriptionsFileError as exc:  # the operator's file: what to fix, not a traceback
+                print(f"exportwatch serve notify: not started: {exc.report()}", file=sys.stderr)
+                return 2
+    except ValidationError as exc:
+        print(f"exportwatch serve {name}: {settings_problems(exc)}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_until_signal(service))
+    except KafkaUnavailable as exc:  # raised before anything started: one line, no traceback
+        print(f"exportwatch serve {name}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -77,20 +90,35 @@ def _broker(port: int, partitions: int) -> int:
 
 
 def _topics() -> int:
+    from pydantic import ValidationError
+
     from schemas import topics
-    from services.common.settings import CommonSettings
+    from services.common.kafka import KafkaUnavailable, check_reachable
+    from services.common.settings import CommonSettings, settings_problems
     from services.common.topics import ensure_topics
 
-    settings = CommonSettings()
-    created = asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap,
-            list(topics.ALL),
-            settings.topic_partitions,
-            settings.topic_replication,
-            timeout=120,
+    try:
+        settings = CommonSettings()
+    except ValidationError as exc:
+        print(f"exportwatch topics: {settings_problems(exc)}", file=sys.stderr)
+        return 2
+
+    async def create() -> list[str]:
+        # First a broker must answer (kafka_start_timeout_seconds): without one, aiokafka would log
+        # every failed connection while ensure_topics retries.
+        await check_reachable(settings)
+        return await ensure_topics(
+            settings, list(topics.ALL), settings.topic_partitions, settings.topic_replication, timeout=120
         )
-    )
+
+    try:
+        created = asyncio.run(create())
+    except KafkaUnavailable as exc:
+        print(f"exportwatch topics: {exc}", file=sys.stderr)
+        return 2
+    except TimeoutError as exc:
+        print(f"exportwatch topics: {exc}", file=sys.stderr)
+        return 1
     print(f"topics ready ({', '.join(created) or 'all existed'})")
     return 0
 
@@ -392,7 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="notify's operator tools: dead notifications, re-drive, API tokens, check a subscriptions "
         "file (exportwatch notify --help)",
     )
-    sub.add_parser("topics", help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit")
+    sub.add_parser(
+        "topics",
+        help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit (2 when no broker answers within "
+        "EXPORTWATCH_KAFKA_START_TIMEOUT_SECONDS)",
+    )
     schemas = sub.add_parser("schemas", help="write the JSON Schemas of every message")
     schemas.add_argument("--check", action="store_true", help="only check they are current")
     asyncapi = sub.add_parser(

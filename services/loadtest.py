@@ -52,6 +52,7 @@ import httpx
 
 from schemas import parse_event, topics
 from services.common.embedded import EmbeddedBroker, free_port
+from services.common.kafka import KafkaSettings
 from services.common.processes import cpu_seconds, die_with_parent, peak_rss_mib, spawn_service, stop_in_order
 from services.common.webhook_sink import WebhookSink
 
@@ -204,12 +205,18 @@ def prepare(source: EventSource) -> Workload:
 # --- the ceiling: bare aiokafka -----------------------------------------------------------------------
 
 
+def _client_options(bootstrap: str) -> dict[str, Any]:
+    """The harness only ever talks to the embedded broker it started itself: plaintext, whatever the
+    EXPORTWATCH_KAFKA_* variables say about another cluster (the services it starts ignore them too)."""
+    return KafkaSettings(kafka_bootstrap=bootstrap).client_options()
+
+
 async def _raw_consume(bootstrap: str, topic: str, count: int, timeout: float) -> dict[str, float]:
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **_client_options(bootstrap),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
@@ -239,7 +246,7 @@ def raw_ceiling(bootstrap: str, work: Workload, limit: int) -> dict[str, float]:
     in another process reads them: messages per second from the first send to the last message read."""
     from services.common.topics import ensure_topics
 
-    asyncio.run(ensure_topics(bootstrap, [RAW_TOPIC], 4))
+    asyncio.run(ensure_topics(KafkaSettings(kafka_bootstrap=bootstrap), [RAW_TOPIC], 4))
     count = min(limit, work.events)
     consumer = subprocess.Popen(
         [sys.executable, "-m", "services.loadtest", "_raw-consume", bootstrap, RAW_TOPIC, str(count)],
@@ -270,7 +277,7 @@ async def _raw_produce(bootstrap: str, work: Workload, count: int) -> tuple[floa
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **_client_options(bootstrap),
         acks="all",
         linger_ms=5,
         max_batch_size=1024 * 1024,
@@ -411,7 +418,7 @@ async def _push(port: int, work: Workload, senders: int, statuses: Counter[str])
 async def _poison(bootstrap: str, count: int) -> int:
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**_client_options(bootstrap), acks="all")
     await producer.start()
     try:
         for i in range(count):

@@ -212,11 +212,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def exportwatch(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """The command line as a user runs it, in a process of its own."""
+def exportwatch(
+    *args: str | Path, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The command line as a user runs it, in a process of its own (``env``: variables added to ours)."""
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *map(str, args)],
         cwd=ROOT,
+        env=None if env is None else {**os.environ, **env},
         input=stdin,
         capture_output=True,
         text=True,

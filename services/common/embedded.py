@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.common.kafka import KafkaSettings
 from services.common.processes import die_with_parent
 from services.common.topics import ensure_topics
 
@@ -78,6 +79,11 @@ class EmbeddedBroker:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def kafka(self) -> KafkaSettings:
+        """How to connect: plaintext, whatever the environment says about other brokers."""
+        return KafkaSettings(kafka_bootstrap=self.bootstrap)
+
     def start_process(self) -> None:
         if self.port == 0:
             self.port = free_port(self.host)
@@ -127,9 +133,7 @@ class EmbeddedBroker:
             await asyncio.sleep(0.05)
         remaining = max(1.0, deadline - time.monotonic())
         try:
-            await ensure_topics(
-                self.bootstrap, list(self.topics or t.ALL), self.partitions, timeout=remaining
-            )
+            await ensure_topics(self.kafka, list(self.topics or t.ALL), self.partitions, timeout=remaining)
         except Exception as exc:
             self.stop()
             raise BrokerStartError(f"Tansu did not answer Kafka requests: {exc}") from exc

@@ -7,6 +7,11 @@ import logging
 import sys
 from typing import Any
 
+# Libraries kept at WARNING whatever EXPORTWATCH_LOG_LEVEL says. aiokafka logs every rebalance step at
+# INFO, and at DEBUG every request it sends, the SASL PLAIN login with its password in clear among them;
+# its warnings are what operators need.
+LIBRARY_LEVELS = {"aiokafka": logging.WARNING, "uvicorn.access": logging.WARNING}
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
@@ -45,7 +50,6 @@ def configure(service: str, fmt: str = "text", level: str = "INFO") -> logging.L
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiokafka logs every rebalance step at INFO; its warnings are what operators need.
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    for name, library_level in LIBRARY_LEVELS.items():
+        logging.getLogger(name).setLevel(library_level)
     return logging.getLogger(f"exportwatch.{service}")

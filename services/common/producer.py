@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from services.common.kafka import KafkaSettings
 from services.common.pipeline import Outgoing, PipelineMetrics, account, encode
 from services.common.topics import send_while_topics_exist
 
@@ -21,8 +22,8 @@ _HEADERS = [("content-type", b"application/json")]
 
 
 class Producer:
-    def __init__(self, bootstrap: str, client_id: str, metrics: PipelineMetrics) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, kafka: KafkaSettings, client_id: str, metrics: PipelineMetrics) -> None:
+        self.kafka = kafka
         self.client_id = client_id
         self.metrics = metrics
         self._producer: AIOKafkaProducer | None = None  # made in start(): it needs the running loop
@@ -30,7 +31,7 @@ class Producer:
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap,
+            **self.kafka.client_options(),
             client_id=self.client_id,
             acks="all",
             linger_ms=5,  # a few ms of batching: many messages per request
@@ -38,7 +39,7 @@ class Producer:
             request_timeout_ms=30_000,
         )
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, client_id=self.client_id, request_timeout_ms=10_000
+            **self.kafka.client_options(), client_id=self.client_id, request_timeout_ms=10_000
         )
         await producer.start()
         try:

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from schemas import topics
+from services.common.kafka import check_reachable
 from services.common.settings import CommonSettings
 from services.common.topics import ensure_topics, watch_topics
 
@@ -42,7 +43,9 @@ class _QuietServer(uvicorn.Server):
 
 def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        settings.servers,
+        # TLS and SASL as every other client connects (services/common/kafka.py); None for PLAINTEXT.
+        security=settings.broker_security(),
         client_id=f"exportwatch-{service}",
         acks="all",
         enable_idempotence=False,
@@ -94,12 +97,12 @@ class Service:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Start the HTTP server, start hooks, broker, topic watcher and background tasks; stop them in
-        reverse order."""
+        reverse order. First, a bootstrap server must answer within ``kafka_start_timeout_seconds``:
+        otherwise KafkaUnavailable says why, before anything else has started."""
         s = self.settings
+        await check_reachable(s)
         if s.create_topics:
-            await ensure_topics(
-                s.kafka_bootstrap, list(self.owned_topics), s.topic_partitions, s.topic_replication
-            )
+            await ensure_topics(s, list(self.owned_topics), s.topic_partitions, s.topic_replication)
         server = _QuietServer(
             uvicorn.Config(
                 self.asgi(), host=s.http_host, port=self.http_port, log_level="warning", lifespan="off"
@@ -121,9 +124,7 @@ class Service:
         if s.create_topics:
             tasks.append(
                 asyncio.create_task(
-                    watch_topics(
-                        s.kafka_bootstrap, list(self.owned_topics), s.topic_partitions, s.topic_replication
-                    ),
+                    watch_topics(s, list(self.owned_topics), s.topic_partitions, s.topic_replication),
                     name=f"{self.name}-topics",
                 )
             )

@@ -6,18 +6,18 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.common.kafka import KafkaSettings
 
-class CommonSettings(BaseSettings):
-    """Broker, topic, HTTP and logging settings shared by every service (``EXPORTWATCH_*``)."""
 
-    model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_", extra="ignore")
+class CommonSettings(BaseSettings, KafkaSettings):
+    """Broker, topic, HTTP and logging settings shared by every service (``EXPORTWATCH_*``). Where Kafka
+    is and how to connect to it (TLS, SASL) are the fields of ``KafkaSettings``."""
 
-    kafka_bootstrap: str = Field(
-        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port."
-    )
+    model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_", extra="ignore", hide_input_in_errors=True)
+
     topic_partitions: int = Field(default=4, ge=1, description="Partitions per topic when we create topics.")
     topic_replication: int = Field(default=1, ge=1, description="Replication factor when we create topics.")
     kafka_session_timeout_ms: int = Field(
@@ -50,6 +50,26 @@ class ServiceSettings(BaseSettings):
 
     common: CommonSettings = Field(default_factory=CommonSettings)
     http_port: int = Field(default=8080, ge=0, le=65535, description="Port of /metrics and /healthz.")
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """A settings error on one line for a command's stderr, naming the environment variables to change
+    and never echoing a value (it may be a password)."""
+    classes: list[type[BaseSettings]] = [CommonSettings, *ServiceSettings.__subclasses__()]
+    owners = {cls.__name__: cls for cls in classes}
+    owner = owners.get(exc.title)
+    prefix = str(owner.model_config.get("env_prefix", "")) if owner is not None else ""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        message = error["msg"].removeprefix("Value error, ")
+        loc = [str(p) for p in error["loc"]]
+        if loc and owner is not None and loc[0] in owner.model_fields:
+            parts.append(f"{prefix}{loc[0].upper()}: {message}")
+        elif loc:
+            parts.append(f"{'.'.join(loc)}: {message}")
+        else:
+            parts.append(message)
+    return "invalid settings: " + "; ".join(parts)
 
 
 def split_list(value: object) -> object:

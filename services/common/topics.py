@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
 
+from services.common.kafka import KafkaSettings
+
 log = logging.getLogger("exportwatch.topics")
 
 
@@ -46,7 +48,7 @@ async def _create_missing(
 
 
 async def ensure_topics(
-    bootstrap: str,
+    kafka: KafkaSettings,
     names: Sequence[str],
     partitions: int,
     replication: int = 1,
@@ -56,7 +58,7 @@ async def ensure_topics(
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(**kafka.client_options(), request_timeout_ms=5000)
         try:
             await admin.start()
             created = await _create_missing(admin, names, partitions, replication)
@@ -69,11 +71,11 @@ async def ensure_topics(
             with contextlib.suppress(Exception):
                 await admin.close()
         await asyncio.sleep(0.25)
-    raise TimeoutError(f"could not create topics on {bootstrap}: {last!r}")
+    raise TimeoutError(f"could not create topics on {kafka.kafka_bootstrap}: {last!r}")
 
 
 async def watch_topics(
-    bootstrap: str,
+    kafka: KafkaSettings,
     names: Sequence[str],
     partitions: int,
     replication: int = 1,
@@ -83,7 +85,7 @@ async def watch_topics(
     while True:
         await asyncio.sleep(interval)
         try:
-            created = await ensure_topics(bootstrap, names, partitions, replication, timeout=interval)
+            created = await ensure_topics(kafka, names, partitions, replication, timeout=interval)
         except (TimeoutError, KafkaError, OSError) as exc:
             log.warning("topic check failed", extra={"error": repr(exc)})
             continue

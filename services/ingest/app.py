@@ -63,7 +63,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     )
     url = settings.database_url.get_secret_value()
     store = IngestStore.from_url(url)
-    producer = Producer(settings.common.kafka_bootstrap, f"exportwatch-{SERVICE}-producer", pipeline)
+    producer = Producer(settings.common, f"exportwatch-{SERVICE}-producer", pipeline)
     ingestor = Ingestor(
         producer,
         store,

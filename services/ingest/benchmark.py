@@ -40,8 +40,9 @@ from importlib import resources
 from pathlib import Path
 
 from schemas import LicenceRecord, topics
+from services.common.kafka import KafkaSettings
 from services.common.processes import cpu_seconds, peak_rss_mib
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, settings_problems
 from services.ingest.core.caat import COLUMNS, parse_caat_values
 from services.ingest.core.results import Rejected
 
@@ -413,7 +414,7 @@ async def _database(url: str | None, workdir: Path) -> AsyncIterator[tuple[str, 
 
 async def _ingest_pass(
     name: str,
-    bootstrap: str,
+    kafka: KafkaSettings,
     database_url: str,
     sources_file: Path,
     rows: int,
@@ -431,7 +432,7 @@ async def _ingest_pass(
     cpu_before, broker_before = _cpu_seconds(), cpu_seconds(broker_pid)
     started = time.perf_counter()
     settings = IngestSettings(
-        common=CommonSettings(kafka_bootstrap=bootstrap),
+        common=CommonSettings(**dict(kafka)),
         http_port=free_port(),
         database_url=database_url,
         sources_file=sources_file,
@@ -501,7 +502,7 @@ def _messages(data: bytes) -> list[Message]:
     return out
 
 
-async def raw_produce(bootstrap: str, messages: Sequence[Message], chunk: int) -> Rate:
+async def raw_produce(kafka: KafkaSettings, messages: Sequence[Message], chunk: int) -> Rate:
     """The messages to the scratch topic with a bare aiokafka producer, ``chunk`` at a time: every send
     of a chunk enqueued, then every acknowledgement awaited before the next chunk, as the ingestor
     does. The settings are fixed here, good ones for bulk sends (acks=all, 5 ms linger, 1 MiB
@@ -509,7 +510,7 @@ async def raw_produce(bootstrap: str, messages: Sequence[Message], chunk: int) -
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **kafka.client_options(),
         acks="all",
         linger_ms=5,
         max_batch_size=1 << 20,
@@ -531,7 +532,7 @@ async def raw_produce(bootstrap: str, messages: Sequence[Message], chunk: int) -
 
 
 async def read_licences(
-    bootstrap: str, ids: frozenset[str], since: dt.datetime, expected: int, timeout: float
+    kafka: KafkaSettings, ids: frozenset[str], since: dt.datetime, expected: int, timeout: float
 ) -> TopicCheck:
     """Read the licences topic from the beginning without a consumer group and count the records of
     this run (an id of the file, ingested after ``since``) until ``expected`` are in, then until quiet
@@ -540,7 +541,7 @@ async def read_licences(
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", group_id=None
+        **kafka.client_options(), enable_auto_commit=False, auto_offset_reset="earliest", group_id=None
     )
     await consumer.start()
     records = 0
@@ -583,7 +584,7 @@ async def read_licences(
 class _Context:
     data: bytes
     folder: Path
-    bootstrap: str
+    kafka: KafkaSettings
     database_url: str
     sources_file: Path
     timeout: float
@@ -599,7 +600,7 @@ async def _passes(c: _Context, report: Report, parsed: Parsed, changed_every: in
     async def one(name: str, rows: int, **expect: int) -> None:
         c.out(f"{name} ...")
         result, warnings = await _ingest_pass(
-            name, c.bootstrap, c.database_url, c.sources_file, rows, c.timeout, c.broker_pid, **expect
+            name, c.kafka, c.database_url, c.sources_file, rows, c.timeout, c.broker_pid, **expect
         )
         report.passes.append(result)
         for k, v in warnings.items():
@@ -609,10 +610,10 @@ async def _passes(c: _Context, report: Report, parsed: Parsed, changed_every: in
     report.peak_rss_mib = _peak_rss_mib()
     if baseline:
         c.out("raw produce baseline ...")
-        partitions = CommonSettings().topic_partitions
-        await ensure_topics(c.bootstrap, [SCRATCH_TOPIC], partitions)
+        partitions = CommonSettings(**dict(c.kafka)).topic_partitions
+        await ensure_topics(c.kafka, [SCRATCH_TOPIC], partitions)
         messages = _messages(c.data)
-        report.produce = await raw_produce(c.bootstrap, messages, CHUNK)
+        report.produce = await raw_produce(c.kafka, messages, CHUNK)
         del messages
     await one("restart, same file (unchanged)", 0, published=0, updated=0)
     _write(c.folder / "values-republished.csv", c.data)
@@ -627,7 +628,7 @@ async def run(
     data: bytes,
     source: str,
     *,
-    bootstrap: str | None,
+    kafka: KafkaSettings | None,
     database_url: str | None,
     workdir: Path,
     timeout: float,
@@ -648,12 +649,14 @@ async def run(
     _write(folder / FILE_NAME, data)
 
     embedded: EmbeddedBroker | None = None
-    if bootstrap is None:
+    if kafka is None:
         embedded = await EmbeddedBroker(log_path=workdir / "tansu.log").start()
-        bootstrap = embedded.bootstrap
-        broker_name = f"embedded Tansu (memory storage) on {bootstrap}"
+        kafka = embedded.kafka
+        broker_name = f"embedded Tansu (memory storage) on {kafka.kafka_bootstrap}"
     else:
-        broker_name = bootstrap
+        broker_name = kafka.kafka_bootstrap
+        if kafka.kafka_security_protocol != "PLAINTEXT":
+            broker_name += f" ({kafka.describe()})"
     broker_pid = embedded._proc.pid if embedded is not None and embedded._proc is not None else None
     report = Report(
         source=source,
@@ -668,11 +671,11 @@ async def run(
     try:
         async with _database(database_url, workdir) as (url, description):
             report.database = description
-            context = _Context(data, folder, bootstrap, url, sources_file, timeout, broker_pid, out)
+            context = _Context(data, folder, kafka, url, sources_file, timeout, broker_pid, out)
             await _passes(context, report, parsed, changed_every, baseline)
         expected = sum(p.published + p.updated for p in report.passes)
         out("reading the licences topic back ...")
-        report.topic = await read_licences(bootstrap, parsed.ids, since, expected, timeout)
+        report.topic = await read_licences(kafka, parsed.ids, since, expected, timeout)
         if broker_pid is not None:
             report.broker_rss_mib = peak_rss_mib(broker_pid)
     finally:
@@ -741,7 +744,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_ROWS,
         help=f"rows of the synthetic file (default {DEFAULT_ROWS:,})",
     )
-    parser.add_argument("--bootstrap", help="a running Kafka broker (default: start the embedded one)")
+    parser.add_argument(
+        "--bootstrap",
+        help="a running Kafka broker, reached as the EXPORTWATCH_KAFKA_* settings say (TLS, SASL) "
+        "(default: start the embedded one)",
+    )
     parser.add_argument(
         "--database-url",
         help="sqlite:///new-file.db, or postgresql://user@host/db: a fresh database is created beside db "
@@ -764,6 +771,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         print(f"exportwatch bench-ingest: {problem}", file=sys.stderr)
         return 2
+    kafka: KafkaSettings | None = None
+    if args.bootstrap is not None:
+        from pydantic import ValidationError
+
+        from services.common.kafka import KafkaUnavailable, check_reachable
+
+        try:
+            kafka = CommonSettings(kafka_bootstrap=args.bootstrap)
+            asyncio.run(check_reachable(kafka))
+        except ValidationError as exc:
+            print(f"exportwatch bench-ingest: {settings_problems(exc)}", file=sys.stderr)
+            return 2
+        except KafkaUnavailable as exc:
+            print(f"exportwatch bench-ingest: {exc}", file=sys.stderr)
+            return 2
     if args.file is not None:
         try:
             data = args.file.read_bytes()
@@ -786,7 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run(
                     data,
                     source,
-                    bootstrap=args.bootstrap,
+                    kafka=kafka,
                     database_url=args.database_url,
                     workdir=workdir,
                     timeout=args.timeout,

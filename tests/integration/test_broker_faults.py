@@ -75,7 +75,7 @@ async def _restart_empty(broker: EmbeddedBroker) -> None:
 
 async def test_publishing_fails_while_a_restarted_broker_lacks_the_topics(broker: EmbeddedBroker) -> None:
     metrics = PipelineMetrics("ingest", new_registry(), ())
-    producer = Producer(broker.bootstrap, "faults-test", metrics)
+    producer = Producer(broker.kafka, "faults-test", metrics)
     faststream = make_broker(CommonSettings(kafka_bootstrap=broker.bootstrap), "faults-test")
     await producer.start()
     await faststream.start()
@@ -93,7 +93,7 @@ async def test_publishing_fails_while_a_restarted_broker_lacks_the_topics(broker
         errors = metrics.produced.labels(topic=topics.NEWS, outcome="error")._value.get()
         assert errors == 3, "a batch that could not be stored is counted as an error"
 
-        await ensure_topics(broker.bootstrap, list(topics.ALL), 2)
+        await ensure_topics(broker.kafka, list(topics.ALL), 2)
         await producer.publish_all([Outgoing(topics.NEWS, "after", b'{"n": 2}')])
         await publish_all(faststream, [Outgoing(topics.ALERTS, "after", b'{"n": 2}')], metrics)
     finally:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from services.common.kafka import KafkaSettings, env_name
 from services.common.settings import CommonSettings, ServiceSettings
 from services.ingest.settings import IngestSettings
 from services.match.settings import MatchSettings
@@ -149,6 +150,29 @@ def test_every_interpolated_variable_is_in_env_example() -> None:
     assert {"GRAFANA_ADMIN_PASSWORD", "EXPORTWATCH_NOTIFY_SMTP_HOST"} <= interpolated
     missing = sorted(interpolated - set(_env_example()))
     assert not missing, f"compose.yaml reads {missing} from .env: document them in deploy/env.example"
+
+
+def test_every_kafka_client_gets_the_connection_settings_from_env(compose: dict[str, Any]) -> None:
+    """The services and the topics job read the bootstrap servers and the TLS/SASL settings from .env;
+    as given they reach the bundled broker in plaintext."""
+    fields = [f for f in KafkaSettings.model_fields if f != "kafka_start_timeout_seconds"]
+    example = _env_example()
+    for name in ("topics", *SETTINGS):
+        environment = compose["services"][name]["environment"]
+        defaults, from_example = {}, {}
+        for field in fields:
+            key = env_name(field)
+            m = re.fullmatch(r"\$\{(\w+)(:?)-([^}]*)\}", str(environment.get(key)))
+            assert m and m.group(1) == key, f"{name}: {key} must be ${{{key}:-default}}"
+            assert key in example, f"{key}: document it in deploy/env.example"
+            defaults[field] = m.group(3)
+            # What compose makes of the line in .env: ${KEY:-x} also replaces an empty value.
+            value = example[key]
+            from_example[field] = m.group(3) if (m.group(2) and not value) else value
+        assert defaults["kafka_bootstrap"] == "kafka:9092", name
+        for resolved in (defaults, from_example):
+            kafka = KafkaSettings(**resolved)
+            assert (kafka.kafka_bootstrap, kafka.kafka_security_protocol) == ("kafka:9092", "PLAINTEXT")
 
 
 def test_grafana_is_provisioned_from_the_repository(compose: dict[str, Any]) -> None:

@@ -595,6 +595,43 @@ def test_shared_configmap_holds_only_common_settings(
     assert partitions >= 2
 
 
+# --- Kafka security --------------------------------------------------------------------------------------
+
+KAFKA_SECRET_KEYS = (
+    "EXPORTWATCH_KAFKA_SASL_USERNAME",
+    "EXPORTWATCH_KAFKA_SASL_PASSWORD",
+    "EXPORTWATCH_KAFKA_SSL_KEY_PASSWORD",
+)
+KAFKA_TLS_DIR = "/etc/kafka-tls"
+
+
+def test_every_kafka_client_can_log_in_and_read_certificates(
+    objects: list[Doc], generated: dict[str, dict[str, str]]
+) -> None:
+    """Every pod that talks to Kafka (the services and the topics Job) gets the login from the Secret,
+    optionally, and the certificate files from the optional Secret exportwatch-kafka-tls; the protocol
+    is in the shared ConfigMap. As committed: plaintext, nothing else needed."""
+    assert generated[SHARED_CONFIG]["EXPORTWATCH_KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
+    checked = 0
+    for o, pod in _pod_specs(objects):
+        where = f"{o['kind']}/{o['metadata']['name']}"
+        (container,) = pod["containers"]
+        env = _env(container)
+        for key in KAFKA_SECRET_KEYS:
+            ref = env[key]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": SECRET, "key": key, "optional": True}, f"{where}: {key}"
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["kafka-tls"]["secret"] == {"secretName": "exportwatch-kafka-tls", "optional": True}
+        (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kafka-tls"]
+        assert mount == {"name": "kafka-tls", "mountPath": KAFKA_TLS_DIR, "readOnly": True}, where
+        checked += 1
+    assert checked == len(SERVICES) + 1
+    # The examples in the kustomization point into that folder.
+    text = (KUBE / "kustomization.yaml").read_text(encoding="utf-8")
+    paths = re.findall(r"EXPORTWATCH_KAFKA_SSL_\w+FILE=(\S+)", text)
+    assert paths and all(p.startswith(f"{KAFKA_TLS_DIR}/") for p in paths), paths
+
+
 # --- secrets -----------------------------------------------------------------------------------------
 
 
