@@ -43,7 +43,11 @@ class _Failure:
 
 @dataclass(frozen=True)
 class DispatchSettings:
-    concurrency: int = 32
+    concurrency: int = 32  # sends at once
+    # Claims that may wait for their target's rate limit at once, beside the sends. A claim waiting for
+    # its turn holds no send slot, so a busy target (a thousand alerts for one Slack channel) never
+    # holds up the notifications of other targets behind it.
+    pacing: int = 512
     lease_seconds: float = 120.0
     poll_seconds: float = 0.5
     send_timeout_seconds: float = 10.0
@@ -103,6 +107,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._pacing: set[str] = set()  # claims in flight that wait for their target's rate limit
+        self._send_slots = asyncio.Semaphore(self.settings.concurrency)
         self._delivered: list[tuple[str, asyncio.Future[bool]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
         self._cycle: asyncio.Task[int] | None = None
@@ -164,7 +170,11 @@ class Dispatcher:
 
     async def dispatch_once(self) -> int:
         """Claim what is due (as far as free capacity goes) and start sending it."""
-        free = self.settings.concurrency - len(self._inflight)
+        sending = len(self._inflight) - len(self._pacing)
+        free = min(
+            self.settings.concurrency - sending,
+            self.settings.concurrency + self.settings.pacing - len(self._inflight),
+        )
         if free <= 0 or self._stopping.is_set():
             return 0
         now = self.clock()
@@ -282,9 +292,14 @@ class Dispatcher:
         if delay <= 0:
             return True
         self.metrics.rate_limit_wait.labels(channel=channel.type).inc(delay)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(delay):
-                await self._stopping.wait()
+        self._pacing.add(claim.id)
+        self._wake.set()  # it holds no send slot while it waits: claim for the other targets meanwhile
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
+        finally:
+            self._pacing.discard(claim.id)
         if self._stopping.is_set():
             await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
             return False
@@ -323,6 +338,14 @@ class Dispatcher:
             )
         if not await self._wait_for_slot(claim, channel):
             return
+        async with self._send_slots:
+            if self._stopping.is_set():  # its turn came after the stop began: given back, not sent
+                await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                return
+            await self._send(claim, pending, sub, channel)
+
+    async def _send(self, claim: Claim, pending: Pending, sub: Subscription, channel: Channel) -> None:
+        kind = channel.type
         notification = notification_of(pending, sub)
         started = time.perf_counter()
         failure: _Failure | None = None

@@ -259,6 +259,46 @@ async def test_a_rate_limit_queues_sends_and_drops_none(
     assert waited is not None and waited > 4.0  # 0.5 + 1 + 1.5 + 2 + 2.5 s
 
 
+async def test_a_busy_target_does_not_hold_up_the_notifications_of_other_targets(
+    store: NotifyStore, http: httpx.AsyncClient, sink: WebhookSink
+) -> None:
+    """Forty notifications queue for one slow Slack webhook (2 a second, 20 s in all) ahead of one for
+    a webhook elsewhere; the dispatcher sends 4 at once. Claims waiting for the Slack webhook's turn hold
+    no send slot, so the other target's notification goes out at once, not after the queue."""
+    clock = FakeClock(dt.datetime.now(UTC))
+    other = WebhookSink(secret=SECRET).start()
+    try:
+        await subscribe(
+            store,
+            "busy",
+            {"type": "slack", "url": sink.url},
+            group_wait_seconds=0,
+            filters={"destinations": ["CN"]},
+        )
+        await subscribe(
+            store, "quiet", webhook(other), group_wait_seconds=0, filters={"destinations": ["IR"]}
+        )
+        dispatcher = make_dispatcher(
+            store, http, clock, rates=(("slack", 2.0), ("webhook", 1000.0)), concurrency=4
+        )
+        handle = make_handler(store, NotifyMetrics(new_registry()), 0.0, dispatcher.wake, clock=clock)
+        busy = stories(40, "busy")
+        quiet = make_alert("quiet-1", event_id="news-quiet-1", destinations=["IR"])
+        await handle(records(busy))
+        await handle(records([quiet], len(busy)))
+        started = time.monotonic()
+        async with running(dispatcher):
+            await eventually(lambda: len(other.received) == 1, timeout=20)
+            waited = time.monotonic() - started
+            assert len(sink.received) < 10, "the quiet target's notification came before the busy queue"
+        assert waited < 3.0, f"the quiet target waited {waited:.1f} s behind a busy one"
+        assert [a.id for a in notifications(other)[0].alerts] == [quiet.id]
+    finally:
+        other.stop()
+    statuses_now = await statuses(store)
+    assert statuses_now.get("sending", 0) == 0, "the stop gave back every claim waiting for its turn"
+
+
 async def test_a_429_with_retry_after_is_honoured(store: NotifyStore, http: httpx.AsyncClient) -> None:
     sink = WebhookSink(script=[Reply(429, {"Retry-After": "2"})], secret=SECRET).start()
     try:
