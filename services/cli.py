@@ -37,11 +37,16 @@ def _serve(name: str) -> int:
             service = create_service(settings)
         elif name == "match":
             from services.match.app import create_service as create_match
+            from services.match.core.watchlists import WatchlistError
             from services.match.settings import MatchSettings
 
             msettings = MatchSettings()
             configure(name, msettings.common.log_format, msettings.common.log_level)
-            service = create_match(msettings)
+            try:
+                service = create_match(msettings)
+            except WatchlistError as exc:  # the operator's watchlists: what to fix, not a traceback
+                print(f"exportwatch serve match: not started: {exc}", file=sys.stderr)
+                return 2
         else:
             from services.notify.app import create_service as create_notify
             from services.notify.core.config import SubscriptionsFileError

@@ -35,3 +35,23 @@ def test_offline_match_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     result = exportwatch("match", tmp_path / "nope.jsonl")
     assert result.returncode == 2
     assert "cannot read" in result.stderr
+
+
+def test_serve_match_with_broken_watchlists_says_what_to_fix(tmp_path: Path) -> None:
+    """The service refuses to start on watchlists it cannot use, with the file, the line and the problem
+    on one line and exit status 2, before it looks for a broker; no traceback."""
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    (folder / "technologies.yaml").write_text(
+        "technologies:\n  - id: spyware\n    termz: [a]\n", encoding="utf-8"
+    )
+    result = exportwatch(
+        "serve",
+        "match",
+        env={"EXPORTWATCH_MATCH_WATCHLIST_DIRS": str(folder), "EXPORTWATCH_KAFKA_BOOTSTRAP": "127.0.0.1:1"},
+    )
+    assert result.returncode == 2, result
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"exportwatch serve match: not started: {folder / 'technologies.yaml'}: line ")
+    assert "line 3: technologies.0.termz: Extra inputs are not permitted" in line
