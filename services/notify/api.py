@@ -393,7 +393,7 @@ class Api:
         )
         channel = self.dispatcher.channels.get(sub)
         try:
-            await channel.send(notification)
+            await self.dispatcher.send(channel, notification)  # within the same overall deadline
         except DeliveryError as exc:
             return JSONResponse(
                 {

@@ -18,7 +18,7 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from schemas import Notification
@@ -28,6 +28,7 @@ from services.notify.core.model import Subscription
 from services.notify.core.ratelimit import RateLimiter
 from services.notify.core.retry import RetryPolicy
 from services.notify.metrics import NotifyMetrics
+from services.notify.shares import Shares
 from services.notify.store.repository import Claim, NotifyStore, Pending
 
 log = logging.getLogger("exportwatch.notify.dispatch")
@@ -48,6 +49,10 @@ class DispatchSettings:
     # its turn holds no send slot, so a busy target (a thousand alerts for one Slack channel) never
     # holds up the notifications of other targets behind it.
     pacing: int = 512
+    # Sends at once for one owner and for one target (0: a quarter of the concurrency each), so that
+    # an owner with many subscriptions, or a target that answers slowly, cannot take every slot.
+    per_owner: int = 0
+    per_target: int = 0
     lease_seconds: float = 120.0
     poll_seconds: float = 0.5
     send_timeout_seconds: float = 10.0
@@ -109,6 +114,9 @@ class Dispatcher:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._pacing: set[str] = set()  # claims in flight that wait for their target's rate limit
         self._send_slots = asyncio.Semaphore(self.settings.concurrency)
+        share = max(1, self.settings.concurrency // 4)
+        self._owners = Shares(self.settings.per_owner or share)
+        self._targets = Shares(self.settings.per_target or share)
         self._delivered: list[tuple[str, asyncio.Future[bool]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
         self._cycle: asyncio.Task[int] | None = None
@@ -246,6 +254,8 @@ class Dispatcher:
         """Stop claiming; let sends in flight finish (up to ``timeout``), give back the rest."""
         self._stopping.set()
         self._wake.set()
+        await self._owners.wake_all()  # those waiting for a turn give their claims back
+        await self._targets.wake_all()
         tasks = list(self._inflight.values())
         if not tasks:
             return
@@ -338,11 +348,46 @@ class Dispatcher:
             )
         if not await self._wait_for_slot(claim, channel):
             return
-        async with self._send_slots:
-            if self._stopping.is_set():  # its turn came after the stop began: given back, not sent
+        async with self._fair_turn(claim, sub.owner, channel.target) as turn:
+            if not turn:  # the stop began while it waited for its owner's or target's turn
                 await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
                 return
-            await self._send(claim, pending, sub, channel)
+            async with self._send_slots:
+                if self._stopping.is_set():  # its turn came after the stop began: given back, not sent
+                    await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                    return
+                await self._send(claim, pending, sub, channel)
+
+    @contextlib.asynccontextmanager
+    async def _fair_turn(self, claim: Claim, owner: str, target: str) -> AsyncIterator[bool]:
+        """Wait until the owner and the target are each under their share of the sends; while it
+        waits the claim holds no send slot (it counts as waiting, like one paced by a rate limit)."""
+        stopping = self._stopping.is_set
+        if (
+            self._owners.busy(owner) >= self._owners.limit
+            or self._targets.busy(target) >= self._targets.limit
+        ):
+            self._pacing.add(claim.id)
+            self._wake.set()  # claim for other owners and targets meanwhile
+        try:
+            async with (
+                self._owners.hold(owner, stopping) as by_owner,
+                self._targets.hold(target, stopping) as by_target,
+            ):
+                self._pacing.discard(claim.id)
+                yield by_owner and by_target
+        finally:
+            self._pacing.discard(claim.id)
+
+    async def send(self, channel: Channel, notification: Notification) -> None:
+        """One attempt within the overall deadline (``send_timeout_seconds``), however slowly the target
+        answers: a target that trickles a byte at a time is cut off like one that does not answer."""
+        deadline = self.settings.send_timeout_seconds
+        try:
+            async with asyncio.timeout(deadline):
+                await channel.send(notification)
+        except TimeoutError:
+            raise DeliveryError(Reason.TIMEOUT, f"no complete answer within {deadline:g} s") from None
 
     async def _send(self, claim: Claim, pending: Pending, sub: Subscription, channel: Channel) -> None:
         kind = channel.type
@@ -350,12 +395,9 @@ class Dispatcher:
         started = time.perf_counter()
         failure: _Failure | None = None
         try:
-            async with asyncio.timeout(self.settings.send_timeout_seconds * 3):
-                await channel.send(notification)
+            await self.send(channel, notification)
         except DeliveryError as exc:
             failure = _Failure(exc.reason.value, exc.detail, exc.reason.retryable, exc.retry_after)
-        except TimeoutError:
-            failure = _Failure(Reason.TIMEOUT.value, "no answer in time", True)
         except Exception as exc:  # a bug in a channel must not lose the notification
             log.error("channel failed unexpectedly", extra={"channel": kind, "error": type(exc).__name__})
             failure = _Failure("internal_error", type(exc).__name__, True)

@@ -65,7 +65,12 @@ class NotifySettings(ServiceSettings):
     group_wait_seconds: float = Field(
         default=30.0, ge=0, le=3600, description="How long the first alert of a story waits for others."
     )
-    send_timeout_seconds: float = Field(default=10.0, gt=0, description="Per HTTP request or SMTP session.")
+    send_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Overall deadline of one send (HTTP request or SMTP session), however slowly the "
+        "target answers.",
+    )
     retry_attempts: int = Field(default=8, ge=1, description="Attempts before a notification is dead.")
     retry_base_seconds: float = Field(default=2.0, gt=0)
     retry_cap_seconds: float = Field(default=600.0, gt=0, description="Longest wait between attempts.")

@@ -6,6 +6,7 @@ receiver, silences, dead notifications, and a silence muting an alert published 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from services.notify.store import tables
 from services.notify.store.repository import NotifyStore
 from tests.alerts import make_alert
 from tests.conftest import eventually
+from tests.trickle import trickling_target
 
 pytestmark = pytest.mark.broker
 
@@ -879,3 +881,29 @@ async def notify_settled(notify: Notify) -> None:
         return not any(counts.get(s) for s in ("open", "retry", "sending"))
 
     await eventually(settled, timeout=15)
+
+
+async def test_a_test_send_to_a_target_that_trickles_its_answer_ends_at_the_send_deadline(
+    notify: Notify,
+) -> None:
+    """`/test` sends within the same overall deadline as every delivery (2 s here): a target that
+    answers a byte every 0.3 s (13 s in all) gets a 502 timeout after 2 s, not a request held open."""
+    alice = await notify.token("alice")
+    async with trickling_target() as url:
+        made = await notify.call(
+            "POST",
+            "/v1/subscriptions",
+            alice,
+            {
+                "name": "slow",
+                "filters": {"entities": [f"v-{notify.run}"]},
+                "channel": {"type": "webhook", "url": url, "secret": SECRET},
+            },
+        )
+        assert made.status_code == 201, made.text
+        started = time.monotonic()
+        sent = await notify.call("POST", f"/v1/subscriptions/{made.json()['id']}/test", alice)
+        took = time.monotonic() - started
+    assert sent.status_code == 502, sent.text
+    assert sent.json()["reason"] == "timeout"
+    assert took < 3.5, f"/test took {took:.1f} s against a 2 s deadline"

@@ -35,6 +35,7 @@ from services.notify.store import tables
 from services.notify.store.repository import NotifyStore
 from tests.alerts import make_alert
 from tests.conftest import eventually
+from tests.trickle import trickling_target
 
 SECRET = "dispatch-test-signing-secret"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -85,6 +86,7 @@ def make_dispatcher(
     max_retry_after: float = 3600.0,
     concurrency: int = 32,
     registry: CollectorRegistry | None = None,
+    send_timeout: float = 2.0,
 ) -> Dispatcher:
     ctx = ChannelContext(http=http, targets=TargetPolicy.allowing(["127.0.0.1/32"]))
     return Dispatcher(
@@ -94,7 +96,9 @@ def make_dispatcher(
             attempts=attempts, base_seconds=0.05, cap_seconds=0.2, max_retry_after_seconds=max_retry_after
         ),
         NotifyMetrics(registry or new_registry()),
-        DispatchSettings(concurrency=concurrency, poll_seconds=0.05, send_timeout_seconds=2.0, rates=rates),
+        DispatchSettings(
+            concurrency=concurrency, poll_seconds=0.05, send_timeout_seconds=send_timeout, rates=rates
+        ),
         clock=clock,
     )
 
@@ -297,6 +301,90 @@ async def test_a_busy_target_does_not_hold_up_the_notifications_of_other_targets
         other.stop()
     statuses_now = await statuses(store)
     assert statuses_now.get("sending", 0) == 0, "the stop gave back every claim waiting for its turn"
+
+
+async def subscribe_as(
+    store: NotifyStore, owner: str, sub_id: str, channel: dict[str, Any], **spec: Any
+) -> None:
+    now = dt.datetime.now(UTC)
+    sub = Subscription.model_validate(
+        {
+            "name": sub_id,
+            "channel": channel,
+            **spec,
+            "id": sub_id,
+            "owner": owner,
+            "origin": "api",
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+    assert await store.create_subscription(sub)
+
+
+async def test_one_owner_with_a_slow_target_holds_only_its_share_of_the_send_slots(
+    store: NotifyStore, http: httpx.AsyncClient, sink: WebhookSink
+) -> None:
+    """One owner's 24 subscriptions to a target that takes 2 s per answer, ahead of another owner's
+    one; 8 sends at once. The first owner (and its target) get at most a quarter of them, so the other
+    owner's notification goes out at once instead of after the queue (6 s of it before)."""
+    clock = FakeClock(dt.datetime.now(UTC))
+    slow = WebhookSink(secret=SECRET, default=Reply(delay=2.0)).start()
+    try:
+        for i in range(24):
+            await subscribe_as(
+                store,
+                "greedy",
+                f"greedy-{i}",
+                webhook(slow),
+                group_wait_seconds=0,
+                filters={"destinations": ["CN"]},
+            )
+        await subscribe_as(
+            store, "other", "other-1", webhook(sink), group_wait_seconds=0, filters={"destinations": ["IR"]}
+        )
+        dispatcher = make_dispatcher(store, http, clock, concurrency=8, send_timeout=5.0)
+        handle = make_handler(store, NotifyMetrics(new_registry()), 0.0, dispatcher.wake, clock=clock)
+        await handle(records([make_alert("greedy-alert", event_id="news-greedy")]))
+        await handle(records([make_alert("other-alert", event_id="news-other", destinations=["IR"])], 1))
+        started = time.monotonic()
+        async with running(dispatcher):
+            await eventually(lambda: len(sink.received) == 1, timeout=30)
+            waited = time.monotonic() - started
+            assert slow.requests <= 2, f"the slow target took {slow.requests} of 8 slots"
+        assert waited < 1.5, f"the other owner's notification waited {waited:.1f} s"
+    finally:
+        slow.stop()
+
+
+async def test_a_target_that_trickles_its_answer_is_cut_off_at_the_send_deadline(
+    store: NotifyStore, http: httpx.AsyncClient
+) -> None:
+    """A target that sends its answer a byte every 0.3 s never trips a read timeout; the overall
+    deadline (2 s here) cuts it off and the notification is retried later, reason timeout."""
+    async with trickling_target() as url:
+        clock = FakeClock(dt.datetime.now(UTC))
+        await subscribe(
+            store,
+            "trickle",
+            {"type": "webhook", "url": url, "secret": SECRET},
+            group_wait_seconds=0,
+        )
+        dispatcher = make_dispatcher(store, http, clock, attempts=5)
+        handle = make_handler(store, NotifyMetrics(new_registry()), 0.0, dispatcher.wake, clock=clock)
+        await handle(records(stories(1)))
+        started = time.monotonic()
+        assert await dispatcher.dispatch_once() == 1
+        await dispatcher.drain(timeout=15)
+        took = time.monotonic() - started
+        [row] = await rows(store)
+        assert (row.status, row.attempts) == ("retry", 1)
+        assert took < 3.0, f"the send lasted {took:.1f} s against a 2 s deadline"
+        n = tables.notifications.c
+        async with store.engine.connect() as conn:
+            reason = (await conn.execute(select(n.reason))).scalar_one()
+        assert reason == "timeout"
+        await dispatcher.stop()
 
 
 async def test_a_429_with_retry_after_is_honoured(store: NotifyStore, http: httpx.AsyncClient) -> None:
