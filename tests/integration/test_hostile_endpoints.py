@@ -50,7 +50,7 @@ from services.ingest.core.push import split_body
 from services.ingest.settings import IngestSettings
 from services.notify.app import create_service as create_notify
 from services.notify.settings import NotifySettings
-from tests.conftest import read_topic
+from tests.conftest import read_topic, read_until_quiet
 
 pytestmark = [
     pytest.mark.broker,
@@ -676,6 +676,46 @@ def test_push_api_lists_the_first_100_problems_and_counts_them_all(ingest_at_def
     assert answer["error"] == "1000 invalid events, the first 100 listed; nothing was accepted"
     assert len(response.content) < 64 * 1024
     assert ingest_at_defaults.calls == []
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        1_001_000,  # over the limit, under Kafka's 1 MiB: was published, and every consumer refused it
+        2_000_000,  # over Kafka's message size too: the broker refused it, after its neighbour was published
+    ],
+)
+def test_push_api_refuses_an_oversize_event_in_an_array_and_publishes_nothing(
+    ingest_at_defaults: Ingest, size: int
+) -> None:
+    """Issue 17 item 4: in a JSON array, an event over EXPORTWATCH_INGEST_MAX_EVENT_BYTES was not measured:
+    its neighbour was published, then the broker refused the big one and the answer was a 503 with
+    Retry-After, so the client sent the body again and the neighbour was published again each time. Now
+    an array is measured item by item like JSON Lines: a 400 naming the item as too_large, nothing
+    published, and the same answer every time."""
+    ingest = ingest_at_defaults
+    run = uuid.uuid4().hex[:8]
+    normal = {**event(), "id": f"neighbour-{run}", "url": f"https://hostile.example/neighbour-{run}"}
+    big = {**event(), "id": f"oversize-{run}", "body": "y" * size}
+    array = dumps([normal, big], separators=(",", ":"))
+    lines = dumps(normal, separators=(",", ":")) + b"\n" + dumps(big, separators=(",", ":"))
+    assert len(array) < IngestSettings().max_body_bytes
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(timeout=60) as client:
+        answers = [client.post(ingest.url, content=array, headers=auth) for _ in range(3)]
+        as_lines = client.post(ingest.url, content=lines, headers=auth)
+    for response in answers:
+        assert response.status_code == 400, (response.status_code, response.text[:300])
+        assert "retry-after" not in response.headers
+    answer = answers[0].json()
+    assert answer["invalid"] == 1
+    assert [(e["line"], e["reason"]) for e in answer["errors"]] == [(2, "too_large")]
+    assert all(r.json() == answer for r in answers[1:]), "a repeat got another answer"
+    assert as_lines.status_code == 400 and as_lines.json() == answer, "an array is judged unlike JSON Lines"
+    assert ingest.calls == []
+    records = asyncio.run(read_until_quiet(ingest.bootstrap, topics.NEWS))
+    published = {r.key for r in records}
+    assert not {normal["id"].encode(), big["id"].encode()} & published
 
 
 # ======================================================================================================

@@ -125,6 +125,12 @@ def split_body(body: bytes, max_items: int | None = None) -> list[tuple[int, Ite
     return [(n, line) for n, line in enumerate(stripped.splitlines(), start=1) if line.strip()]
 
 
+def item_size(item: Item) -> int:
+    """Bytes of an item: a line as sent, an object of a JSON array as compact JSON (the array's layout is
+    the sender's; the compact size is about what is published)."""
+    return len(item) if isinstance(item, bytes) else len(pydantic_core.to_json(item))
+
+
 def _check_event(event: Event) -> None:
     """What the schema allows but ingest cannot keep: an id with a NUL character (PostgreSQL text and
     most Kafka tools cannot hold one). Raises InvalidEvent."""
@@ -133,9 +139,11 @@ def _check_event(event: Event) -> None:
 
 
 def read_item(item: Item, max_event_bytes: int) -> Event:
-    """One item as an event. Raises InvalidEvent: too_large for a line above ``max_event_bytes``, or
-    the reason parse_event gives."""
-    if isinstance(item, bytes) and (size := len(item)) > max_event_bytes:
+    """One item as an event. Raises InvalidEvent: too_large above ``max_event_bytes``, a line of JSON
+    Lines and an object of a JSON array alike (before it is validated, and before anything of its
+    request is published: the broker would refuse it, or every consumer would), or the reason
+    parse_event gives."""
+    if (size := item_size(item)) > max_event_bytes:
         raise InvalidEvent("too_large", f"event of {size} bytes exceeds the limit of {max_event_bytes}")
     event = parse_event(item)
     _check_event(event)
