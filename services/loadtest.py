@@ -734,7 +734,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--licence-share", type=float, default=d.licence_share, help="share of licence records"
     )
     parser.add_argument("--body-bytes", type=int, default=d.body_bytes, help="size of a news body")
-    parser.add_argument("--batch", type=int, default=d.batch, help="events per push request")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=d.batch,
+        help="events per push request (ingest takes at most EXPORTWATCH_INGEST_MAX_ITEMS, 1000)",
+    )
     parser.add_argument("--senders", type=int, default=d.senders, help="push requests at once")
     parser.add_argument("--raw-limit", type=int, default=100_000, help="messages in the raw ceiling run")
     parser.add_argument("--no-raw", action="store_true", help="skip the raw aiokafka ceiling")

@@ -3,62 +3,21 @@ published (the broker acknowledged them)."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-import json
 import logging
 from collections.abc import Callable
 
-import pydantic_core
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from schemas import InvalidEvent, parse_event
-from services.ingest.core.results import Event
+from schemas import InvalidEvent
+from services.ingest.core.push import Invalid, PushLimits, TooManyItems, read_push
 from services.ingest.ingestor import Ingestor
 from services.ingest.settings import IngestSettings
 
 log = logging.getLogger("exportwatch.ingest")
-
-
-def _load_json(data: bytes) -> object:
-    """``data`` read by the parser the events themselves are read with (pydantic's): it refuses what
-    json.loads would let through or crash on (lone surrogates, nesting too deep for the recursion limit,
-    integers too long to convert), so a whole body is judged exactly like one line. Raises ValueError."""
-    return pydantic_core.from_json(data)
-
-
-def split_body(body: bytes) -> list[tuple[int, bytes | dict[str, object]]]:
-    """A pushed body as (line number, item): one JSON object, a JSON array (numbered from 1), or JSON
-    Lines. Raises InvalidEvent when a JSON array is itself unreadable."""
-    stripped = body.strip()
-    if stripped.startswith(b"["):
-        try:
-            items = _load_json(stripped)
-        except ValueError as exc:
-            raise InvalidEvent("invalid_json", f"the JSON array is not valid JSON: {exc}") from None
-        if not isinstance(items, list):  # pragma: no cover - a body opening with "[" is an array
-            raise InvalidEvent("invalid_json", "the body is not a JSON array")
-        return [
-            (i, item if isinstance(item, dict) else json.dumps(item).encode())
-            for i, item in enumerate(items, start=1)
-        ]
-    if stripped.startswith(b"{") and b"\n" in stripped:
-        # One pretty-printed object spans lines; JSON Lines has one object per line.
-        try:
-            whole = _load_json(stripped)
-        except ValueError:
-            whole = None
-        if isinstance(whole, dict):
-            return [(1, whole)]
-    return [(n, line) for n, line in enumerate(stripped.splitlines(), start=1) if line.strip()]
-
-
-def _check_event(event: Event) -> None:
-    """What the schema allows but ingest cannot keep: an id with a NUL character (PostgreSQL text and
-    most Kafka tools cannot hold one). Raises InvalidEvent."""
-    if "\x00" in event.id:
-        raise InvalidEvent("invalid_event", "id: must not contain a NUL character (\\u0000)")
 
 
 def _error(status: int, message: str, **extra: object) -> JSONResponse:
@@ -67,6 +26,7 @@ def _error(status: int, message: str, **extra: object) -> JSONResponse:
 
 def push_route(settings: IngestSettings, ingestor: Ingestor, ready: Callable[[], bool]) -> Route:
     tokens = [t.get_secret_value().encode() for t in settings.api_tokens]
+    limits = PushLimits(max_items=settings.max_items, max_event_bytes=settings.max_event_bytes)
 
     def authorised(request: Request) -> bool | None:
         header = request.headers.get("authorization", "")
@@ -101,23 +61,27 @@ def push_route(settings: IngestSettings, ingestor: Ingestor, ready: Callable[[],
         if not body.strip():
             return _error(400, "empty body", errors=[])
         try:
-            items = split_body(bytes(body))
+            # In a thread: judging up to max_body_bytes of JSON must not hold up /healthz or other requests.
+            outcome = await asyncio.to_thread(read_push, bytes(body), limits)
         except InvalidEvent as exc:
-            return _error(400, exc.detail, errors=[{"line": 1, "reason": exc.reason, "detail": exc.detail}])
-        events: list[Event] = []
-        errors: list[dict[str, object]] = []
-        for line, item in items:
-            try:
-                if isinstance(item, bytes) and len(item) > settings.max_event_bytes:
-                    raise InvalidEvent("too_large", f"event larger than {settings.max_event_bytes} bytes")
-                parsed = parse_event(item)
-                _check_event(parsed)
-                events.append(parsed)
-            except InvalidEvent as exc:
-                errors.append({"line": line, "reason": exc.reason, "detail": exc.detail})
-        if errors:
+            errors = [{"line": 1, "reason": exc.reason, "detail": exc.detail}]
+            return _error(400, exc.detail, invalid=1, errors=errors)
+        if isinstance(outcome, TooManyItems):
+            message = (
+                f"more than {outcome.limit} events in one request (the limit); send them in several requests"
+            )
+            return _error(413, message, max_items=outcome.limit)
+        if isinstance(outcome, Invalid):
             # All or nothing: the caller fixes the lines named and sends the body again.
-            return _error(400, "invalid events; nothing was accepted", errors=errors)
+            listed = len(outcome.problems)
+            shown = f", the first {listed} listed" if listed < outcome.count else ""
+            return _error(
+                400,
+                f"{outcome.count} invalid events{shown}; nothing was accepted",
+                invalid=outcome.count,
+                errors=[{"line": p.line, "reason": p.reason, "detail": p.detail} for p in outcome.problems],
+            )
+        events = outcome
         try:
             _, results = await ingestor.ingest(events, "api", label="api", keep=True)
         except Exception:

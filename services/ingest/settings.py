@@ -80,3 +80,10 @@ class IngestSettings(ServiceSettings):
     )
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest accepted push body.")
     max_event_bytes: int = Field(default=1_000_000, ge=1024, description="Largest accepted single event.")
+    max_items: int = Field(
+        default=1000,
+        ge=1,
+        description="Most events in one push request; more are refused with 413 before any is parsed. "
+        "1000 is one publishing chunk, so a request's events are published and recorded together, and "
+        "judging a full request takes milliseconds and little memory.",
+    )

@@ -27,6 +27,7 @@ import re
 import select
 import socket
 import threading
+import time
 import urllib.parse
 import uuid
 from collections import Counter
@@ -44,12 +45,12 @@ from schemas import InvalidEvent, parse_event, topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
-from services.ingest.api import split_body
 from services.ingest.app import create_service as create_ingest
+from services.ingest.core.push import split_body
 from services.ingest.settings import IngestSettings
 from services.notify.app import create_service as create_notify
 from services.notify.settings import NotifySettings
-from tests.conftest import read_topic
+from tests.conftest import read_topic, read_until_quiet
 
 pytestmark = [
     pytest.mark.broker,
@@ -208,12 +209,22 @@ class Ingest:
 
 @pytest.fixture
 def ingest(kafka: EmbeddedBroker, pg_url: str) -> Iterator[Ingest]:
+    yield from running_ingest(kafka, pg_url, max_body_bytes=LIMIT)
+
+
+@pytest.fixture
+def ingest_at_defaults(kafka: EmbeddedBroker, pg_url: str) -> Iterator[Ingest]:
+    """Ingest with the limits it has in production (body, event and item sizes left at their defaults)."""
+    yield from running_ingest(kafka, pg_url)
+
+
+def running_ingest(kafka: EmbeddedBroker, database_url: str, **limits: Any) -> Iterator[Ingest]:
     settings = IngestSettings(
         common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
-        database_url=pg_url,
+        database_url=database_url,
         http_port=free_port(),
         api_tokens=[TOKEN, "hostile-second-token"],
-        max_body_bytes=LIMIT,
+        **limits,
     )
     service = create_ingest(settings)
     ingestor = service.state["ingestor"]
@@ -453,6 +464,7 @@ def expected_errors(body: bytes) -> set[int] | None:
         items = split_body(body)
     except InvalidEvent:
         return None
+    assert isinstance(items, list)  # no item limit given
     bad = set()
     for line, item in items:
         try:
@@ -504,7 +516,9 @@ def check_push(
             assert error["reason"] in REASONS, error
             assert isinstance(error["detail"], str) and error["detail"], error
         if expected is not None:
-            assert {e["line"] for e in errors} == expected, (errors, body[:300])
+            # The first 100 invalid items are named, all of them counted.
+            assert [e["line"] for e in errors] == sorted(expected)[:100], (errors, body[:300])
+            assert answer["invalid"] == len(expected), answer
         else:
             assert [e["line"] for e in errors] == [1] and errors[0]["reason"] == "invalid_json"
         return
@@ -577,6 +591,131 @@ def test_push_api_refuses_oversize_bodies_while_they_stream(ingest: Ingest) -> N
     assert small.status == 400 and small.json()["errors"]
     assert {e["reason"] for e in small.json()["errors"]} <= {"invalid_event", "invalid_json"}
     assert len(ingest.calls) == calls
+
+
+def peak_rss_reset() -> bool:
+    """Start measuring this process's peak resident memory afresh (Linux); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) * 1024  # type: ignore[union-attr]
+
+
+TINY_ITEMS = {
+    "json_lines": b"1\n" * 2_400_000,
+    "json_array": b"[" + b"1," * 2_399_999 + b"1]",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(TINY_ITEMS))
+def test_push_api_bounds_a_body_of_millions_of_tiny_items(ingest_at_defaults: Ingest, shape: str) -> None:
+    """Issue 17 item 2: 4.8 MB of 2.4 million invalid items, under the body limit, once took 17 s, answered
+    208 MB of errors, grew ingest by 1.3 GiB and stalled /healthz for 16 s. Now it is refused at once,
+    naming the item limit, and /healthz answers promptly all along."""
+    ingest = ingest_at_defaults
+    body = TINY_ITEMS[shape]
+    assert len(body) < IngestSettings().max_body_bytes
+    answers: list[tuple[float, httpx.Response]] = []
+
+    def push() -> None:
+        with httpx.Client(timeout=120) as client:
+            response = client.post(ingest.url, content=body, headers={"authorization": f"Bearer {TOKEN}"})
+        answers.append((time.monotonic(), response))
+
+    measured = peak_rss_reset()
+    before = peak_rss_bytes()
+    pusher = threading.Thread(target=push)
+    pusher.start()
+    first_probe = time.monotonic()
+    waits: list[float] = []
+    with httpx.Client(timeout=60) as probe:
+        while pusher.is_alive() or not waits:
+            started = time.monotonic()
+            assert probe.get(f"http://127.0.0.1:{ingest.port}/healthz").status_code == 200
+            waits.append(time.monotonic() - started)
+            time.sleep(0.02)
+    pusher.join()
+    growth = peak_rss_bytes() - before
+    answered, response = answers[0]
+    print(
+        f"\n{shape}: HTTP {response.status_code} in {answered - first_probe:.1f} s,"
+        f" {len(response.content)} bytes; slowest /healthz {max(waits):.2f} s;"
+        f" peak memory +{growth // 2**20} MiB"
+    )
+    assert first_probe < answered, "no /healthz request was made while the push was in progress"
+    assert response.status_code == 413, (response.status_code, len(response.content))
+    assert len(response.content) < 64 * 1024, len(response.content)
+    assert response.json() == {
+        "error": "more than 1000 events in one request (the limit); send them in several requests",
+        "max_items": 1000,
+    }
+    assert max(waits) < 1.0, f"/healthz took {max(waits):.1f} s while the body was judged"
+    if measured:
+        assert growth < 150 * 1024 * 1024, f"peak memory grew by {growth // 2**20} MiB"
+    assert ingest.calls == []
+
+
+def test_push_api_lists_the_first_100_problems_and_counts_them_all(ingest_at_defaults: Ingest) -> None:
+    """Within the item limit, a body of invalid items names the first 100 and counts every one."""
+    body = b"{}\n" * 999 + b"[]\n"
+    with httpx.Client(timeout=60) as client:
+        response = client.post(
+            ingest_at_defaults.url, content=body, headers={"authorization": f"Bearer {TOKEN}"}
+        )
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["invalid"] == 1000
+    assert [e["line"] for e in answer["errors"]] == list(range(1, 101))
+    assert answer["error"] == "1000 invalid events, the first 100 listed; nothing was accepted"
+    assert len(response.content) < 64 * 1024
+    assert ingest_at_defaults.calls == []
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        1_001_000,  # over the limit, under Kafka's 1 MiB: was published, and every consumer refused it
+        2_000_000,  # over Kafka's message size too: the broker refused it, after its neighbour was published
+    ],
+)
+def test_push_api_refuses_an_oversize_event_in_an_array_and_publishes_nothing(
+    ingest_at_defaults: Ingest, size: int
+) -> None:
+    """Issue 17 item 4: in a JSON array, an event over EXPORTWATCH_INGEST_MAX_EVENT_BYTES was not measured:
+    its neighbour was published, then the broker refused the big one and the answer was a 503 with
+    Retry-After, so the client sent the body again and the neighbour was published again each time. Now
+    an array is measured item by item like JSON Lines: a 400 naming the item as too_large, nothing
+    published, and the same answer every time."""
+    ingest = ingest_at_defaults
+    run = uuid.uuid4().hex[:8]
+    normal = {**event(), "id": f"neighbour-{run}", "url": f"https://hostile.example/neighbour-{run}"}
+    big = {**event(), "id": f"oversize-{run}", "body": "y" * size}
+    array = dumps([normal, big], separators=(",", ":"))
+    lines = dumps(normal, separators=(",", ":")) + b"\n" + dumps(big, separators=(",", ":"))
+    assert len(array) < IngestSettings().max_body_bytes
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(timeout=60) as client:
+        answers = [client.post(ingest.url, content=array, headers=auth) for _ in range(3)]
+        as_lines = client.post(ingest.url, content=lines, headers=auth)
+    for response in answers:
+        assert response.status_code == 400, (response.status_code, response.text[:300])
+        assert "retry-after" not in response.headers
+    answer = answers[0].json()
+    assert answer["invalid"] == 1
+    assert [(e["line"], e["reason"]) for e in answer["errors"]] == [(2, "too_large")]
+    assert all(r.json() == answer for r in answers[1:]), "a repeat got another answer"
+    assert as_lines.status_code == 400 and as_lines.json() == answer, "an array is judged unlike JSON Lines"
+    assert ingest.calls == []
+    records = asyncio.run(read_until_quiet(ingest.bootstrap, topics.NEWS))
+    published = {r.key for r in records}
+    assert not {normal["id"].encode(), big["id"].encode()} & published
 
 
 # ======================================================================================================

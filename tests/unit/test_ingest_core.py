@@ -13,6 +13,7 @@ from services.ingest.core.countries import resolve_country
 from services.ingest.core.feeds import parse_feed
 from services.ingest.core.html import html_to_text
 from services.ingest.core.jsonl import parse_jsonl
+from services.ingest.core.push import Invalid, PushLimits, TooManyItems, read_push, split_body
 from services.ingest.core.results import Rejected
 from services.ingest.core.sources import parse_source
 from services.ingest.core.urls import canonical_url, news_id
@@ -180,3 +181,30 @@ def test_country_names(name: str, code: str | None) -> None:
 def test_unknown_file_type_is_rejected() -> None:
     (result,) = list(parse_source("notes.docx", b"PK\x03\x04", NOW))
     assert isinstance(result, Rejected) and result.reason == "unsupported_source"
+
+
+@pytest.mark.parametrize(
+    ("body", "over"),
+    [
+        (b"[" + b"1," * 2 + b"1]", False),  # 3 items
+        (b"[" + b"1," * 3 + b"1]", True),  # 4 items
+        (b'["a,b,c,d,e", "[,,,]", {"k": [1, 2, 3, 4]}]', False),  # commas in strings and nested
+        (b'["\\",\\",", 1, 2]', False),  # escaped quotes do not end a string
+        (b"[{}, [], {}, [], {}]", True),
+        (b"1\n2\n3", False),
+        (b"1\n2\n3\n4", True),
+        (b"1\n\n \n\t\r\n2\r3\r\n", False),  # blank lines do not count
+        (b'{\n"a": [\n1,\n2,\n3,\n4\n]\n}', False),  # one pretty-printed object
+    ],
+)
+def test_push_body_item_limit_is_counted_like_the_items_are_split(body: bytes, over: bool) -> None:
+    limited = split_body(body, max_items=3)
+    assert isinstance(limited, TooManyItems) is over
+    whole = split_body(body)
+    assert isinstance(whole, list) and (len(whole) > 3) is over
+
+
+def test_push_body_names_the_first_problems_and_counts_them_all() -> None:
+    outcome = read_push(b"{}\n" * 7, PushLimits(max_items=10, max_event_bytes=1024, max_problems=5))
+    assert isinstance(outcome, Invalid)
+    assert outcome.count == 7 and [p.line for p in outcome.problems] == [1, 2, 3, 4, 5]
