@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from schemas import topics
+from services.common.httpserver import HttpLimits, server_config
 from services.common.kafka import check_reachable
 from services.common.settings import CommonSettings
 from services.common.topics import ensure_topics, watch_topics
@@ -103,11 +104,12 @@ class Service:
         await check_reachable(s)
         if s.create_topics:
             await ensure_topics(s, list(self.owned_topics), s.topic_partitions, s.topic_replication)
-        server = _QuietServer(
-            uvicorn.Config(
-                self.asgi(), host=s.http_host, port=self.http_port, log_level="warning", lifespan="off"
-            )
+        limits = HttpLimits(
+            header_seconds=s.http_header_timeout_seconds,
+            body_seconds=s.http_body_timeout_seconds,
+            max_connections=s.http_max_connections,
         )
+        server = _QuietServer(server_config(self.asgi(), s.http_host, self.http_port, limits))
         server_task = asyncio.create_task(server.serve(), name=f"{self.name}-http")
         try:
             # Hooks first (database migrations, producers): no message is consumed before they ran.

@@ -31,6 +31,15 @@ class CommonSettings(BaseSettings, KafkaSettings):
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start and on recovery.")
     http_host: str = Field(default="127.0.0.1", description="Address of the /metrics and /healthz server.")
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's headers must arrive within this, however they trickle."
+    )
+    http_body_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="A request's body must arrive within this after its headers."
+    )
+    http_max_connections: int = Field(
+        default=256, ge=1, description="Open HTTP connections at once; beyond it a connection gets a 503."
+    )
     log_format: str = Field(default="text", pattern="^(text|json)$")
     log_level: str = Field(default="INFO")
 
