@@ -311,6 +311,14 @@ class Api:
                 return await handler(request, caller)
             except ApiError as exc:
                 return _error(exc)
+            except Exception as exc:
+                # A bug, not the caller's doing: answered in the API's format, never as a plain-text
+                # traceback. Only the exception's type is logged: its text may hold a subscriber's URL.
+                log.error(
+                    "unexpected error answering a request",
+                    extra={"method": request.method, "route": handler.__name__, "error": type(exc).__name__},
+                )
+                return JSONResponse({"error": "internal error"}, status_code=500)
 
         return endpoint
 

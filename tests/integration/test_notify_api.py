@@ -431,6 +431,50 @@ async def test_invalid_subscriptions_are_refused_with_readable_problems(
     notify.assert_no_secret(sink.url)
 
 
+HOSTILE_URLS = [
+    ("http://xn--ls8h.example/", "not valid IDNA"),  # punycode of a code point IDNA does not allow
+    ("https://xn--zz.example/hook", "not valid IDNA"),  # not punycode at all
+    ("http://\u2603\ufffd.example/", "not valid IDNA"),  # Unicode that cannot be encoded
+    (f"http://{'a' * 64}.example/", "longer than 63 characters"),
+    (f"http://{'a.' * 127}example/", "longer than 253 characters"),
+    ("http://a..example/", "empty label"),
+    ("http://.example/", "empty label"),
+    ("http://h:99999/", "invalid port"),
+    ("http://[::1/", "not valid"),
+    ("http://[::zz]/", "not valid"),
+]
+
+
+async def test_hostile_host_names_ports_and_literals_are_422_problems_never_500(
+    notify: Notify, sink: WebhookSink
+) -> None:
+    alice = await notify.token("alice")
+    base: dict[str, Any] = {
+        "name": "x",
+        "filters": {"entities": [f"v-{notify.run}"]},
+        "channel": webhook(sink),
+    }
+    ok = await notify.call("POST", "/v1/subscriptions", alice, base)
+    assert ok.status_code == 201, ok.text
+    path = f"/v1/subscriptions/{ok.json()['id']}"
+    for url, why in HOSTILE_URLS:
+        for method, where, body in (
+            ("POST", "/v1/subscriptions", {**base, "channel": {"type": "slack", "url": url}}),
+            ("POST", "/v1/subscriptions", {**base, "channel": {**webhook(sink), "url": url}}),
+            ("PUT", path, {**base, "channel": {"type": "slack", "url": url}}),
+            ("PATCH", path, {"channel": {"url": url}}),
+        ):
+            response = await notify.call(method, where, alice, body)
+            assert response.status_code == 422, (url, method, response.status_code, response.text)
+            assert response.headers["content-type"] == "application/json", (url, response.text)
+            problems = response.json()["problems"]
+            found = [p for p in problems if p.startswith("channel.") and "url:" in p and why in p]
+            assert found, (url, problems)
+            assert all(url not in p for p in problems)
+    unchanged = await notify.call("GET", path, alice)
+    assert unchanged.json()["channel"]["type"] == "webhook"
+
+
 async def test_unknown_ids_are_refused_all_at_once_with_the_closest_known_ones(
     notify: Notify, sink: WebhookSink
 ) -> None:

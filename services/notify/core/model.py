@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from schemas import Severity
 from services.common.config import Seconds, StrictConfig
+from services.notify.core.targets import url_problem
 from services.notify.core.vocabulary import Kind, Vocabulary
 
 EventType = Literal["news_article", "licence_record"]
@@ -190,14 +191,25 @@ class DigestSchedule(Strict):
         return int(hour), int(minute)
 
 
+def _parsable_url(value: SecretStr) -> SecretStr:
+    """A URL whose host and port can be read (never repeated in the error: it is a secret)."""
+    problem = url_problem(value.get_secret_value())
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+HttpUrl = Annotated[SecretStr, AfterValidator(_parsable_url)]
+
+
 class SlackSettings(Strict):
     type: Literal["slack"]
-    url: SecretStr = Field(description="Slack incoming-webhook URL. Secret: never logged or shown.")
+    url: HttpUrl = Field(description="Slack incoming-webhook URL. Secret: never logged or shown.")
 
 
 class WebhookSettings(Strict):
     type: Literal["webhook"]
-    url: SecretStr = Field(description="Where CloudEvents are POSTed. Secret: never logged or shown.")
+    url: HttpUrl = Field(description="Where CloudEvents are POSTed. Secret: never logged or shown.")
     secret: SecretStr = Field(
         description="Shared key for the HMAC-SHA256 signature (at least 16 characters). Secret."
     )
