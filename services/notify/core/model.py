@@ -48,6 +48,37 @@ def _safe_id(value: str) -> str:
 
 SafeId = Annotated[str, AfterValidator(_safe_id)]
 
+ADMIN_OWNER = "admin"
+"""The owner the admin token acts as (its own subscriptions are stored under it). Reserved, in any case
+of letters: no token and no subscriptions file entry may be given it, or an ordinary token would read
+and change the admin's subscriptions. ("*", everyone in a silence, is not an id and so never an owner.)"""
+OWNER_RULE = f"{ID_RULE}; {ADMIN_OWNER!r} is reserved for the admin token"
+
+
+def is_reserved_owner(value: str) -> bool:
+    """Whether ``value`` is an owner name only the admin token may act as."""
+    return value.lower() == ADMIN_OWNER
+
+
+def is_owner_name(value: object) -> TypeGuard[str]:
+    """Whether ``value`` may be given a token or own a subscription of the subscriptions file."""
+    return is_safe_id(value) and not is_reserved_owner(value)
+
+
+def _owner_name(value: str) -> str:
+    if is_reserved_owner(_safe_id(value)):
+        raise ValueError(f"{value!r} is reserved for the admin token")
+    return value
+
+
+OwnerName = Annotated[str, AfterValidator(_owner_name)]
+
+
+def chosen_id_prefix(owner: str) -> str:
+    """How an id that a token owner chooses for a new subscription must start: ids are unique across
+    owners, so an id outside one's own prefix could only answer "taken" by revealing someone else's."""
+    return f"{owner}-"
+
 
 VOCABULARY = "vocabulary"
 """Validation context key of the Vocabulary that filter ids must be in: what an owner or operator writes
