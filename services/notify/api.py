@@ -3,7 +3,9 @@ behind bearer tokens.
 
 Each token belongs to an owner, who sees and changes only their own subscriptions and silences; the
 admin token (``EXPORTWATCH_NOTIFY_ADMIN_TOKEN``) sees everything. Someone else's subscription answers
-404, exactly like a missing one. Secrets (webhook URLs, signing keys) are accepted but never shown
+404, exactly like a missing one; so that creating cannot probe ids either, an id chosen on creation
+starts with the owner's name and "-". The admin acts as the owner "admin", which no token may be given.
+Secrets (webhook URLs, signing keys) are accepted but never shown
 back: responses show ``(hidden)`` in their place.
 """
 
@@ -28,15 +30,20 @@ from services.common.config import error_message, error_path
 from services.notify.channels.base import DeliveryError, utcnow
 from services.notify.channels.http import check_url
 from services.notify.core.model import (
+    ADMIN_OWNER,
     API_CHANNEL_TYPES,
     CHANNEL_TYPES,
     ID_RULE,
+    OWNER_RULE,
     Silence,
     SilenceSpec,
     SlackSettings,
     Subscription,
     SubscriptionSpec,
     WebhookSettings,
+    chosen_id_prefix,
+    is_owner_name,
+    is_reserved_owner,
     is_safe_id,
     known_ids,
 )
@@ -225,10 +232,13 @@ class Api:
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "send a bearer token: Authorization: Bearer <token>")
         if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token.encode()):
-            return Caller("admin", True)
+            return Caller(ADMIN_OWNER, True)
         found = await self.store.token_owner(token)
         if found is None:
             raise ApiError(401, "unknown or revoked token")
+        if is_reserved_owner(found[0]) and not found[1]:
+            # A token given the admin's owner name before it was reserved: it must not act as the admin.
+            raise ApiError(401, f"tokens for the owner {found[0]!r} are refused: use the admin token")
         return Caller(found[0], found[1])
 
     @staticmethod
@@ -267,8 +277,8 @@ class Api:
             return caller.owner
         if not caller.admin:
             raise ApiError(403, "only the admin token can act for another owner")
-        if not isinstance(owner, str) or not (is_safe_id(owner) or (everyone and owner == "*")):
-            raise ApiError(422, f"owner: {ID_RULE}")
+        if not isinstance(owner, str) or not (is_owner_name(owner) or (everyone and owner == "*")):
+            raise ApiError(422, f"owner: {OWNER_RULE}")
         return owner
 
     async def _validate_spec(self, caller: Caller, data: dict[str, Any]) -> SubscriptionSpec:
@@ -311,6 +321,14 @@ class Api:
                 return await handler(request, caller)
             except ApiError as exc:
                 return _error(exc)
+            except Exception as exc:
+                # A bug, not the caller's doing: answered in the API's format, never as a plain-text
+                # traceback. Only the exception's type is logged: its text may hold a subscriber's URL.
+                log.error(
+                    "unexpected error answering a request",
+                    extra={"method": request.method, "route": handler.__name__, "error": type(exc).__name__},
+                )
+                return JSONResponse({"error": "internal error"}, status_code=500)
 
         return endpoint
 
@@ -326,9 +344,19 @@ class Api:
     async def create_subscription(self, request: Request, caller: Caller) -> Response:
         body = await self._json(request)
         owner = self._owner_for(caller, body)
-        sub_id = body.pop("id", None) or new_id("sub")
+        chosen = body.pop("id", None)
+        sub_id = chosen or new_id("sub")
         if not is_safe_id(sub_id):
             raise ApiError(422, f"id: {ID_RULE}")
+        prefix = chosen_id_prefix(owner)
+        if chosen and not (caller.admin and owner == caller.owner) and not sub_id.startswith(prefix):
+            # Ids are unique across owners: a "taken" answer for someone else's id would reveal that it
+            # exists, so an id one chooses is in one's own range, whether or not it is taken.
+            raise ApiError(
+                422,
+                "invalid subscription",
+                [f"id: an id you choose must start with {prefix!r} (or leave it out for one made for you)"],
+            )
         spec = await self._validate_spec(caller, body)
         now = self.clock()
         sub = Subscription.from_spec(
@@ -478,8 +506,8 @@ class Api:
             raise ApiError(403, "only the admin token can create tokens")
         body = await self._json(request)
         owner = body.get("owner")
-        if not is_safe_id(owner):
-            raise ApiError(422, f"owner: {ID_RULE}")
+        if not is_owner_name(owner):
+            raise ApiError(422, f"owner: {OWNER_RULE}")
         # Printable characters only: no NUL (PostgreSQL refuses it), no lone surrogate (not UTF-8).
         label = "".join(c for c in str(body.get("label") or "") if c.isprintable())[:200]
         token = await self.store.add_token(owner, self.clock(), label=label)

@@ -137,6 +137,12 @@ def check(path: Path) -> int:
 async def _run(args: argparse.Namespace) -> int:
     if args.action == "check":
         return check(args.file)
+    if args.action == "token":
+        from services.notify.core.model import OWNER_RULE, is_owner_name
+
+        if not is_owner_name(args.owner):
+            print(f"exportwatch notify token: owners are {OWNER_RULE}", file=sys.stderr)
+            return 2
     try:
         url, note = find_database(args.database_url, os.environ)
     except NoDatabase as exc:

@@ -253,6 +253,74 @@ async def test_owners_see_and_change_only_their_own_subscriptions(notify: Notify
     notify.assert_no_secret(sink.url)
 
 
+async def test_someone_elses_id_answers_exactly_like_a_missing_one_on_create_too(
+    notify: Notify, sink: WebhookSink
+) -> None:
+    run = notify.run
+    alice, bob = await notify.token("alice"), await notify.token("bob")
+    body: dict[str, Any] = {"name": "x", "filters": {"entities": [f"v-{run}"]}, "channel": webhook(sink)}
+    taken = f"alice-mine-{run}"
+    assert (await notify.call("POST", "/v1/subscriptions", alice, {**body, "id": taken})).status_code == 201
+
+    # Bob choosing alice's id, or an id nobody has (in alice's range or anywhere else): one answer.
+    answers = []
+    for chosen in (taken, f"alice-nothing-{run}", f"nothing-{run}"):
+        response = await notify.call("POST", "/v1/subscriptions", bob, {**body, "id": chosen})
+        answers.append((response.status_code, response.json()))
+    assert answers[0] == answers[1] == answers[2], answers
+    status, problem = answers[0]
+    assert status == 422 and problem["problems"] == [
+        "id: an id you choose must start with 'bob-' (or leave it out for one made for you)"
+    ], problem
+    # The admin acting for bob is held to bob's range too; for itself it may choose any id.
+    for_bob = await notify.call(
+        "POST", "/v1/subscriptions", notify.admin, {**body, "owner": "bob", "id": taken}
+    )
+    assert (for_bob.status_code, for_bob.json()) == answers[0]
+    assert (
+        await notify.call("POST", "/v1/subscriptions", bob, {**body, "id": f"bob-{run}"})
+    ).status_code == 201
+
+    # PUT and PATCH do not create: alice's id and a missing one answer alike, but for the id itself.
+    for method, change in (("PUT", body), ("PATCH", {"name": "mine now"})):
+        other = await notify.call(method, f"/v1/subscriptions/{taken}", bob, change)
+        missing = await notify.call(method, f"/v1/subscriptions/alice-nothing-{run}", bob, change)
+        assert other.status_code == missing.status_code == 404, (method, other.text, missing.text)
+        assert other.json() == {"error": f"no subscription {taken!r}"}
+        assert missing.json() == {"error": f"no subscription 'alice-nothing-{run}'"}
+    stored = await notify.store.subscription(taken)
+    assert stored is not None and stored.owner == "alice" and stored.name == "x"
+    assert (await notify.store.subscription(f"alice-nothing-{run}")) is None
+
+
+async def test_the_admin_identity_is_reserved(notify: Notify, sink: WebhookSink) -> None:
+    run = notify.run
+    body: dict[str, Any] = {
+        "name": "the admin's",
+        "filters": {"entities": [f"v-{run}"]},
+        "channel": webhook(sink),
+    }
+    own = await notify.call("POST", "/v1/subscriptions", notify.admin, body)
+    assert own.status_code == 201 and own.json()["owner"] == "admin", own.text
+    for owner in ("admin", "Admin", "ADMIN"):
+        refused = await notify.call("POST", "/v1/tokens", notify.admin, {"owner": owner})
+        assert refused.status_code == 422, (owner, refused.text)
+        assert "'admin' is reserved for the admin token" in refused.json()["error"], refused.text
+        for_it = await notify.call("POST", "/v1/subscriptions", notify.admin, {**body, "owner": owner})
+        assert for_it.status_code == (201 if owner == "admin" else 422), (owner, for_it.text)
+    # A token given the name before it was reserved acts as nobody.
+    legacy = await notify.store.add_token("admin", dt.datetime.now(dt.UTC), label="before the rule")
+    for method, path, change in (
+        ("GET", "/v1/subscriptions", None),
+        ("GET", f"/v1/subscriptions/{own.json()['id']}", None),
+        ("PATCH", f"/v1/subscriptions/{own.json()['id']}", {"name": "taken over"}),
+    ):
+        response = await notify.call(method, path, legacy, change)
+        assert response.status_code == 401, (method, path, response.text)
+    stored = await notify.store.subscription(own.json()["id"])
+    assert stored is not None and stored.name == "the admin's"
+
+
 async def test_patch_keeps_the_stored_secret_and_put_replaces_everything(
     notify: Notify, sink: WebhookSink
 ) -> None:
@@ -263,7 +331,7 @@ async def test_patch_keeps_the_stored_secret_and_put_replaces_everything(
         "/v1/subscriptions",
         alice,
         {
-            "id": f"hook-{run}",
+            "id": f"alice-hook-{run}",
             "name": "China",
             "filters": {"destinations": ["CN"], "entities": [f"v-{run}"], "min_severity": "medium"},
             "group_wait_seconds": 5,
@@ -288,11 +356,11 @@ async def test_patch_keeps_the_stored_secret_and_put_replaces_everything(
     assert view["channel"] == {"type": "webhook", "url": "http://127.0.0.1/… (hidden)", "secret": "(hidden)"}
     assert view["updated_at"] > created.json()["updated_at"]
     assert view["created_at"] == created.json()["created_at"]
-    stored = await notify.store.subscription(f"hook-{run}")
+    stored = await notify.store.subscription(f"alice-hook-{run}")
     assert stored is not None and stored.channel.secret.get_secret_value() == SECRET  # type: ignore[union-attr]
 
     # The test send is still signed with the secret given at creation.
-    sent = await notify.call("POST", f"/v1/subscriptions/hook-{run}/test", alice)
+    sent = await notify.call("POST", f"/v1/subscriptions/alice-hook-{run}/test", alice)
     assert sent.status_code == 200, sent.text
     assert sent.json()["delivered"] is True
     [received] = sink.received
@@ -300,22 +368,22 @@ async def test_patch_keeps_the_stored_secret_and_put_replaces_everything(
     assert received["path"] == f"/hook/{PATH_SECRET}?token={QUERY_SECRET}"
     assert received["notification_id"] == sent.json()["notification_id"]
     test = Notification.model_validate(received["body"]["data"])
-    assert test.kind == "test" and test.subscription_id == f"hook-{run}"
+    assert test.kind == "test" and test.subscription_id == f"alice-hook-{run}"
     assert test.subscription_name == "Russia and Belarus"
 
     # PATCHing the channel with the same type keeps the secret unless a new one is given.
     rotated = await notify.call(
-        "PATCH", f"/v1/subscriptions/hook-{run}", alice, {"channel": {"secret": NEW_SECRET}}
+        "PATCH", f"/v1/subscriptions/alice-hook-{run}", alice, {"channel": {"secret": NEW_SECRET}}
     )
     assert rotated.status_code == 200, rotated.text
-    stored = await notify.store.subscription(f"hook-{run}")
+    stored = await notify.store.subscription(f"alice-hook-{run}")
     assert stored is not None and stored.channel.secret.get_secret_value() == NEW_SECRET  # type: ignore[union-attr]
     assert stored.channel.url.get_secret_value() == secret_url(sink)  # type: ignore[union-attr]
 
     # PUT replaces the whole subscription: what it leaves out is back to the defaults.
     put = await notify.call(
         "PUT",
-        f"/v1/subscriptions/hook-{run}",
+        f"/v1/subscriptions/alice-hook-{run}",
         alice,
         {
             "name": "Now on Slack",
@@ -324,23 +392,25 @@ async def test_patch_keeps_the_stored_secret_and_put_replaces_everything(
         },
     )
     assert put.status_code == 200, put.text
-    replaced = (await notify.call("GET", f"/v1/subscriptions/hook-{run}", alice)).json()
+    replaced = (await notify.call("GET", f"/v1/subscriptions/alice-hook-{run}", alice)).json()
     assert replaced["name"] == "Now on Slack"
     assert replaced["channel"] == {"type": "slack", "url": "http://127.0.0.1/… (hidden)"}
     assert replaced["filters"]["destinations"] == [] and replaced["filters"]["entities"] == [f"v-{run}"]
     assert replaced["filters"]["min_severity"] == "low"
     assert replaced["group_wait_seconds"] is None
-    assert replaced["id"] == f"hook-{run}" and replaced["owner"] == "alice"
+    assert replaced["id"] == f"alice-hook-{run}" and replaced["owner"] == "alice"
     # A PUT without what a full subscription needs is refused.
-    partial = await notify.call("PUT", f"/v1/subscriptions/hook-{run}", alice, {"name": "no channel"})
+    partial = await notify.call("PUT", f"/v1/subscriptions/alice-hook-{run}", alice, {"name": "no channel"})
     assert partial.status_code == 422
     assert any(p.startswith("channel:") for p in partial.json()["problems"])
     # The owner cannot be changed by the body.
     moved = await notify.call(
-        "PATCH", f"/v1/subscriptions/hook-{run}", alice, {"owner": "bob", "id": "other"}
+        "PATCH", f"/v1/subscriptions/alice-hook-{run}", alice, {"owner": "bob", "id": "other"}
     )
     assert (
-        moved.status_code == 200 and moved.json()["owner"] == "alice" and moved.json()["id"] == f"hook-{run}"
+        moved.status_code == 200
+        and moved.json()["owner"] == "alice"
+        and moved.json()["id"] == f"alice-hook-{run}"
     )
     notify.assert_no_secret(sink.url)
 
@@ -431,6 +501,50 @@ async def test_invalid_subscriptions_are_refused_with_readable_problems(
     nothing = await notify.call("GET", "/v1/subscriptions", alice)
     assert [s["id"] for s in nothing.json()["subscriptions"]] == [ok.json()["id"]]
     notify.assert_no_secret(sink.url)
+
+
+HOSTILE_URLS = [
+    ("http://xn--ls8h.example/", "not valid IDNA"),  # punycode of a code point IDNA does not allow
+    ("https://xn--zz.example/hook", "not valid IDNA"),  # not punycode at all
+    ("http://\u2603\ufffd.example/", "not valid IDNA"),  # Unicode that cannot be encoded
+    (f"http://{'a' * 64}.example/", "longer than 63 characters"),
+    (f"http://{'a.' * 127}example/", "longer than 253 characters"),
+    ("http://a..example/", "empty label"),
+    ("http://.example/", "empty label"),
+    ("http://h:99999/", "invalid port"),
+    ("http://[::1/", "not valid"),
+    ("http://[::zz]/", "not valid"),
+]
+
+
+async def test_hostile_host_names_ports_and_literals_are_422_problems_never_500(
+    notify: Notify, sink: WebhookSink
+) -> None:
+    alice = await notify.token("alice")
+    base: dict[str, Any] = {
+        "name": "x",
+        "filters": {"entities": [f"v-{notify.run}"]},
+        "channel": webhook(sink),
+    }
+    ok = await notify.call("POST", "/v1/subscriptions", alice, base)
+    assert ok.status_code == 201, ok.text
+    path = f"/v1/subscriptions/{ok.json()['id']}"
+    for url, why in HOSTILE_URLS:
+        for method, where, body in (
+            ("POST", "/v1/subscriptions", {**base, "channel": {"type": "slack", "url": url}}),
+            ("POST", "/v1/subscriptions", {**base, "channel": {**webhook(sink), "url": url}}),
+            ("PUT", path, {**base, "channel": {"type": "slack", "url": url}}),
+            ("PATCH", path, {"channel": {"url": url}}),
+        ):
+            response = await notify.call(method, where, alice, body)
+            assert response.status_code == 422, (url, method, response.status_code, response.text)
+            assert response.headers["content-type"] == "application/json", (url, response.text)
+            problems = response.json()["problems"]
+            found = [p for p in problems if p.startswith("channel.") and "url:" in p and why in p]
+            assert found, (url, problems)
+            assert all(url not in p for p in problems)
+    unchanged = await notify.call("GET", path, alice)
+    assert unchanged.json()["channel"]["type"] == "webhook"
 
 
 async def test_unknown_ids_are_refused_all_at_once_with_the_closest_known_ones(
@@ -524,7 +638,7 @@ async def test_duplicate_ids_and_file_managed_subscriptions_are_conflicts(
 ) -> None:
     alice = await notify.token("alice")
     body = {
-        "id": f"dup-{notify.run}",
+        "id": f"alice-dup-{notify.run}",
         "name": "first",
         "filters": {"entities": [f"v-{notify.run}"]},
         "channel": webhook(sink),
@@ -532,9 +646,10 @@ async def test_duplicate_ids_and_file_managed_subscriptions_are_conflicts(
     assert (await notify.call("POST", "/v1/subscriptions", alice, body)).status_code == 201
     again = await notify.call("POST", "/v1/subscriptions", alice, {**body, "name": "second"})
     assert again.status_code == 409 and "exists already" in again.json()["error"]
-    bob = await notify.token("bob")
-    assert (await notify.call("POST", "/v1/subscriptions", bob, body)).status_code == 409
-    assert (await notify.call("GET", f"/v1/subscriptions/dup-{notify.run}", alice)).json()["name"] == "first"
+    bob = await notify.token("bob")  # someone else's id is no conflict of bob's: see the isolation test
+    assert (await notify.call("POST", "/v1/subscriptions", bob, body)).status_code == 422
+    mine = await notify.call("GET", f"/v1/subscriptions/alice-dup-{notify.run}", alice)
+    assert mine.json()["name"] == "first"
 
     path = f"/v1/subscriptions/{notify.file_id}"
     managed = await notify.call("GET", path, notify.admin)

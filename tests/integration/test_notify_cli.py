@@ -4,10 +4,12 @@ exit status and no traceback."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
+from services.notify.store.repository import NotifyStore
 from tests.conftest import exportwatch
 
 BAD = """\
@@ -90,6 +92,54 @@ def test_check_knows_the_ids_an_operator_added(tmp_path: Path, monkeypatch: pyte
     wrong = exportwatch("notify", "check", path)
     assert wrong.returncode == 2
     assert "EXPORTWATCH_NOTIFY_* settings" in wrong.stderr and "'MONGOLIA'" in wrong.stderr
+
+
+def test_check_reports_a_hostile_url_as_a_problem_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "subscriptions.yaml"
+    path.write_text(
+        "subscriptions:\n"
+        "  - id: emoji\n"
+        "    owner: amnesty\n"
+        "    name: Emoji host\n"
+        "    channel: {type: slack, url: 'http://xn--ls8h.example/'}\n"
+        "  - id: port\n"
+        "    owner: amnesty\n"
+        "    name: Port out of range\n"
+        "    channel: {type: webhook, url: 'http://h:99999/', secret: 'sixteen-characters'}\n",
+        encoding="utf-8",
+    )
+    result = exportwatch("notify", "check", path)
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"{path}: 2 problems:", result.stderr
+    assert "subscriptions[0].channel.url: the URL's host name is not valid IDNA" in lines[1], lines
+    assert "subscriptions[1].channel.url: the URL has an invalid port" in lines[2], lines
+    assert "xn--ls8h" not in result.stderr and "99999" not in result.stderr
+
+
+def test_the_admin_owner_name_is_reserved_for_tokens_and_the_file(tmp_path: Path) -> None:
+    async def create_database() -> None:
+        await (await NotifyStore.open(f"sqlite:///{tmp_path / 'notify.db'}")).close()
+
+    asyncio.run(create_database())
+    assert exportwatch("notify", "token", "alice").returncode == 0  # the database takes tokens
+    for owner in ("admin", "Admin"):
+        token = exportwatch("notify", "token", owner)
+        assert token.returncode == 2, token
+        assert token.stdout == "" and "'admin' is reserved for the admin token" in token.stderr, token.stderr
+    path = tmp_path / "subscriptions.yaml"
+    path.write_text(
+        "subscriptions:\n"
+        "  - id: admins\n"
+        "    owner: admin\n"
+        "    name: The admin's, through the file\n"
+        "    channel: {type: console}\n",
+        encoding="utf-8",
+    )
+    result = exportwatch("notify", "check", path)
+    assert result.returncode == 1, result
+    assert "subscriptions[0].owner:" in result.stderr and "reserved for the admin token" in result.stderr
 
 
 def test_notify_does_not_start_with_unknown_ids_and_says_why(

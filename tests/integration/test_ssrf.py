@@ -190,9 +190,13 @@ def context(http: httpx.AsyncClient, *allowed: str) -> ChannelContext:
 
 
 def channels(url: str, ctx: ChannelContext) -> list[SlackChannel | WebhookChannel]:
+    # Built without validation: the settings models refuse some of these URLs already, but a subscription
+    # stored before they did must still be refused where it is sent.
     return [
-        SlackChannel(SlackSettings(type="slack", url=SecretStr(url)), ctx),
-        WebhookChannel(WebhookSettings(type="webhook", url=SecretStr(url), secret=SecretStr(SECRET)), ctx),
+        SlackChannel(SlackSettings.model_construct(type="slack", url=SecretStr(url)), ctx),
+        WebhookChannel(
+            WebhookSettings.model_construct(type="webhook", url=SecretStr(url), secret=SecretStr(SECRET)), ctx
+        ),
     ]
 
 

@@ -31,7 +31,7 @@ import httpcore
 import httpx
 
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
-from services.notify.core.targets import TargetPolicy
+from services.notify.core.targets import TargetPolicy, host_problem
 
 # httpx and httpcore log every request URL at INFO/DEBUG; subscribers' URLs carry secrets, so these
 # loggers stay at WARNING whatever level the root logger is set to.
@@ -68,8 +68,12 @@ def _url_problem(parsed: httpx.URL | None, url: str) -> str | None:
         return "the URL is not valid"
     if parsed.scheme not in ("http", "https"):
         return "the URL must start with https:// (or http://)"
-    if not parsed.host:
+    if not parsed.raw_host:
         return "the URL has no host"
+    # The host as sent (its `.host` decodes IDNA, which raises for a hostile xn-- label).
+    host = host_problem(parsed.raw_host.decode("ascii", "replace"))
+    if host is not None:
+        return host
     if parsed.port is not None and not 0 < parsed.port < 65536:
         return "the URL has an invalid port"
     if len(url) > MAX_URL_LENGTH:

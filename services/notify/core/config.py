@@ -34,7 +34,7 @@ from pydantic_core import PydanticCustomError
 
 from services.common.config import StrictConfig, error_lines
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, unreadable_value
-from services.notify.core.model import CHANNEL_TYPES, SafeId, SubscriptionSpec, known_ids
+from services.notify.core.model import CHANNEL_TYPES, OwnerName, SafeId, SubscriptionSpec, known_ids
 from services.notify.core.vocabulary import Vocabulary
 
 Loc = tuple[int | str, ...]
@@ -69,7 +69,10 @@ class FileSubscription:
 
 class _Entry(SubscriptionSpec):
     id: SafeId = Field(description="Unique in the file: 1-128 letters, digits, '.', '_' or '-'.")
-    owner: SafeId = Field(description="Who the subscription belongs to (same characters as ids).")
+    owner: OwnerName = Field(
+        description="Who the subscription belongs to (same characters as ids; not 'admin', the admin "
+        "token's own)."
+    )
 
 
 class _File(StrictConfig):

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from schemas import Severity
 from services.common.config import Seconds, StrictConfig
+from services.notify.core.targets import url_problem
 from services.notify.core.vocabulary import Kind, Vocabulary
 
 EventType = Literal["news_article", "licence_record"]
@@ -46,6 +47,37 @@ def _safe_id(value: str) -> str:
 
 
 SafeId = Annotated[str, AfterValidator(_safe_id)]
+
+ADMIN_OWNER = "admin"
+"""The owner the admin token acts as (its own subscriptions are stored under it). Reserved, in any case
+of letters: no token and no subscriptions file entry may be given it, or an ordinary token would read
+and change the admin's subscriptions. ("*", everyone in a silence, is not an id and so never an owner.)"""
+OWNER_RULE = f"{ID_RULE}; {ADMIN_OWNER!r} is reserved for the admin token"
+
+
+def is_reserved_owner(value: str) -> bool:
+    """Whether ``value`` is an owner name only the admin token may act as."""
+    return value.lower() == ADMIN_OWNER
+
+
+def is_owner_name(value: object) -> TypeGuard[str]:
+    """Whether ``value`` may be given a token or own a subscription of the subscriptions file."""
+    return is_safe_id(value) and not is_reserved_owner(value)
+
+
+def _owner_name(value: str) -> str:
+    if is_reserved_owner(_safe_id(value)):
+        raise ValueError(f"{value!r} is reserved for the admin token")
+    return value
+
+
+OwnerName = Annotated[str, AfterValidator(_owner_name)]
+
+
+def chosen_id_prefix(owner: str) -> str:
+    """How an id that a token owner chooses for a new subscription must start: ids are unique across
+    owners, so an id outside one's own prefix could only answer "taken" by revealing someone else's."""
+    return f"{owner}-"
 
 
 VOCABULARY = "vocabulary"
@@ -190,14 +222,25 @@ class DigestSchedule(Strict):
         return int(hour), int(minute)
 
 
+def _parsable_url(value: SecretStr) -> SecretStr:
+    """A URL whose host and port can be read (never repeated in the error: it is a secret)."""
+    problem = url_problem(value.get_secret_value())
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+HttpUrl = Annotated[SecretStr, AfterValidator(_parsable_url)]
+
+
 class SlackSettings(Strict):
     type: Literal["slack"]
-    url: SecretStr = Field(description="Slack incoming-webhook URL. Secret: never logged or shown.")
+    url: HttpUrl = Field(description="Slack incoming-webhook URL. Secret: never logged or shown.")
 
 
 class WebhookSettings(Strict):
     type: Literal["webhook"]
-    url: SecretStr = Field(description="Where CloudEvents are POSTed. Secret: never logged or shown.")
+    url: HttpUrl = Field(description="Where CloudEvents are POSTed. Secret: never logged or shown.")
     secret: SecretStr = Field(
         description="Shared key for the HMAC-SHA256 signature (at least 16 characters). Secret."
     )

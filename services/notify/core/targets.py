@@ -1,15 +1,70 @@
 """Which network addresses a webhook may target: only public (globally routable) addresses, never
 loopback, private, link-local, shared (carrier-grade NAT, where some clouds keep their metadata service),
 reserved or multicast ones, nor an IPv6 address that wraps a forbidden IPv4 one (IPv4-mapped, 6to4,
-Teredo), unless the operator allowed those networks explicitly."""
+Teredo), unless the operator allowed those networks explicitly. And which host names and URLs can be
+parsed at all, so that a hostile one is a problem to report rather than an exception."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import idna
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+MAX_HOST_NAME = 253  # characters of a DNS name, without its final dot (RFC 1035)
+MAX_LABEL = 63  # characters of one label of it
+# Letters, digits and hyphens; "_" too, which DNS carries and resolvers accept in practice.
+_LABEL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def host_problem(host: str) -> str | None:
+    """Why ``host`` (a URL's host: a name, Unicode or IDNA-encoded, or an IP literal) cannot be
+    connected to, or None when it can. Never repeats the host: it may be part of a secret URL."""
+    literal = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if ":" in literal:
+        valid = _ip(literal.partition("%")[0]) is not None
+        return None if valid else "the URL's host is not a valid IPv6 address"
+    if not host.isascii():
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (UnicodeError, ValueError):  # idna.IDNAError is a UnicodeError
+            return "the URL's host name is not valid IDNA"
+    name = host.removesuffix(".")
+    if not name:
+        return "the URL has no host"
+    if len(name) > MAX_HOST_NAME:
+        return f"the URL's host name is longer than {MAX_HOST_NAME} characters"
+    for label in name.split("."):
+        if not label:
+            return "the URL's host name has an empty label"
+        if len(label) > MAX_LABEL:
+            return f"a label of the URL's host name is longer than {MAX_LABEL} characters"
+        if not _LABEL.match(label):
+            return "the URL's host name has characters other than letters, digits, '-' and '_'"
+        if label[:4].lower() == "xn--":
+            try:
+                idna.decode(label)
+            except (UnicodeError, ValueError):
+                return "the URL's host name is not valid IDNA"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be parsed into a host and a port, or None. Only the syntax: the scheme and the
+    addresses are checked where the connection is made."""
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:
+        return "the URL has an invalid port" if "port" in str(exc).lower() else "the URL is not valid"
+    if parts.hostname is None:
+        return None  # no host at all: said where the scheme and host are checked
+    return host_problem(parts.hostname)
 
 
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
