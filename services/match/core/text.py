@@ -119,10 +119,8 @@ _DISGUISED = re.compile(
 
 
 def _undisguise(text: str) -> str:
-    """``text`` (not ASCII) with the look-alike letters of Latin words in disguise made Latin: one to
-    one, so offsets do not move."""
-    if _ANY_LOOKALIKE.search(text) is None:
-        return text
+    """``text`` with the look-alike letters of Latin words in disguise made Latin: one to one, so
+    offsets do not move."""
     return _DISGUISED.sub(lambda m: m.group().translate(_LOOKALIKE_TABLE), text)
 
 
@@ -131,7 +129,9 @@ def visible(text: str) -> str:
     disguise made Latin (case kept). What a term's case is judged on."""
     if text.isascii():
         return text
-    return DEFAULT_IGNORABLE.sub("", _undisguise(text))
+    if _ANY_LOOKALIKE.search(text) is not None:
+        text = _undisguise(text)
+    return DEFAULT_IGNORABLE.sub("", text)
 
 
 # Memo of the folding of every character seen so far, shaped for str.translate.
@@ -171,7 +171,7 @@ def fold(text: str) -> str:
     replaced once (see ``_fold_one_to_one``)."""
     if text.isascii():
         return text.lower()
-    folded, specials = _fold_one_to_one(_undisguise(text))
+    folded, specials = _fold_non_ascii(text)
     for c in specials:
         folded = folded.replace(c, _folded(c))
     return folded.translate(_ASCII_LOWER)  # what is left unfolded is ASCII
@@ -217,9 +217,20 @@ def _non_ascii_except(kept: str) -> re.Pattern[str]:
     return re.compile("[^\\x00-\\x7f" + re.escape(kept) + "]")
 
 
-def _fold_one_to_one(original: str) -> tuple[str, list[str]]:
-    """``original`` with every character that folds to exactly one character folded, and the
-    characters that fold to more or fewer.
+def _fold_non_ascii(original: str) -> tuple[str, list[str]]:
+    """``_fold_one_to_one`` of ``original``, or of it with the Latin words in disguise undone when it
+    has a look-alike letter (a second pass only then: Cyrillic or Greek text)."""
+    text, specials, lookalikes = _fold_one_to_one(original)
+    if lookalikes:
+        source = _undisguise(original)
+        if source != original:
+            text, specials, _ = _fold_one_to_one(source)
+    return text, specials
+
+
+def _fold_one_to_one(original: str) -> tuple[str, list[str], bool]:
+    """``original`` with every character that folds to exactly one character folded, the characters
+    that fold to more or fewer, and whether any is a look-alike of a Latin letter.
 
     Each distinct character is replaced throughout with one ``str.replace`` (a pass in C): a French
     or German article has a dozen distinct accented letters, not hundreds of accented characters.
@@ -227,14 +238,16 @@ def _fold_one_to_one(original: str) -> tuple[str, list[str]]:
     text = original
     specials: list[str] = []
     kept = ""  # non-ASCII characters that stay in the text; the search skips them
+    lookalikes = False
     pattern = _NON_ASCII
     pos = 0
     while True:
         m = pattern.search(text, pos)
         if m is None:
-            return text, specials
+            return text, specials, lookalikes
         c = m.group()
         pos = m.start()
+        lookalikes = lookalikes or c in _LOOKALIKE
         folded = _folded(c)
         if len(folded) == 1:
             text = text.replace(c, folded)
@@ -248,13 +261,15 @@ def _fold_one_to_one(original: str) -> tuple[str, list[str]]:
         if kept:
             pattern = _non_ascii_except(kept)
     table: dict[int, str] = {}
-    for c in set(_NON_ASCII.findall(original)):
+    distinct = set(_NON_ASCII.findall(original))
+    for c in distinct:
         folded = _folded(c)
         if len(folded) == 1:
             table[ord(c)] = folded
         else:
             specials.append(c)
-    return original.translate(table), list(dict.fromkeys(specials))
+    lookalikes = not distinct.isdisjoint(_LOOKALIKE)
+    return original.translate(table), list(dict.fromkeys(specials)), lookalikes
 
 
 def normalise(original: str) -> Normalised:
@@ -269,7 +284,7 @@ def normalise(original: str) -> Normalised:
     if original.isascii():
         text = original.lower()
     else:
-        text, specials = _fold_one_to_one(_undisguise(original))
+        text, specials = _fold_non_ascii(original)
         text = text.lower()  # the same length: what is left of non-ASCII is folded already
     html = ("&" in text or "<" in text) and _HTML.search(text) is not None
     if not specials and not html:
