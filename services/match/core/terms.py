@@ -14,7 +14,7 @@ from typing import Literal
 import ahocorasick
 
 from services.match.core.morphology import variants
-from services.match.core.text import Normalised, fold, normalise
+from services.match.core.text import Normalised, fold, normalise, visible
 from services.match.core.watchlists import (
     Case,
     ContextEntry,
@@ -111,6 +111,7 @@ def _case_allows(info: TermInfo, original: str) -> bool:
         return True
     if "&" in original or "<" in original:  # HTML leftovers: judge the text as it reads
         original = unescape(_TAGS.sub("", original))
+    original = visible(original)  # nor invisible characters and look-alike letters ("IMSІ", Cyrillic І)
     if info.case == "title":
         return original[:1].isupper()
     if info.case == "upper":

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from html import unescape
 
-# Characters whose folding is not what NFKD + casefold give, or that must disappear.
+# Characters whose folding is not what NFKD + casefold give (the invisible ones that must disappear
+# are DEFAULT_IGNORABLE, below).
 _SPECIAL: dict[str, str] = {
     "ß": "ss",
     "ẞ": "ss",
@@ -53,19 +54,93 @@ _SPECIAL: dict[str, str] = {
     "―": "-",
     "−": "-",
     "…": ".",  # one character: offsets stay the identity
-    "\u00ad": "",  # soft hyphen
-    "\u200b": "",  # zero-width space
-    "\u200c": "",
-    "\u200d": "",
-    "\u2060": "",
-    "\ufeff": "",
 }
+
+# Default_Ignorable_Code_Point, as Unicode's DerivedCoreProperties.txt defines it: format characters
+# (Cf) + Other_Default_Ignorable_Code_Point + Variation_Selector, minus White_Space, the interlinear
+# annotation characters (FFF9..FFFB), the Egyptian hieroglyph format controls (13430..1343F) and the
+# prepended concatenation marks (0600..0605, 06DD, 070F, 0890..0891, 08E2, 110BD, 110CD), which are
+# visible. Written out as ranges (Python's unicodedata has no such property); a unit test checks it
+# against the Cf category. They render as nothing, so they are dropped: zero-width spaces and joiners,
+# soft hyphen, word joiner and invisible operators, LRM/RLM/ALM and the bidi embeddings, overrides and
+# isolates, the Mongolian vowel separator and free variation selectors, the combining grapheme
+# joiner, variation selectors, Hangul fillers, BOM, tag characters.
+_IGNORABLE_RANGES = (
+    "\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f\\u202a-\\u202e"
+    "\\u2060-\\u206f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufff8\\U0001bca0-\\U0001bca3"
+    "\\U0001d173-\\U0001d17a\\U000e0000-\\U000e0fff"
+)
+DEFAULT_IGNORABLE = re.compile(f"[{_IGNORABLE_RANGES}]")
+
+# Cyrillic and Greek letters drawn like a Latin letter (in the spirit of the skeletons of Unicode
+# TR39, for the scripts news text mixes with Latin), case kept: capital Cyrillic Н is H, small н is not
+# like any Latin letter. Their accented forms follow (ё -> ë, ό -> ó), derived below.
+_LOOKALIKE_BASE = {
+    # Cyrillic
+    "а": "a", "с": "c", "ԁ": "d", "е": "e", "һ": "h", "і": "i", "ј": "j", "ӏ": "l", "о": "o", "р": "p",
+    "ԛ": "q", "ѕ": "s", "ѵ": "v", "ԝ": "w", "х": "x", "у": "y",
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ӏ": "I", "Ј": "J", "К": "K", "М": "M",
+    "О": "O", "Р": "P", "Ԛ": "Q", "Ѕ": "S", "Т": "T", "Ѵ": "V", "Ԝ": "W", "Х": "X", "У": "Y", "Ү": "Y",
+    # Greek
+    "α": "a", "ϲ": "c", "ι": "i", "ϳ": "j", "ο": "o", "ρ": "p", "υ": "u", "ν": "v", "χ": "x", "γ": "y",
+    "Α": "A", "Β": "B", "Ϲ": "C", "Ε": "E", "Η": "H", "Ι": "I", "Ϳ": "J", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Χ": "X", "Υ": "Y", "Ζ": "Z",
+}  # fmt: skip
+
+
+def _lookalikes() -> dict[str, str]:
+    table = dict(_LOOKALIKE_BASE)
+    for cp in range(0x0370, 0x0530):  # the Greek, Cyrillic and Cyrillic Supplement blocks
+        c = chr(cp)
+        decomposed = unicodedata.normalize("NFD", c)
+        latin = _LOOKALIKE_BASE.get(decomposed[0])
+        if len(decomposed) > 1 and latin is not None:
+            composed = unicodedata.normalize("NFC", latin + decomposed[1:])
+            if len(composed) == 1:
+                table[c] = composed
+    return table
+
+
+_LOOKALIKE = _lookalikes()
+_LOOKALIKE_TABLE = str.maketrans(_LOOKALIKE)
+_LOOKALIKE_CHARS = re.escape("".join(_LOOKALIKE))
+_ANY_LOOKALIKE = re.compile(f"[{_LOOKALIKE_CHARS}]")
+# A word: letters, digits, combining accents and the invisible characters that may sit inside it.
+_W = f"[\\w\\u0300-\\u036f{_IGNORABLE_RANGES}]"
+_LATIN = "A-Za-z\\u00c0-\\u00d6\\u00d8-\\u00f6\\u00f8-\\u024f\\u1e00-\\u1eff\\uff21-\\uff3a\\uff41-\\uff5a"
+# A Latin word in disguise: it has a Latin letter, a look-alike, and nothing else that is a letter of
+# another script ("ѕруwаrе", "Іran"). A word of Cyrillic or Greek stays as it is, even when every
+# letter has a look-alike ("орех"), and so does a Latin name with a Cyrillic ending ("Pegasusом").
+# Each word is tried from its start only, so the search is linear.
+_DISGUISED = re.compile(
+    f"(?<!{_W})(?={_W}*?[{_LATIN}])(?={_W}*?[{_LOOKALIKE_CHARS}])"
+    f"[{_LATIN}{_LOOKALIKE_CHARS}0-9_\\u0300-\\u036f{_IGNORABLE_RANGES}]++(?!{_W})"
+)
+
+
+def _undisguise(text: str) -> str:
+    """``text`` with the look-alike letters of Latin words in disguise made Latin: one to one, so
+    offsets do not move."""
+    return _DISGUISED.sub(lambda m: m.group().translate(_LOOKALIKE_TABLE), text)
+
+
+def visible(text: str) -> str:
+    """``text`` as a reader sees it: without default-ignorable characters, and with Latin words in
+    disguise made Latin (case kept). What a term's case is judged on."""
+    if text.isascii():
+        return text
+    if _ANY_LOOKALIKE.search(text) is not None:
+        text = _undisguise(text)
+    return DEFAULT_IGNORABLE.sub("", text)
+
 
 # Memo of the folding of every character seen so far, shaped for str.translate.
 _TABLE: dict[int, str] = {}
 
 
 def _fold_char(c: str) -> str:
+    if DEFAULT_IGNORABLE.match(c):
+        return ""
     special = _SPECIAL.get(c)
     if special is not None:
         return special
@@ -96,7 +171,7 @@ def fold(text: str) -> str:
     replaced once (see ``_fold_one_to_one``)."""
     if text.isascii():
         return text.lower()
-    folded, specials = _fold_one_to_one(text)
+    folded, specials = _fold_non_ascii(text)
     for c in specials:
         folded = folded.replace(c, _folded(c))
     return folded.translate(_ASCII_LOWER)  # what is left unfolded is ASCII
@@ -142,9 +217,20 @@ def _non_ascii_except(kept: str) -> re.Pattern[str]:
     return re.compile("[^\\x00-\\x7f" + re.escape(kept) + "]")
 
 
-def _fold_one_to_one(original: str) -> tuple[str, list[str]]:
-    """``original`` with every character that folds to exactly one character folded, and the
-    characters that fold to more or fewer.
+def _fold_non_ascii(original: str) -> tuple[str, list[str]]:
+    """``_fold_one_to_one`` of ``original``, or of it with the Latin words in disguise undone when it
+    has a look-alike letter (a second pass only then: Cyrillic or Greek text)."""
+    text, specials, lookalikes = _fold_one_to_one(original)
+    if lookalikes:
+        source = _undisguise(original)
+        if source != original:
+            text, specials, _ = _fold_one_to_one(source)
+    return text, specials
+
+
+def _fold_one_to_one(original: str) -> tuple[str, list[str], bool]:
+    """``original`` with every character that folds to exactly one character folded, the characters
+    that fold to more or fewer, and whether any is a look-alike of a Latin letter.
 
     Each distinct character is replaced throughout with one ``str.replace`` (a pass in C): a French
     or German article has a dozen distinct accented letters, not hundreds of accented characters.
@@ -152,14 +238,16 @@ def _fold_one_to_one(original: str) -> tuple[str, list[str]]:
     text = original
     specials: list[str] = []
     kept = ""  # non-ASCII characters that stay in the text; the search skips them
+    lookalikes = False
     pattern = _NON_ASCII
     pos = 0
     while True:
         m = pattern.search(text, pos)
         if m is None:
-            return text, specials
+            return text, specials, lookalikes
         c = m.group()
         pos = m.start()
+        lookalikes = lookalikes or c in _LOOKALIKE
         folded = _folded(c)
         if len(folded) == 1:
             text = text.replace(c, folded)
@@ -173,13 +261,15 @@ def _fold_one_to_one(original: str) -> tuple[str, list[str]]:
         if kept:
             pattern = _non_ascii_except(kept)
     table: dict[int, str] = {}
-    for c in set(_NON_ASCII.findall(original)):
+    distinct = set(_NON_ASCII.findall(original))
+    for c in distinct:
         folded = _folded(c)
         if len(folded) == 1:
             table[ord(c)] = folded
         else:
             specials.append(c)
-    return original.translate(table), list(dict.fromkeys(specials))
+    lookalikes = not distinct.isdisjoint(_LOOKALIKE)
+    return original.translate(table), list(dict.fromkeys(specials)), lookalikes
 
 
 def normalise(original: str) -> Normalised:
@@ -194,7 +284,7 @@ def normalise(original: str) -> Normalised:
     if original.isascii():
         text = original.lower()
     else:
-        text, specials = _fold_one_to_one(original)
+        text, specials = _fold_non_ascii(original)
         text = text.lower()  # the same length: what is left of non-ASCII is folded already
     html = ("&" in text or "<" in text) and _HTML.search(text) is not None
     if not specials and not html:
