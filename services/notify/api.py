@@ -15,6 +15,8 @@ import datetime as dt
 import hmac
 import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +35,7 @@ from services.notify.core.model import (
     ADMIN_OWNER,
     API_CHANNEL_TYPES,
     CHANNEL_TYPES,
+    DEFAULT_MAX_RECIPIENTS,
     ID_RULE,
     OWNER_RULE,
     Silence,
@@ -47,6 +50,7 @@ from services.notify.core.model import (
     is_safe_id,
     known_ids,
 )
+from services.notify.core.ratelimit import RateLimiter
 from services.notify.core.vocabulary import Vocabulary
 from services.notify.dispatcher import Dispatcher
 from services.notify.store.repository import NotifyStore, new_id, spec_json
@@ -55,6 +59,7 @@ log = logging.getLogger("exportwatch.notify.api")
 HIDDEN = "(hidden)"
 SHARED = Vocabulary.shared()
 MAX_BODY = 64 * 1024
+TEST_SENDS_BURST = 3  # test sends an owner may ask for back to back, within the hourly rate
 
 
 @dataclass(frozen=True)
@@ -215,12 +220,20 @@ class Api:
         admin_token: SecretStr | None,
         clock: Callable[[], dt.datetime] = utcnow,
         vocabulary: Vocabulary = SHARED,
+        test_sends_per_hour: int = 30,
+        max_recipients: int = DEFAULT_MAX_RECIPIENTS,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.admin_token = admin_token.get_secret_value() if admin_token else None
         self.clock = clock
-        self.known_ids = known_ids(vocabulary)  # the ids filters may name
+        self.known_ids = known_ids(vocabulary, max_recipients)  # ids filters may name
+        # Test sends go out at once to recipients the owner chose: paced per owner, refused beyond.
+        self.test_sends = RateLimiter(
+            test_sends_per_hour / 3600.0, burst=min(TEST_SENDS_BURST, test_sends_per_hour)
+        )
+        self.monotonic = monotonic
         self._routes: list[BaseRoute] = []
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -410,6 +423,21 @@ class Api:
 
     async def test_subscription(self, request: Request, caller: Caller) -> Response:
         sub = await self._own_subscription(caller, request.path_params["id"])
+        tick = self.monotonic()
+        wait = self.test_sends.next_free(caller.owner, tick)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            return JSONResponse(
+                {
+                    "error": f"too many test sends: at most {self._test_sends_per_hour()} per hour "
+                    f"per owner; try again in {seconds} s",
+                    "retry_after_seconds": seconds,
+                },
+                status_code=429,
+                headers={"retry-after": str(seconds)},
+            )
+        self.test_sends.reserve(caller.owner, tick)
+        self.test_sends.forget_idle(tick)
         now = self.clock()
         notification = Notification(
             id=new_id("test"),
@@ -433,6 +461,9 @@ class Api:
                 status_code=502,
             )
         return JSONResponse({"delivered": True, "notification_id": notification.id})
+
+    def _test_sends_per_hour(self) -> int:
+        return round(self.test_sends.rate * 3600)
 
     # --- silences --------------------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ def file_subscriptions(settings: NotifySettings, now: dt.datetime) -> list[Subsc
         raise SubscriptionsFileError(f"{path}: cannot read the subscriptions file: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SubscriptionsFileError(f"{path}: the subscriptions file is not UTF-8 text") from None
-    loaded = load_subscriptions(text, os.environ, str(path), settings.vocabulary())
+    loaded = load_subscriptions(text, os.environ, str(path), settings.vocabulary(), settings.max_recipients)
     return [
         Subscription.from_spec(f.spec, id=f.id, owner=f.owner, origin="file", created_at=now, updated_at=now)
         for f in loaded
@@ -157,7 +157,14 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         description="Records every alert for the subscriptions that want it, in the database, before "
         "the offsets are committed; messages that are not valid alerts are dead-lettered.",
     )
-    api = Api(store, dispatcher, settings.admin_token, vocabulary=settings.vocabulary())
+    api = Api(
+        store,
+        dispatcher,
+        settings.admin_token,
+        vocabulary=settings.vocabulary(),
+        test_sends_per_hour=settings.test_sends_per_hour,
+        max_recipients=settings.max_recipients,
+    )
     service = Service(
         name=SERVICE,
         settings=settings.common,

@@ -90,6 +90,19 @@ class NotifySettings(ServiceSettings):
     slack_per_second: float = Field(default=1.0, gt=0, description="Messages per second per Slack webhook.")
     webhook_per_second: float = Field(default=10.0, gt=0, description="Requests per second per webhook URL.")
     email_per_second: float = Field(default=2.0, gt=0, description="Messages per second per recipient list.")
+    test_sends_per_hour: int = Field(
+        default=30,
+        ge=1,
+        description="Test sends (POST /v1/subscriptions/{id}/test) each owner may ask for per hour, "
+        "three of them back to back; beyond, 429 with Retry-After.",
+    )
+    max_recipients: int = Field(
+        default=10,
+        ge=1,
+        le=50,
+        description="Recipients an e-mail subscription may have (API and subscriptions file); more is "
+        "a 422 problem.",
+    )
     retention_days: float = Field(
         default=30.0, gt=0, description="Finished notifications and their dedup keys are kept this long."
     )

@@ -111,7 +111,8 @@ def check(path: Path) -> int:
     from services.notify.settings import NotifySettings
 
     try:
-        vocabulary = NotifySettings().vocabulary()
+        settings = NotifySettings()
+        vocabulary = settings.vocabulary()
     except ValidationError as exc:
         print(f"invalid EXPORTWATCH_NOTIFY_* settings: {describe_errors(exc)}", file=sys.stderr)
         return 2
@@ -124,7 +125,7 @@ def check(path: Path) -> int:
         print(f"{path}: not UTF-8 text", file=sys.stderr)
         return 2
     try:
-        loaded = load_subscriptions(text, os.environ, str(path), vocabulary)
+        loaded = load_subscriptions(text, os.environ, str(path), vocabulary, settings.max_recipients)
     except SubscriptionsFileError as exc:
         print(exc.report(), file=sys.stderr)
         return 1

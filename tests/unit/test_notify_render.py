@@ -486,5 +486,5 @@ def test_test_notification() -> None:
     n = make_notification([], "test", name="Gulf\r\nspyware")
     text = render_notification_text(n)
     assert "subscription “Gulf spyware”" in text and "works" in text
-    assert subject(n) == "ExportWatch test message: subscription “Gulf spyware” works"
+    assert subject(n) == "ExportWatch test message: your subscription works"  # never the owner's name
     assert "Gulf" in render_notification_html(n)

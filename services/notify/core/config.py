@@ -34,7 +34,14 @@ from pydantic_core import PydanticCustomError
 
 from services.common.config import StrictConfig, error_lines
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, unreadable_value
-from services.notify.core.model import CHANNEL_TYPES, OwnerName, SafeId, SubscriptionSpec, known_ids
+from services.notify.core.model import (
+    CHANNEL_TYPES,
+    DEFAULT_MAX_RECIPIENTS,
+    OwnerName,
+    SafeId,
+    SubscriptionSpec,
+    known_ids,
+)
 from services.notify.core.vocabulary import Vocabulary
 
 Loc = tuple[int | str, ...]
@@ -324,7 +331,11 @@ _SHARED = Vocabulary.shared()
 
 
 def load_subscriptions(
-    text: str, env: Mapping[str, str], source: str = "<file>", vocabulary: Vocabulary = _SHARED
+    text: str,
+    env: Mapping[str, str],
+    source: str = "<file>",
+    vocabulary: Vocabulary = _SHARED,
+    max_recipients: int = DEFAULT_MAX_RECIPIENTS,
 ) -> list[FileSubscription]:
     """The subscriptions declared in ``text`` (the YAML file), with ``${VAR}`` taken from ``env``, and
     the technology, destination and vendor ids of their filters in ``vocabulary``.
@@ -349,7 +360,7 @@ def load_subscriptions(
     problems: list[tuple[Loc, str]] = list(subs.problems)
     parsed: _File | None = None
     try:
-        parsed = _File.model_validate(data, context=known_ids(vocabulary))
+        parsed = _File.model_validate(data, context=known_ids(vocabulary, max_recipients))
     except ValidationError as exc:
         for err in exc.errors(include_url=False):
             loc = _clean_loc(err["loc"])

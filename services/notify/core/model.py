@@ -86,9 +86,16 @@ is validated with ``context={VOCABULARY: vocabulary}``. Without it (subscription
 database) ids are not checked, so that one stored before an id was retired still loads."""
 
 
-def known_ids(vocabulary: Vocabulary) -> dict[str, object]:
-    """The validation context that checks filter ids against ``vocabulary``."""
-    return {VOCABULARY: vocabulary}
+MAX_RECIPIENTS = "max_recipients"
+"""Validation context key of the most e-mail recipients a subscription may have (what an owner or
+operator writes; subscriptions read back from the database are not checked, so older ones still load)."""
+DEFAULT_MAX_RECIPIENTS = 10
+
+
+def known_ids(vocabulary: Vocabulary, max_recipients: int = DEFAULT_MAX_RECIPIENTS) -> dict[str, object]:
+    """The validation context that checks filter ids against ``vocabulary`` and e-mail subscriptions
+    against ``max_recipients``."""
+    return {VOCABULARY: vocabulary, MAX_RECIPIENTS: max_recipients}
 
 
 def _known(kind: Kind) -> AfterValidator:
@@ -259,7 +266,12 @@ class EmailSettings(Strict):
 
     @field_validator("to")
     @classmethod
-    def _addresses(cls, values: list[str]) -> list[str]:
+    def _addresses(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        cap = info.context.get(MAX_RECIPIENTS) if isinstance(info.context, dict) else None
+        if isinstance(cap, int) and len(values) > cap:
+            raise ValueError(
+                f"at most {cap} recipients (EXPORTWATCH_NOTIFY_MAX_RECIPIENTS), not {len(values)}"
+            )
         out = []
         for value in values:
             address = value.strip()

@@ -501,7 +501,8 @@ def subject(n: Notification) -> str:
     "ExportWatch daily digest: 12 alerts, 2026-11-23"."""
     name = one_line(n.subscription_name)
     if n.kind == "test":
-        return _fit(one_line(f"ExportWatch test message: subscription “{name}” works"), SUBJECT_MAX)
+        # Never the name: anyone with a token picks it and the recipients, and asks for test sends.
+        return "ExportWatch test message: your subscription works"
     if n.kind == "digest":
         when = n.period_end or n.created_at
         cadence = _digest_cadence(n)

@@ -1,0 +1,166 @@
+"""Test sends (``POST /v1/subscriptions/{id}/test``) cannot be used to mail strangers: over real HTTP to
+the notify service, sending to a real SMTP server (aiosmtpd on 127.0.0.1). Issue 17 item 3."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.common.embedded import EmbeddedBroker, free_port
+from services.common.settings import CommonSettings
+from services.notify.app import create_service
+from services.notify.settings import NotifySettings
+from services.notify.tools import check
+from tests.integration.test_notify_email import Recorder, smtp_server
+
+pytestmark = pytest.mark.broker
+
+NOBODY = f"nobody-{uuid.uuid4().hex[:8]}"  # a vendor id no alert on the shared broker names
+NAME = "URGENT: your account is locked, call +1 555 0100"  # attacker text as a subscription name
+
+
+@dataclass
+class Running:
+    base: str
+    admin: str
+    recorder: Recorder
+    http: httpx.AsyncClient
+
+    async def call(self, method: str, path: str, token: str, body: Any = None) -> httpx.Response:
+        return await self.http.request(
+            method, self.base + path, headers={"authorization": f"Bearer {token}"}, json=body
+        )
+
+    async def token(self, owner: str) -> str:
+        made = await self.call("POST", "/v1/tokens", self.admin, {"owner": owner})
+        assert made.status_code == 201, made.text
+        token: str = made.json()["token"]
+        return token
+
+    async def subscription(self, token: str, to: list[str], name: str = NAME) -> httpx.Response:
+        body = {"name": name, "filters": {"entities": [NOBODY]}, "channel": {"type": "email", "to": to}}
+        return await self.call("POST", "/v1/subscriptions", token, body)
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[Recorder, int]]:
+    rec = Recorder()
+    with smtp_server(rec) as port:
+        yield rec, port
+
+
+@pytest.fixture
+async def running(
+    kafka: EmbeddedBroker, db_url: str, recorder: tuple[Recorder, int]
+) -> AsyncIterator[Running]:
+    rec, port = recorder
+    admin = f"admin-{uuid.uuid4().hex}"
+    settings = NotifySettings(
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        http_port=free_port(),
+        group_id=f"notify-test-sends-{uuid.uuid4().hex[:8]}",
+        database_url=db_url,
+        admin_token=admin,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security="none",
+        email_per_second=1000.0,
+        send_timeout_seconds=5.0,
+        test_sends_per_hour=30,
+        max_recipients=10,
+        extra_vendors=[NOBODY],
+    )
+    service = create_service(settings)
+    async with service.running(), httpx.AsyncClient(timeout=10) as http:
+        yield Running(f"http://127.0.0.1:{settings.http_port}", admin, rec, http)
+
+
+def addresses(n: int) -> list[str]:
+    return [f"stranger{i}@victims.example" for i in range(n)]
+
+
+async def test_twenty_quick_test_sends_reach_the_mail_server_three_times(running: Running) -> None:
+    alice = await running.token("alice")
+    made = await running.subscription(alice, addresses(10))
+    assert made.status_code == 201, made.text
+    path = f"/v1/subscriptions/{made.json()['id']}/test"
+
+    answers = await asyncio.gather(*(running.call("POST", path, alice) for _ in range(20)))
+
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] * 3 + [429] * 17
+    assert len(running.recorder.messages) == 3
+    for refused in (a for a in answers if a.status_code == 429):
+        wait = int(refused.headers["retry-after"])
+        assert 1 <= wait <= 120  # 30 an hour: the next one frees in two minutes at most
+        assert refused.json()["retry_after_seconds"] == wait
+        assert f"try again in {wait} s" in refused.json()["error"]
+
+    # The limit is per owner: another owner still gets their test send.
+    bob = await running.token("bob")
+    his = await running.subscription(bob, ["bob@example.org"], name="Bob's")
+    sent = await running.call("POST", f"/v1/subscriptions/{his.json()['id']}/test", bob)
+    assert sent.status_code == 200, sent.text
+    assert len(running.recorder.messages) == 4
+
+
+async def test_more_than_ten_recipients_are_a_422_problem(running: Running, tmp_path: Path) -> None:
+    alice = await running.token("alice")
+    over = await running.subscription(alice, addresses(11))
+    assert over.status_code == 422, over.text
+    assert any("at most 10 recipients" in p for p in over.json()["problems"])
+
+    made = await running.subscription(alice, addresses(10))
+    assert made.status_code == 201, made.text
+    grown = await running.call(
+        "PATCH",
+        f"/v1/subscriptions/{made.json()['id']}",
+        alice,
+        {"channel": {"type": "email", "to": addresses(11)}},
+    )
+    assert grown.status_code == 422, grown.text
+    assert running.recorder.messages == []
+
+
+def test_notify_check_refuses_more_than_ten_recipients(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "subscriptions.yaml"
+    to = ", ".join(addresses(11))
+    path.write_text(
+        f"""
+subscriptions:
+  - id: many
+    owner: ops
+    name: Many
+    filters: {{entities: [hikvision]}}
+    channel: {{type: email, to: [{to}]}}
+""",
+        encoding="utf-8",
+    )
+    assert check(path) == 1
+    assert "at most 10 recipients" in capsys.readouterr().err
+
+
+async def test_the_subject_of_a_test_mail_never_carries_the_subscription_name(running: Running) -> None:
+    alice = await running.token("alice")
+    made = await running.subscription(alice, ["desk@watchdog.example"])
+    assert made.status_code == 201, made.text
+    sent = await running.call("POST", f"/v1/subscriptions/{made.json()['id']}/test", alice)
+    assert sent.status_code == 200, sent.text
+
+    [mail] = running.recorder.messages
+    msg = mail.parsed()
+    assert msg["Subject"] == "ExportWatch test message: your subscription works"
+    assert "URGENT" not in msg["Subject"] and "555" not in msg["Subject"]
+    # The body may name it, as the subscription's name.
+    text = msg.get_body(("plain",))
+    assert text is not None
+    assert f"for the subscription “{NAME}”" in text.get_content()
