@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from schemas import Notification
+from schemas.bounds import bound_alert
 from services.notify.channels import build_channel
 from services.notify.channels.base import Channel, ChannelContext, DeliveryError, Reason, utcnow
 from services.notify.core.model import Subscription
@@ -84,7 +85,7 @@ def notification_of(pending: Pending, sub: Subscription) -> Notification:
         story=pending.group_key if pending.kind == "alerts" else None,
         period_start=pending.period_start,
         period_end=pending.period_end,
-        alerts=pending.alerts,
+        alerts=[bound_alert(a) for a in pending.alerts],
         created_at=pending.created_at,
     )
 

@@ -16,6 +16,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
 from schemas import Alert
+from schemas.bounds import bound_alert
 from services.common.config import describe_errors
 from services.common.pipeline import BatchHandler, Outgoing, dead_letter_record
 from services.notify.channels.base import utcnow
@@ -75,7 +76,8 @@ def make_handler(
         for alert in alerts:
             targets = plan(alert, subscriptions, silences, now, group_wait)
             metrics.alerts.labels(outcome="routed" if targets else "unrouted").inc()
-            intakes.append(Intake(alert, alert.model_dump_json(), targets))
+            # routed on the whole alert, kept bounded: a huge title must not fill the queue or a message
+            intakes.append(Intake(alert, bound_alert(alert).model_dump_json(), targets))
         result = await store.record(intakes, now)
         for (channel, outcome), count in result.by_channel.items():
             metrics.deliveries.labels(channel=channel, outcome=outcome).inc(count)

@@ -22,10 +22,12 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from schemas import Alert, Notification, topics
+from schemas.bounds import TITLE_MAX_CHARS
 from services.common.pipeline import new_registry
 from services.common.webhook_sink import Reply, WebhookSink
 from services.notify.channels.base import ChannelContext
 from services.notify.core.model import Subscription
+from services.notify.core.planning import MAX_ALERTS_PER_NOTIFICATION
 from services.notify.core.retry import RetryPolicy
 from services.notify.core.targets import TargetPolicy
 from services.notify.dispatcher import Channels, Dispatcher, DispatchSettings
@@ -590,3 +592,32 @@ async def test_two_dispatchers_on_one_database_send_each_notification_once(
     finally:
         await other.close()
         sink.stop()
+
+
+async def test_forty_alerts_with_900_kb_titles_about_one_story_give_bounded_webhook_bodies(
+    store: NotifyStore, http: httpx.AsyncClient, sink: WebhookSink
+) -> None:
+    """Issue 17 item 11: these once made one 12.6 MB webhook body. Now each body stays under 256 KB,
+    a story's alerts are split over notifications of at most MAX_ALERTS_PER_NOTIFICATION, and every
+    alert id arrives once."""
+    clock = FakeClock(dt.datetime.now(UTC))
+    await subscribe(store, "story", webhook(sink), group_wait_seconds=60)
+    dispatcher = make_dispatcher(store, http, clock)
+    handle = make_handler(store, NotifyMetrics(new_registry()), 0.0, dispatcher.wake, clock=clock)
+    title = "Surveillance exports " + "x" * 900_000
+    alerts = [
+        make_alert(f"big-{i}", event_id=f"news-big-{i}", duplicate_of="news-big-0", title=title)
+        for i in range(40)
+    ]
+    assert await handle(records(alerts)) == []
+    clock.set(clock() + dt.timedelta(seconds=61))
+    assert await dispatcher.dispatch_once() == 2
+    await dispatcher.drain()
+    sizes = [len(r["raw_body"].encode()) for r in sink.received]
+    assert len(sizes) == 2 and max(sizes) < 256 * 1024, sizes
+    assert all(r["signature_valid"] for r in sink.received)
+    assert sorted(sink.alert_ids()) == sorted(a.id for a in alerts)
+    for n in notifications(sink):
+        assert n.story == "news-big-0" and len(n.alerts) == MAX_ALERTS_PER_NOTIFICATION
+        assert all(len(a.title) <= TITLE_MAX_CHARS and "shortened from 900,021" in a.title for a in n.alerts)
+    await dispatcher.stop()

@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from schemas.bounds import bound_alert
 from schemas.events import (
     Alert,
     Decision,
@@ -187,8 +188,8 @@ def _news_alert(
     evidence: list[Evidence],
     summary: str,
 ) -> Alert:
-    """An alert on a news article: what every news rule's alert shares."""
-    return Alert(
+    """An alert on a news article: what every news rule's alert shares, bounded in size."""
+    alert = Alert(
         id=alert_id(article.type, article.id, rule, article.revision),
         event_type=article.type,
         event_id=article.id,
@@ -209,6 +210,7 @@ def _news_alert(
         created_at=stamp.now,
         event_ingested_at=article.ingested_at,
     )
+    return bound_alert(alert)
 
 
 class TechnologyDestination:
@@ -599,6 +601,7 @@ def licence_outcome(c: Compiled, record: LicenceRecord, stamp: Stamp) -> Outcome
         created_at=stamp.now,
         event_ingested_at=record.ingested_at,
     )
+    alert = bound_alert(alert)
     return Outcome(LICENCE_RULE, alert, f"{severity.value}: {graded.reason}")
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from schemas import Alert
 from services.common.db import Store, uncancellable
 from services.notify.core.model import Silence, Subscription, SubscriptionSpec
-from services.notify.core.planning import Target
+from services.notify.core.planning import Target, joins
 from services.notify.store import tables
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -463,18 +463,20 @@ class NotifyStore(Store):
     async def _attach(self, conn: AsyncConnection, target: Target, now: dt.datetime) -> str:
         """The open notification of the target's group, or a new one."""
         n = tables.notifications.c
-        open_id = (
+        open_row = (
             await conn.execute(
-                select(n.id)
+                select(n.id, n.alert_count)
                 .where(
                     n.subscription_id == target.subscription_id,
                     n.group_key == target.group_key,
                     n.status == "open",
                 )
+                .order_by(n.alert_count)
                 .limit(1)
             )
-        ).scalar_one_or_none()
-        if open_id is not None:
+        ).first()
+        if open_row is not None and joins(target.kind, open_row.alert_count):
+            open_id = open_row.id
             # Compare-and-set: if a dispatcher claimed it meanwhile, this changes nothing.
             joined = await conn.execute(
                 update(tables.notifications)
