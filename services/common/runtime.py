@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from schemas import topics
+from services.common.health import Health
 from services.common.httpserver import HttpLimits, server_config
 from services.common.kafka import check_reachable
 from services.common.settings import CommonSettings
@@ -74,14 +76,22 @@ class Service:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     ready: bool = False
     state: dict[str, Any] = field(default_factory=dict)  # the service's own objects, for tests and tools
+    health: Health = field(default_factory=Health)  # what its parts say of their dependencies
 
     async def healthz(self, request: Request) -> Response:
         connected = False
         if self.ready:
             with contextlib.suppress(Exception):
                 connected = await self.broker.ping(timeout=2.0)
-        body = {"service": self.name, "ready": self.ready, "broker": connected}
-        return JSONResponse(body, status_code=200 if (self.ready and connected) else 503)
+        failing = self.health.failing(dt.datetime.now(dt.UTC))
+        body = {
+            "service": self.name,
+            "ready": self.ready,
+            "broker": connected,
+            "failing": [f.as_json() for f in failing],
+        }
+        healthy = self.ready and connected and not failing
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
