@@ -79,11 +79,21 @@ class Service:
     health: Health = field(default_factory=Health)  # what its parts say of their dependencies
 
     async def healthz(self, request: Request) -> Response:
+        """Can the service do its work: started, broker answering, and no check of its dependencies
+        (its database) failing beyond the threshold. For readiness, compose and people."""
+        return await self._answer(checks=True)
+
+    async def livez(self, request: Request) -> Response:
+        """Is the process worth keeping: started and its broker answering. A failing database is left
+        out, so an outage takes the pod out of rotation (readiness) without restarting it in a loop."""
+        return await self._answer(checks=False)
+
+    async def _answer(self, *, checks: bool) -> Response:
         connected = False
         if self.ready:
             with contextlib.suppress(Exception):
                 connected = await self.broker.ping(timeout=2.0)
-        failing = self.health.failing(dt.datetime.now(dt.UTC))
+        failing = self.health.failing(dt.datetime.now(dt.UTC)) if checks else []
         body = {
             "service": self.name,
             "ready": self.ready,
@@ -100,6 +110,7 @@ class Service:
         return Starlette(
             routes=[
                 Route("/healthz", self.healthz, methods=["GET"]),
+                Route("/livez", self.livez, methods=["GET"]),
                 Route("/metrics", self.metrics, methods=["GET"]),
                 *self.routes,
             ]

@@ -4,6 +4,7 @@ and since when (no database URL); once the lock is gone and a batch is recorded,
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 from typing import cast
@@ -73,3 +74,23 @@ async def test_notify_healthz_is_503_while_the_database_is_locked(tmp_path: Path
             assert reply.json()["failing"] == []
     finally:
         await store.close()
+
+
+async def test_livez_leaves_the_database_out_so_an_outage_does_not_restart_the_pod() -> None:
+    health = Health(threshold_seconds=1.0)
+    health.failed("database", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5), "OperationalError")
+    service = Service(
+        name="notify",
+        settings=CommonSettings(),
+        http_port=0,
+        broker=cast(KafkaBroker, _ReachableBroker()),
+        registry=new_registry(),
+        ready=True,
+        health=health,
+    )
+    transport = httpx.ASGITransport(app=service.asgi())
+    async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
+        assert (await client.get("/healthz")).status_code == 503
+        live = await client.get("/livez")
+        assert live.status_code == 200, live.text
+        assert live.json() == {"service": "notify", "ready": True, "broker": True, "failing": []}
