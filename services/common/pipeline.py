@@ -160,6 +160,12 @@ class PipelineMetrics:
                 registry=registry,
             ),
             consumed_topics,
+            Gauge(
+                f"{prefix}_consumer_lag_last_success_timestamp_seconds",
+                "When the consumer lag was last measured (Unix time); lag series are absent while it "
+                "cannot be, so an old value here means the lag is unknown, not zero.",
+                registry=registry,
+            ),
         )
         self.build_info = Gauge(
             f"{prefix}_build_info",
@@ -257,9 +263,20 @@ def subscribe_batches(
     Returns the background job that keeps the consumer's lag gauges current (add it to the service's
     background jobs)."""
 
+    handling: dict[tuple[str, int], int] = {}  # first offset of the batch being handled, per partition
+
     async def _consume(msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message
         records: Sequence[ConsumerRecord[bytes, bytes]] = raw if isinstance(raw, tuple) else (raw,)
+        for r in records:
+            key = (r.topic, r.partition)
+            handling[key] = min(handling.get(key, r.offset), r.offset)
+        try:
+            await _consume_batch(records)
+        finally:
+            handling.clear()
+
+    async def _consume_batch(records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         started = time.perf_counter()
         fitting = [r for r in records if len(r.value or b"") <= max_record_bytes]
         outgoing = await handle(fitting) if fitting else []
@@ -306,7 +323,7 @@ def subscribe_batches(
         description=description,
     )
     subscriber(_consume)
-    return lag_sampler(lambda: subscriber.consumer, metrics.lag, lag_interval)
+    return lag_sampler(lambda: subscriber.consumer, metrics.lag, lag_interval, lambda: handling)
 
 
 def dead_letter_record(

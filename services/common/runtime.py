@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -26,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from schemas import topics
+from services.common.health import Health
 from services.common.httpserver import HttpLimits, server_config
 from services.common.kafka import check_reachable
 from services.common.settings import CommonSettings
@@ -74,14 +76,32 @@ class Service:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     ready: bool = False
     state: dict[str, Any] = field(default_factory=dict)  # the service's own objects, for tests and tools
+    health: Health = field(default_factory=Health)  # what its parts say of their dependencies
 
     async def healthz(self, request: Request) -> Response:
+        """Can the service do its work: started, broker answering, and no check of its dependencies
+        (its database) failing beyond the threshold. For readiness, compose and people."""
+        return await self._answer(checks=True)
+
+    async def livez(self, request: Request) -> Response:
+        """Is the process worth keeping: started and its broker answering. A failing database is left
+        out, so an outage takes the pod out of rotation (readiness) without restarting it in a loop."""
+        return await self._answer(checks=False)
+
+    async def _answer(self, *, checks: bool) -> Response:
         connected = False
         if self.ready:
             with contextlib.suppress(Exception):
                 connected = await self.broker.ping(timeout=2.0)
-        body = {"service": self.name, "ready": self.ready, "broker": connected}
-        return JSONResponse(body, status_code=200 if (self.ready and connected) else 503)
+        failing = self.health.failing(dt.datetime.now(dt.UTC)) if checks else []
+        body = {
+            "service": self.name,
+            "ready": self.ready,
+            "broker": connected,
+            "failing": [f.as_json() for f in failing],
+        }
+        healthy = self.ready and connected and not failing
+        return JSONResponse(body, status_code=200 if healthy else 503)
 
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
@@ -90,6 +110,7 @@ class Service:
         return Starlette(
             routes=[
                 Route("/healthz", self.healthz, methods=["GET"]),
+                Route("/livez", self.livez, methods=["GET"]),
                 Route("/metrics", self.metrics, methods=["GET"]),
                 *self.routes,
             ]

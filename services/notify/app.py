@@ -18,6 +18,7 @@ import httpx
 
 from schemas import topics
 from services.common.db import safe_url
+from services.common.health import Health
 from services.common.pipeline import PipelineMetrics, new_registry, subscribe_batches
 from services.common.runtime import Service, make_broker
 from services.notify.api import Api
@@ -126,6 +127,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         cap_seconds=settings.retry_cap_seconds,
         max_age_seconds=settings.retry_max_age_seconds,
     )
+    health = Health(settings.health_threshold_seconds)
     dispatcher = Dispatcher(
         store,
         Channels(ctx),
@@ -142,9 +144,10 @@ def create_service(settings: NotifySettings | None = None) -> Service:
                 ("email", settings.email_per_second),
             ),
         ),
+        health=health,
     )
     broker = make_broker(settings.common, SERVICE)
-    handler = make_handler(store, metrics, settings.group_wait_seconds, dispatcher.wake)
+    handler = make_handler(store, metrics, settings.group_wait_seconds, dispatcher.wake, health=health)
     track_lag = subscribe_batches(
         broker,
         (topics.ALERTS,),
@@ -172,6 +175,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         broker=broker,
         registry=registry,
         routes=api.routes(),
+        health=health,
     )
     service.state.update(store=store, dispatcher=dispatcher, metrics=metrics)
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from schemas import Notification
 from schemas.bounds import bound_alert
+from services.common.health import DATABASE_CHECK, Health
 from services.notify.channels import build_channel
 from services.notify.channels.base import Channel, ChannelContext, DeliveryError, Reason, utcnow
 from services.notify.core.model import Subscription
@@ -100,8 +101,10 @@ class Dispatcher:
         settings: DispatchSettings | None = None,
         *,
         clock: Callable[[], dt.datetime] = utcnow,
+        health: Health | None = None,
     ) -> None:
         self.store = store
+        self.health = health or Health()
         self.channels = channels
         self.policy = policy
         self.metrics = metrics
@@ -149,12 +152,15 @@ class Dispatcher:
                 for limiter in self._limits.values():
                     limiter.forget_idle(tidied)
             # Its own task, shielded: a cancellation of run() waits for it rather than cutting it off.
+            began = self.clock()
             self._cycle = asyncio.create_task(self.dispatch_once(), name="notify-dispatch-once")
             try:
                 await asyncio.shield(self._cycle)
                 failures = 0
+                self.health.ok(DATABASE_CHECK)
             except Exception as exc:  # the database may be briefly unreachable: keep trying
                 failures += 1
+                self.health.failed(DATABASE_CHECK, began, type(exc).__name__)
                 log.error(
                     "cannot read the notification queue",
                     extra={"error": type(exc).__name__, "failures": failures},

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from schemas import Alert
 from schemas.bounds import bound_alert
 from services.common.config import describe_errors
+from services.common.health import DATABASE_CHECK, Health
 from services.common.pipeline import BatchHandler, Outgoing, dead_letter_record
 from services.notify.channels.base import utcnow
 from services.notify.core.planning import plan
@@ -51,7 +52,10 @@ def make_handler(
     group_wait: float,
     wake: Callable[[], None],
     clock: Callable[[], dt.datetime] = utcnow,
+    health: Health | None = None,
 ) -> BatchHandler:
+    checks = health or Health()
+
     async def handle(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
         out: list[Outgoing] = []
         alerts: list[Alert] = []
@@ -70,15 +74,20 @@ def make_handler(
         if not alerts:
             return out
         now = clock()
-        subscriptions = await store.subscriptions()
-        silences = await store.silences(now=now, active_only=True)
-        intakes = []
-        for alert in alerts:
-            targets = plan(alert, subscriptions, silences, now, group_wait)
-            metrics.alerts.labels(outcome="routed" if targets else "unrouted").inc()
-            # routed on the whole alert, kept bounded: a huge title must not fill the queue or a message
-            intakes.append(Intake(alert, bound_alert(alert).model_dump_json(), targets))
-        result = await store.record(intakes, now)
+        try:
+            subscriptions = await store.subscriptions()
+            silences = await store.silences(now=now, active_only=True)
+            intakes = []
+            for alert in alerts:
+                targets = plan(alert, subscriptions, silences, now, group_wait)
+                metrics.alerts.labels(outcome="routed" if targets else "unrouted").inc()
+                # routed on the whole alert, kept bounded: a huge title must not fill the queue or a message
+                intakes.append(Intake(alert, bound_alert(alert).model_dump_json(), targets))
+            result = await store.record(intakes, now)
+        except Exception as exc:  # the batch is not committed and comes again; /healthz says why meanwhile
+            checks.failed(DATABASE_CHECK, now, type(exc).__name__)
+            raise
+        checks.ok(DATABASE_CHECK)
         for (channel, outcome), count in result.by_channel.items():
             metrics.deliveries.labels(channel=channel, outcome=outcome).inc(count)
         if result.queued:

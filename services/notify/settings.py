@@ -87,6 +87,12 @@ class NotifySettings(ServiceSettings):
     )
     concurrency: int = Field(default=32, ge=1, description="Notifications being sent at once.")
     poll_seconds: float = Field(default=0.5, gt=0, description="How often the queue is checked.")
+    health_threshold_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="/healthz answers 503 once reading or writing the database has failed this long "
+        "without a success in between.",
+    )
     slack_per_second: float = Field(default=1.0, gt=0, description="Messages per second per Slack webhook.")
     webhook_per_second: float = Field(default=10.0, gt=0, description="Requests per second per webhook URL.")
     email_per_second: float = Field(default=2.0, gt=0, description="Messages per second per recipient list.")
