@@ -36,6 +36,10 @@ from services.common.topics import ensure_topics, watch_topics
 log = logging.getLogger("exportwatch.runtime")
 
 
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": "no such endpoint"}, status_code=404)
+
+
 class _QuietServer(uvicorn.Server):
     """uvicorn without its own signal handling: the runtime owns the signals."""
 
@@ -113,7 +117,9 @@ class Service:
                 Route("/livez", self.livez, methods=["GET"]),
                 Route("/metrics", self.metrics, methods=["GET"]),
                 *self.routes,
-            ]
+            ],
+            # Paths no route takes (one with a line break is not even seen by a catch-all route): JSON.
+            exception_handlers={404: _not_found},
         )
 
     @contextlib.asynccontextmanager

@@ -1022,3 +1022,12 @@ async def test_a_test_send_to_a_target_that_trickles_its_answer_ends_at_the_send
     assert sent.status_code == 502, sent.text
     assert sent.json()["reason"] == "timeout"
     assert took < 3.5, f"/test took {took:.1f} s against a 2 s deadline"
+
+
+async def test_a_path_with_a_line_break_gets_a_json_404(notify: Notify) -> None:
+    """No route takes a path with an encoded line break (the catch-all's pattern stops at it); the
+    answer is still JSON, as for every other unknown path."""
+    for path in ("/v1/a%0Ab/c", "/nowhere%0A"):
+        answer = await notify.call("POST", path, notify.admin)
+        assert answer.status_code == 404
+        assert answer.json() == {"error": "no such endpoint"}
