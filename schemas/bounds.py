@@ -45,6 +45,13 @@ def bound_evidence(evidence: list[Evidence]) -> tuple[list[Evidence], int]:
 
 def bound_alert(alert: Alert) -> Alert:
     """The alert with its title, summary and evidence bounded; every cut is said in the alert itself."""
+    if (
+        len(alert.title) <= TITLE_MAX_CHARS
+        and len(alert.summary) <= SUMMARY_MAX_CHARS
+        and len(alert.evidence) <= EVIDENCE_MAX_ITEMS
+        and all(len(e.snippet) <= SNIPPET_MAX_CHARS for e in alert.evidence)
+    ):
+        return alert  # within every bound, as nearly every alert is: nothing to copy on its path
     evidence, left_out = bound_evidence(alert.evidence)
     summary = alert.summary
     note = f" ({left_out} more pieces of evidence not shown.)" if left_out else ""
