@@ -31,6 +31,19 @@ class _ReachableBroker:
         return True
 
 
+def _service(health: Health) -> Service:
+    """Notify's HTTP side with the given health checks and a broker that always answers."""
+    return Service(
+        name="notify",
+        settings=CommonSettings(),
+        http_port=0,
+        broker=cast(KafkaBroker, _ReachableBroker()),
+        registry=new_registry(),
+        ready=True,
+        health=health,
+    )
+
+
 async def test_notify_healthz_is_503_while_the_database_is_locked(tmp_path: Path) -> None:
     path = tmp_path / "notify.db"
     store = await NotifyStore.open(f"sqlite:///{path}")
@@ -38,15 +51,7 @@ async def test_notify_healthz_is_503_while_the_database_is_locked(tmp_path: Path
         await store.migrate()
         health = Health(threshold_seconds=1.0)
         handler = make_handler(store, NotifyMetrics(new_registry()), 0.0, lambda: None, health=health)
-        service = Service(
-            name="notify",
-            settings=CommonSettings(),
-            http_port=0,
-            broker=cast(KafkaBroker, _ReachableBroker()),
-            registry=new_registry(),
-            ready=True,
-            health=health,
-        )
+        service = _service(health)
         transport = httpx.ASGITransport(app=service.asgi())
         async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
             await handler(records([make_alert("alert-1")]))
@@ -79,15 +84,7 @@ async def test_notify_healthz_is_503_while_the_database_is_locked(tmp_path: Path
 async def test_livez_leaves_the_database_out_so_an_outage_does_not_restart_the_pod() -> None:
     health = Health(threshold_seconds=1.0)
     health.failed("database", dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5), "OperationalError")
-    service = Service(
-        name="notify",
-        settings=CommonSettings(),
-        http_port=0,
-        broker=cast(KafkaBroker, _ReachableBroker()),
-        registry=new_registry(),
-        ready=True,
-        health=health,
-    )
+    service = _service(health)
     transport = httpx.ASGITransport(app=service.asgi())
     async with httpx.AsyncClient(transport=transport, base_url="http://notify") as client:
         assert (await client.get("/healthz")).status_code == 503
