@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -35,6 +36,7 @@ from prometheus_client import (
 from pydantic import BaseModel
 
 from schemas import DeadLetter, topics
+from services.common.inflight import InFlight
 from services.common.lag import LagGauges, lag_sampler
 from services.common.topics import send_while_topics_exist
 
@@ -263,18 +265,25 @@ def subscribe_batches(
     Returns the background job that keeps the consumer's lag gauges current (add it to the service's
     background jobs)."""
 
-    handling: dict[tuple[str, int], int] = {}  # first offset of the batch being handled, per partition
+    in_flight = InFlight()  # the batch being handled; a rebalance waits for it to be committed
 
     async def _consume(msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message
         records: Sequence[ConsumerRecord[bytes, bytes]] = raw if isinstance(raw, tuple) else (raw,)
-        for r in records:
-            key = (r.topic, r.partition)
-            handling[key] = min(handling.get(key, r.offset), r.offset)
+        in_flight.begin((r.topic, r.partition, r.offset) for r in records)
         try:
             await _consume_batch(records)
+            # Committed here, not after the handler returns, so that a rebalance waiting on
+            # ``in_flight`` hands over offsets past this batch.
+            try:
+                await msg.ack()
+            except KafkaError as exc:
+                log.warning(
+                    "commit failed after the batch was published; it may be read again",
+                    extra={"records": len(records), "error": type(exc).__name__},
+                )
         finally:
-            handling.clear()
+            in_flight.end()
 
     async def _consume_batch(records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         started = time.perf_counter()
@@ -319,11 +328,12 @@ def subscribe_batches(
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        listener=in_flight,
         title=f"{group_id}-consumer",
         description=description,
     )
     subscriber(_consume)
-    return lag_sampler(lambda: subscriber.consumer, metrics.lag, lag_interval, lambda: handling)
+    return lag_sampler(lambda: subscriber.consumer, metrics.lag, lag_interval, lambda: in_flight.handling)
 
 
 def dead_letter_record(
