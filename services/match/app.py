@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -21,6 +22,7 @@ from services.common.pipeline import (
 )
 from services.common.runtime import Service, make_broker
 from services.match.core.engine import Matcher
+from services.match.core.limits import DEFAULT_LIMITS, MatchLimits
 from services.match.reload import WatchlistMetrics, WatchlistReloader
 from services.match.settings import MatchSettings
 
@@ -65,53 +67,78 @@ class MatchMetrics:
             "exportwatch_match_watchlist_info", "Watchlist version in use.", ["version"], registry=registry
         )
         self.watchlists = WatchlistMetrics(registry, info=self.watchlist)
+        self.cut = Counter(
+            "exportwatch_match_events_cut_total",
+            "Events longer than the match limits (EXPORTWATCH_MATCH_MAX_BODY_CHARS, 2,000 title "
+            "characters, 1,000 licence items), of which only the first part was read.",
+            ["event_type"],
+            registry=registry,
+        )
         for event_type in ("news_article", "licence_record"):
+            self.cut.labels(event_type=event_type)
             for outcome in ("alerted", "no_match", "invalid", "error"):
                 self.events.labels(event_type=event_type, outcome=outcome)
 
 
-def make_handler(watchlists: WatchlistReloader, metrics: MatchMetrics) -> BatchHandler:
+def make_handler(
+    watchlists: WatchlistReloader, metrics: MatchMetrics, limits: MatchLimits = DEFAULT_LIMITS
+) -> BatchHandler:
+    """The batch handler. A batch is evaluated in a worker thread, so that however long it takes, the
+    event loop keeps answering /healthz and /metrics and sending the consumer group's heartbeats."""
+
     async def handle(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
         matcher = watchlists.matcher  # once per batch: one batch, one watchlist version
-        out: list[Outgoing] = []
-        now = dt.datetime.now(dt.UTC)
-        for r in records:
-            raw = r.value or b""
-            try:
-                event = parse_event(raw)
-            except InvalidEvent as exc:
-                event_type = "news_article" if r.topic == topics.NEWS else "licence_record"
-                metrics.events.labels(event_type=event_type, outcome="invalid").inc()
-                log.warning(
-                    "invalid event dead-lettered",
-                    extra={"reason": exc.reason, "offset": r.offset, "partition": r.partition},
-                )
-                out.append(dead_letter_record(SERVICE, r, exc.reason, exc.detail))
-                continue
-            started = time.perf_counter()
-            try:
-                alerts = matcher.evaluate(event, now)
-            except Exception as exc:  # a bug on one event must not stop the partition
-                metrics.events.labels(event_type=event.type, outcome="error").inc()
-                log.exception("matching failed", extra={"event_id": event.id})
-                out.append(dead_letter_record(SERVICE, r, "processing_error", f"{type(exc).__name__}: {exc}"))
-                continue
-            metrics.seconds.observe(time.perf_counter() - started)
-            metrics.events.labels(event_type=event.type, outcome="alerted" if alerts else "no_match").inc()
-            for alert in alerts:
-                metrics.alerts.labels(severity=alert.severity.value, rule=alert.rule).inc()
-                for technology in alert.technologies:
-                    metrics.technologies.labels(technology=technology).inc()
-                for destination in alert.destinations:
-                    metrics.destinations.labels(destination=destination).inc()
-                log.info(
-                    "alert",
-                    extra={"alert_id": alert.id, "event_id": event.id, "severity": alert.severity.value},
-                )
-                out.append(Outgoing(topics.ALERTS, alert.id, alert))
-        return out
+        return await asyncio.to_thread(evaluate_batch, matcher, records, metrics, limits)
 
     return handle
+
+
+def evaluate_batch(
+    matcher: Matcher,
+    records: Sequence[ConsumerRecord[bytes, bytes]],
+    metrics: MatchMetrics,
+    limits: MatchLimits = DEFAULT_LIMITS,
+) -> list[Outgoing]:
+    """Alerts and dead letters for a batch of records (no I/O but logging and metrics)."""
+    out: list[Outgoing] = []
+    now = dt.datetime.now(dt.UTC)
+    for r in records:
+        raw = r.value or b""
+        try:
+            event = parse_event(raw)
+        except InvalidEvent as exc:
+            event_type = "news_article" if r.topic == topics.NEWS else "licence_record"
+            metrics.events.labels(event_type=event_type, outcome="invalid").inc()
+            log.warning(
+                "invalid event dead-lettered",
+                extra={"reason": exc.reason, "offset": r.offset, "partition": r.partition},
+            )
+            out.append(dead_letter_record(SERVICE, r, exc.reason, exc.detail))
+            continue
+        started = time.perf_counter()
+        try:
+            alerts = matcher.evaluate(event, now, limits)
+        except Exception as exc:  # a bug on one event must not stop the partition
+            metrics.events.labels(event_type=event.type, outcome="error").inc()
+            log.exception("matching failed", extra={"event_id": event.id})
+            out.append(dead_letter_record(SERVICE, r, "processing_error", f"{type(exc).__name__}: {exc}"))
+            continue
+        metrics.seconds.observe(time.perf_counter() - started)
+        metrics.events.labels(event_type=event.type, outcome="alerted" if alerts else "no_match").inc()
+        if limits.exceeded_by(event):
+            metrics.cut.labels(event_type=event.type).inc()
+        for alert in alerts:
+            metrics.alerts.labels(severity=alert.severity.value, rule=alert.rule).inc()
+            for technology in alert.technologies:
+                metrics.technologies.labels(technology=technology).inc()
+            for destination in alert.destinations:
+                metrics.destinations.labels(destination=destination).inc()
+            log.info(
+                "alert",
+                extra={"alert_id": alert.id, "event_id": event.id, "severity": alert.severity.value},
+            )
+            out.append(Outgoing(topics.ALERTS, alert.id, alert))
+    return out
 
 
 def create_service(
@@ -130,7 +157,7 @@ def create_service(
         broker,
         CONSUMED,
         settings.group_id,
-        make_handler(watchlists, metrics),
+        make_handler(watchlists, metrics, MatchLimits(body_chars=settings.max_body_chars)),
         pipeline,
         max_records=settings.max_batch,
         session_timeout_ms=settings.common.kafka_session_timeout_ms,

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import PathList, ServiceSettings
+from services.match.core.limits import MAX_BODY_CHARS
 
 
 class MatchSettings(ServiceSettings):
@@ -26,3 +27,9 @@ class MatchSettings(ServiceSettings):
     )
     group_id: str = Field(default="exportwatch-match", description="Kafka consumer group.")
     max_batch: int = Field(default=500, ge=1, description="Records per consumed batch.")
+    max_body_chars: int = Field(
+        default=MAX_BODY_CHARS,
+        ge=10_000,
+        description="Characters of an article's body that are matched; the rest is not read, and the "
+        "alerts of a longer article say so in their summary. Bounds the CPU one huge event can take.",
+    )

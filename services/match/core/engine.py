@@ -12,6 +12,7 @@ from pathlib import Path
 from schemas.events import Alert, LicenceRecord, NewsArticle
 from services.match.core import terms, watchlists
 from services.match.core.explain import Explanation, explain_licence, explain_news
+from services.match.core.limits import DEFAULT_LIMITS, MatchLimits
 from services.match.core.mentions import Compiled
 from services.match.core.rules import Stamp, evaluate_licence, evaluate_news
 from services.match.core.watchlists import WatchlistError, Watchlists
@@ -43,15 +44,26 @@ class Matcher:
         """
         return cls(watchlists.load([Path(d) for d in extra_dirs]))
 
-    def evaluate(self, event: NewsArticle | LicenceRecord, now: dt.datetime) -> list[Alert]:
-        """Alerts for one event (at most one per rule); ``now`` becomes ``created_at``."""
-        if isinstance(event, NewsArticle):
-            return evaluate_news(self._compiled, event, now, self.version)
-        return evaluate_licence(self._compiled, event, now, self.version)
+    def evaluate(
+        self, event: NewsArticle | LicenceRecord, now: dt.datetime, limits: MatchLimits = DEFAULT_LIMITS
+    ) -> list[Alert]:
+        """Alerts for one event (at most one per rule); ``now`` becomes ``created_at``. Only the part of
+        the event within ``limits`` is read, and the alerts of a cut event say so."""
+        cut = limits.cut(event)
+        read = cut.event
+        if isinstance(read, NewsArticle):
+            alerts = evaluate_news(self._compiled, read, now, self.version)
+        else:
+            alerts = evaluate_licence(self._compiled, read, now, self.version)
+        return [cut.apply(a, event) for a in alerts]
 
-    def explain(self, event: NewsArticle | LicenceRecord, now: dt.datetime) -> Explanation:
-        """Every mention, role, country verdict and rule outcome behind ``evaluate``'s answer."""
+    def explain(
+        self, event: NewsArticle | LicenceRecord, now: dt.datetime, limits: MatchLimits = DEFAULT_LIMITS
+    ) -> Explanation:
+        """Every mention, role, country verdict and rule outcome behind ``evaluate``'s answer (on the
+        part of the event ``evaluate`` reads)."""
         stamp = Stamp(now, self.version)
-        if isinstance(event, NewsArticle):
-            return explain_news(self._compiled, event, stamp)
-        return explain_licence(self._compiled, event, stamp)
+        read = limits.cut(event).event
+        if isinstance(read, NewsArticle):
+            return explain_news(self._compiled, read, stamp)
+        return explain_licence(self._compiled, read, stamp)
