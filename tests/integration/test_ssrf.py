@@ -27,6 +27,7 @@ import trustme
 from pydantic import SecretStr
 
 from schemas import Notification
+from services.common.addresses import TargetPolicy, forbidden_address
 from services.notify.channels import http as http_channel
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
 from services.notify.channels.http import check_url, post
@@ -34,7 +35,6 @@ from services.notify.channels.slack import SlackChannel
 from services.notify.channels.webhook import WebhookChannel
 from services.notify.core.model import SlackSettings, WebhookSettings
 from services.notify.core.signing import SIGNATURE_HEADER, verify
-from services.notify.core.targets import TargetPolicy, forbidden_address
 from tests.alerts import make_alert
 
 SECRET = "ssrf-signing-secret-0123456789"
