@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.common.kafka import KafkaSettings
@@ -91,5 +92,18 @@ def split_list(value: object) -> object:
     return value
 
 
+def networks(values: list[str]) -> list[str]:
+    """Each value a network in CIDR form (a bare address is its /32 or /128): checked when the settings
+    are read, so a typo stops the service at start naming the variable, instead of allowing nothing."""
+    for n, value in enumerate(values, 1):
+        try:
+            ipaddress.ip_network(value.strip(), strict=False)
+        except ValueError:
+            raise ValueError(f"entry {n} is not a network in CIDR form, such as 10.0.0.0/8") from None
+    return values
+
+
 PathList = Annotated[list[Path], NoDecode, BeforeValidator(split_list)]
 SecretList = Annotated[list[SecretStr], NoDecode, BeforeValidator(split_list)]
+StrList = Annotated[list[str], NoDecode, BeforeValidator(split_list)]
+NetworkList = Annotated[list[str], NoDecode, BeforeValidator(split_list), AfterValidator(networks)]

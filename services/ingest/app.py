@@ -12,7 +12,9 @@ import logging
 
 import httpx
 
+from services.common.addresses import TargetPolicy
 from services.common.db import safe_url
+from services.common.outbound import GuardedTransport
 from services.common.pipeline import PipelineMetrics, new_registry
 from services.common.producer import Producer
 from services.common.runtime import Service, make_broker
@@ -85,11 +87,18 @@ def create_service(settings: IngestSettings | None = None) -> Service:
         registry=registry,
     )
     service.routes.append(push_route(settings, ingestor, ready=lambda: service.ready))
+    # Feeds are fetched through the guard notify uses for webhooks: every hop of a redirect is a new
+    # request through the guarded transport, so each is checked where it connects; a pooled connection
+    # serves only its own origin, at the address checked when it was opened.
     http = httpx.AsyncClient(
+        transport=GuardedTransport(
+            TargetPolicy.allowing(settings.allow_private_networks),
+            verify=not settings.allow_insecure_tls,
+            limits=httpx.Limits(max_connections=20),
+        ),
         follow_redirects=True,
         max_redirects=5,
-        verify=not settings.allow_insecure_tls,
-        limits=httpx.Limits(max_connections=20),
+        trust_env=False,
     )
     pollers = [SourcePoller(spec, ingestor, store, metrics, policy, http) for spec in specs]
     service.state["pollers"] = pollers

@@ -17,6 +17,7 @@ POLL_OUTCOMES = (
     "unchanged",
     "http_error",
     "network_error",
+    "forbidden_target",
     "too_large",
     "publish_error",
     "read_error",

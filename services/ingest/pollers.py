@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from services.common.outbound import ForbiddenAddress, ForbiddenScheme, Refused, Unresolvable
 from services.ingest.core.caat import load_ratings
 from services.ingest.core.config import SourceSpec
 from services.ingest.core.results import Parsed
@@ -64,6 +65,38 @@ def _is_temporary(name: str) -> bool:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+ALLOW_SETTING = "EXPORTWATCH_INGEST_ALLOW_PRIVATE_NETWORKS"
+
+
+def _host(url: httpx.URL) -> str:
+    # The host only, as sent: a URL's path or query may carry an API key.
+    return url.raw_host.decode("ascii", "replace") or "the source"
+
+
+def refusal(refused: Refused, feed_url: str) -> PollError:
+    """The poll error of a fetch the address guard stopped, at the feed's own host or at any host it
+    redirected to: which one (by host, never the path or query), why, and for a forbidden address the
+    setting that allows it. A host that cannot be resolved is a network error like any other; the rest
+    is ``forbidden_target``, which persists until the feed or the setting changes."""
+    feed = httpx.URL(feed_url)
+    hop = refused.url or feed
+    first = (hop.scheme, hop.raw_host, hop.port) == (feed.scheme, feed.raw_host, feed.port)
+    where = f"the feed's host {_host(feed)}" if first else f"{_host(hop)}, where the feed redirected"
+    if isinstance(refused, Unresolvable):
+        return PollError("network_error", f"{refused.detail}: {where}")
+    if isinstance(refused, ForbiddenAddress):
+        who = f"the feed's host {_host(feed)}" if first else f"the feed redirected to {_host(hop)}, which"
+        return PollError(
+            "forbidden_target",
+            f"{who} resolves to a {refused.kind} address, which is not allowed; allow its network "
+            f"with {ALLOW_SETTING}",
+        )
+    if isinstance(refused, ForbiddenScheme):
+        what = "the feed's URL is" if first else "the feed redirected to a URL that is"
+        return PollError("forbidden_target", f"{what} not http or https")
+    return PollError("forbidden_target", f"{refused.detail}: {where}")
 
 
 class SourcePoller:
@@ -156,7 +189,12 @@ class SourcePoller:
     # --- URLs ---------------------------------------------------------------------------------------
 
     async def _fetch(self, state: SourceState) -> tuple[httpx.Response, bytes] | None:
-        """GET with the stored validators; None on 304. Raises PollError."""
+        """GET with the stored validators, following at most 5 redirects, each hop checked by the
+        address guard where it connects; None on 304. Raises PollError.
+
+        Only the body of a 2xx answer of an allowed address is read and returned (and, when it does not
+        parse, dead-lettered): a refused hop was never connected to, and the body of an error or of an
+        unfollowed 3xx is neither read nor copied anywhere."""
         assert self.http is not None and self.spec.url is not None
         headers = {"User-Agent": self.policy.user_agent, "Accept-Encoding": "gzip, deflate"}
         if state.etag:
@@ -167,13 +205,13 @@ class SourcePoller:
             async with self.http.stream(
                 "GET", self.spec.url, headers=headers, timeout=self.policy.timeout
             ) as response:
-                if response.status_code == 304:
+                code = response.status_code
+                if code == 304:
                     return None
-                if response.status_code >= 400:
+                if not 200 <= code < 300:
                     wait = parse_retry_after(response.headers.get("retry-after"), self.clock())
-                    raise PollError(
-                        "http_error", f"HTTP {response.status_code} from {self._where()}", retry_after=wait
-                    )
+                    unfollowed = " (a redirect with no location to follow)" if 300 <= code < 400 else ""
+                    raise PollError("http_error", f"HTTP {code} from {self._where()}{unfollowed}", wait)
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > self.policy.max_bytes:
                     raise PollError("too_large", f"{declared} bytes, above {self.policy.max_bytes}")
@@ -183,12 +221,13 @@ class SourcePoller:
                     if len(body) > self.policy.max_bytes:
                         raise PollError("too_large", f"more than {self.policy.max_bytes} bytes")
                 return response, bytes(body)
+        except Refused as refused:
+            raise refusal(refused, self.spec.url) from None
         except httpx.HTTPError as exc:
             raise PollError("network_error", f"{type(exc).__name__} from {self._where()}: {exc}") from None
 
     def _where(self) -> str:
-        # The host only: a URL's path or query may carry an API key.
-        return httpx.URL(self.spec.url or "").host or "the source"
+        return _host(httpx.URL(self.spec.url or ""))
 
     async def _poll_url(self, state: SourceState) -> str:
         fetched = await self._fetch(state)

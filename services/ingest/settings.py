@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import PathList, SecretList, ServiceSettings
+from services.common.settings import NetworkList, PathList, SecretList, ServiceSettings
 
 
 class IngestSettings(ServiceSettings):
@@ -40,6 +40,12 @@ class IngestSettings(ServiceSettings):
     max_fetch_bytes: int = Field(default=50_000_000, ge=1024, description="Largest feed or file fetched.")
     allow_insecure_tls: bool = Field(
         default=False, description="Accept invalid TLS certificates (never in production)."
+    )
+    allow_private_networks: NetworkList = Field(
+        default_factory=list,
+        description="Networks (CIDR) feed and licence URLs, and every address they redirect to, may reach "
+        "although private or loopback, e.g. 127.0.0.1/32 or 10.20.0.0/16 for a feed on your own "
+        "network; empty: public addresses only. JSON list or comma-separated.",
     )
     near_duplicate_threshold: float = Field(
         default=0.5,

@@ -17,6 +17,7 @@ import os
 import httpx
 
 from schemas import topics
+from services.common.addresses import TargetPolicy
 from services.common.db import safe_url
 from services.common.health import Health
 from services.common.pipeline import PipelineMetrics, new_registry, subscribe_batches
@@ -26,7 +27,6 @@ from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
 from services.notify.core.config import SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import Subscription
 from services.notify.core.retry import RetryPolicy
-from services.notify.core.targets import TargetPolicy
 from services.notify.dispatcher import Channels, Dispatcher, DispatchSettings
 from services.notify.intake import make_handler
 from services.notify.metrics import QUEUE_STATES, NotifyMetrics

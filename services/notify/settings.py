@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServiceSettings, split_list
+from services.common.settings import ServiceSettings, StrList
 from services.notify.core.vocabulary import Vocabulary
 
-StrList = Annotated[list[str], NoDecode, BeforeValidator(split_list)]
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CODE = re.compile(r"^[A-Z]{2}$")
 _EXTRA = (

@@ -1003,8 +1003,8 @@ def call(
 
 
 def allowed_url(channel: Any) -> bool:
+    from services.common.addresses import TargetPolicy
     from services.notify.channels.http import check_url
-    from services.notify.core.targets import TargetPolicy
 
     return asyncio.run(check_url(str(channel.get("url")), TargetPolicy())) is None
 
@@ -1444,12 +1444,12 @@ def test_hostile_alert_text_reaches_slack_and_webhooks_inert() -> None:
     from pydantic import SecretStr
 
     from schemas import Notification
+    from services.common.addresses import TargetPolicy
     from services.common.webhook_sink import WebhookSink
     from services.notify.channels.base import ChannelContext
     from services.notify.channels.slack import SlackChannel
     from services.notify.channels.webhook import WebhookChannel
     from services.notify.core.model import SlackSettings, WebhookSettings
-    from services.notify.core.targets import TargetPolicy
 
     secret = "hostile-payload-signing-secret"
     slack_sink, hook_sink = WebhookSink().start(), WebhookSink(secret=secret).start()
@@ -1590,11 +1590,11 @@ def test_a_header_that_cannot_be_sent_is_not_called_an_invalid_url() -> None:
     from pydantic import SecretStr
 
     from schemas import Notification
+    from services.common.addresses import TargetPolicy
     from services.common.webhook_sink import WebhookSink
     from services.notify.channels.base import ChannelContext, DeliveryError, Reason
     from services.notify.channels.webhook import WebhookChannel
     from services.notify.core.model import WebhookSettings
-    from services.notify.core.targets import TargetPolicy
 
     sink = WebhookSink().start()
     notification = Notification(

@@ -40,6 +40,10 @@ def values(records: Iterable[Any], keys: set[str] | None = None) -> list[dict[st
     return [v for v in out if isinstance(v, dict) and (keys is None or v.get("id") in keys)]
 
 
+# The test feeds are served on 127.0.0.1, which ingest refuses to fetch unless the operator allows it.
+LOOPBACK_FEEDS = ["127.0.0.1/32"]
+
+
 def _settings(kafka: EmbeddedBroker, db: str, sources_file: Path | None = None, **kw: Any) -> IngestSettings:
     return IngestSettings(
         common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
@@ -47,7 +51,7 @@ def _settings(kafka: EmbeddedBroker, db: str, sources_file: Path | None = None, 
         database_url=db,
         sources_file=sources_file,
         backoff_base_seconds=30,
-        **kw,
+        **{"allow_private_networks": LOOPBACK_FEEDS, **kw},
     )
 
 

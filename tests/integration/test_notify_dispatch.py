@@ -23,13 +23,13 @@ from sqlalchemy import select
 
 from schemas import Alert, Notification, topics
 from schemas.bounds import TITLE_MAX_CHARS
+from services.common.addresses import TargetPolicy
 from services.common.pipeline import new_registry
 from services.common.webhook_sink import Reply, WebhookSink
 from services.notify.channels.base import ChannelContext
 from services.notify.core.model import Subscription
 from services.notify.core.planning import MAX_ALERTS_PER_NOTIFICATION
 from services.notify.core.retry import RetryPolicy
-from services.notify.core.targets import TargetPolicy
 from services.notify.dispatcher import Channels, Dispatcher, DispatchSettings
 from services.notify.intake import make_handler
 from services.notify.metrics import NotifyMetrics

@@ -21,6 +21,7 @@ import pytest
 from pydantic import SecretStr
 
 from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
+from services.common.addresses import TargetPolicy
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
 from services.notify.channels.http import check_url, post
 from services.notify.channels.slack import SlackChannel
@@ -28,7 +29,6 @@ from services.notify.channels.webhook import WebhookChannel
 from services.notify.core.cloudevents import CONTENT_TYPE, DATA_SCHEMA, EVENT_TYPE
 from services.notify.core.model import SlackSettings, WebhookSettings
 from services.notify.core.signing import SIGNATURE_HEADER, verify
-from services.notify.core.targets import TargetPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "SECRET-TOKEN-123"

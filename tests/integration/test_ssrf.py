@@ -27,6 +27,7 @@ import trustme
 from pydantic import SecretStr
 
 from schemas import Notification
+from services.common.addresses import TargetPolicy, forbidden_address
 from services.notify.channels import http as http_channel
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
 from services.notify.channels.http import check_url, post
@@ -34,7 +35,6 @@ from services.notify.channels.slack import SlackChannel
 from services.notify.channels.webhook import WebhookChannel
 from services.notify.core.model import SlackSettings, WebhookSettings
 from services.notify.core.signing import SIGNATURE_HEADER, verify
-from services.notify.core.targets import TargetPolicy, forbidden_address
 from tests.alerts import make_alert
 
 SECRET = "ssrf-signing-secret-0123456789"
@@ -73,12 +73,13 @@ class _Server(ThreadingHTTPServer):
 @dataclass
 class Listener:
     """An HTTP server that counts the connections it accepts and keeps every request; it answers
-    ``status`` with ``headers`` (e.g. a redirect)."""
+    ``status`` with ``headers`` (e.g. a redirect) and ``body``."""
 
     host: str
     port: int = 0
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"ok"
     tls: ssl.SSLContext | None = None
     connections: int = 0
     hits: list[Hit] = field(default_factory=list)
@@ -98,9 +99,9 @@ class Listener:
                 self.send_response(listener.status)
                 for key, value in listener.headers.items():
                     self.send_header(key, value)
-                self.send_header("content-length", "2")
+                self.send_header("content-length", str(len(listener.body)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(listener.body)
 
             do_GET = do_POST = do_PUT = _any  # noqa: N815
 

@@ -1,4 +1,5 @@
-"""Notify's pure parts: retry policy, failure classification, forbidden targets, rendering, delivery."""
+"""Notify's pure parts: retry policy, failure classification, rendering, delivery (the address policy
+notify shares with ingest is tested in test_addresses.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from services.notify.channels.base import Reason
 from services.notify.channels.http import classify
 from services.notify.core.render import render_text
 from services.notify.core.retry import RetryPolicy
-from services.notify.core.targets import TargetPolicy, forbidden_address
 
 
 def make_alert(severity: Severity = Severity.HIGH, alert_id: str = "alert-1") -> Alert:
@@ -105,27 +105,6 @@ def test_reasons_know_whether_to_retry() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("address", "why"),
-    [
-        ("127.0.0.1", "loopback"),
-        ("::1", "loopback"),
-        ("10.1.2.3", "private"),
-        ("192.168.0.1", "private"),
-        ("172.16.5.4", "private"),
-        ("169.254.169.254", "private"),
-        ("fe80::1", "private"),
-        ("::ffff:127.0.0.1", "loopback"),
-        ("0.0.0.0", "private"),
-        ("8.8.8.8", None),
-        ("2001:4860:4860::8888", None),
-    ],
-)
-def test_forbidden_addresses(address: str, why: str | None) -> None:
-    result = forbidden_address(address)
-    assert (result is None) == (why is None)
-
-
 def test_render_text_explains_the_alert() -> None:
     text = render_text(make_alert())
     assert text.startswith("[HIGH] Facial recognition and China in the same sentence.")
@@ -143,14 +122,3 @@ def test_render_text_shows_a_window_around_long_evidence() -> None:
     line = next(ln for ln in render_text(alert).splitlines() if ln.startswith("    - "))
     assert "facial recognition" in line and len(line) < 260
     assert line.rstrip().endswith("…")
-
-
-def test_allowed_networks_open_only_what_the_operator_named() -> None:
-    policy = TargetPolicy.allowing(["127.0.0.1/32"])
-    assert policy.refuse("127.0.0.1") is None
-    assert policy.refuse("::ffff:127.0.0.1") is None
-    assert policy.refuse("127.0.0.2") == "loopback"
-    assert policy.refuse("10.0.0.1") == "private"
-    assert policy.refuse("169.254.169.254") is not None
-    assert TargetPolicy().refuse("127.0.0.1") == "loopback"
-    assert policy.refuse("8.8.8.8") is None

@@ -14,7 +14,7 @@ import httpx
 from pydantic import SecretStr
 
 from schemas import Notification
-from services.notify.core.targets import TargetPolicy
+from services.common.addresses import TargetPolicy
 
 
 class Reason(StrEnum):

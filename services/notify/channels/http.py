@@ -3,43 +3,30 @@
 Subscribers' URLs are secrets (Slack webhook URLs and many webhook URLs carry a token in the path or
 the query): nothing here ever puts the URL, its host, path or query into an error detail or a log.
 
-Addresses are checked where the connection is made: each request goes through a transport whose only
-way out resolves the host once, refuses it when any of its addresses is forbidden by the policy, and
-connects to one of exactly those addresses. There is no second lookup a rebinding name could answer
-differently, and the URL keeps its host name, so the Host header and the TLS server name (and the
-certificate check) are the URL's. The URL is parsed once, by the HTTP client's own parser, for the check
-and for the request. Each POST has its own connection (no pool shared between hosts), and environment
-proxies are not used: a proxy would resolve the name itself, out of the policy's reach.
+Addresses are checked where the connection is made, by the guard notify shares with ingest
+(``services.common.outbound``: one lookup, every address checked, the connection made to a checked
+address, no environment proxies). The URL is parsed once, by the HTTP client's own parser, for the
+check and for the request. Each POST has its own connection (no pool shared between hosts), and
+redirects are not followed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import email.utils
 import functools
-import logging
 import math
 import re
-import socket
 import ssl
-from collections.abc import Iterable
-from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import httpcore
 import httpx
 
+from services.common.addresses import TargetPolicy, host_problem
+from services.common.outbound import GuardedTransport, Refused, Unresolvable, allowed_addresses
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
-from services.notify.core.targets import TargetPolicy, host_problem
-
-# httpx and httpcore log every request URL at INFO/DEBUG; subscribers' URLs carry secrets, so these
-# loggers stay at WARNING whatever level the root logger is set to.
-for _name in ("httpx", "httpcore"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
 
 MAX_URL_LENGTH = 2048
-RESOLVE_TIMEOUT = 10.0  # seconds for the host name lookup
 MAX_ERROR_BODY = 200  # characters of a 4xx answer kept in the detail
 _READ_LIMIT = 8192  # bytes of an error answer read at most
 
@@ -81,38 +68,6 @@ def _url_problem(parsed: httpx.URL | None, url: str) -> str | None:
     return None
 
 
-class _Refused(Exception):
-    """Raised where a connection would be opened: the reason and a detail without the host."""
-
-    def __init__(self, reason: Reason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-async def _allowed_addresses(host: str, port: int, policy: TargetPolicy) -> list[str]:
-    """Every address of ``host``, resolved once; raises _Refused when it cannot be resolved or when any
-    of its addresses is forbidden by ``policy``."""
-    try:
-        async with asyncio.timeout(RESOLVE_TIMEOUT):
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except TimeoutError:
-        raise _Refused(Reason.NETWORK, "cannot resolve the host name (timed out)") from None
-    except (OSError, UnicodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise _Refused(Reason.NETWORK, f"cannot resolve the host name ({why})") from None
-    addresses = list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in infos))
-    if not addresses:
-        raise _Refused(Reason.NETWORK, "cannot resolve the host name (no address)")
-    for address in addresses:
-        refused = policy.refuse(address)
-        if refused is not None:
-            raise _Refused(
-                Reason.FORBIDDEN_TARGET, f"the host resolves to a {refused} address, which is not allowed"
-            )
-    return addresses
-
-
 def _default_port(parsed: httpx.URL) -> int:
     return parsed.port or (443 if parsed.scheme == "https" else 80)
 
@@ -127,69 +82,16 @@ async def check_url(url: str, policy: TargetPolicy) -> str | None:
         return problem
     try:
         # The host as it is sent (IDNA-encoded), as the connection would resolve it.
-        await _allowed_addresses(parsed.raw_host.decode("ascii"), _default_port(parsed), policy)
-    except _Refused as refused:
+        await allowed_addresses(parsed.raw_host.decode("ascii"), _default_port(parsed), policy)
+    except Refused as refused:
         return refused.detail
     return None
-
-
-class _CheckedBackend(httpcore.AsyncNetworkBackend):
-    """The only way out of the transport: TCP connections to addresses the policy allows, resolved once
-    per connection and connected to as resolved."""
-
-    def __init__(self, policy: TargetPolicy) -> None:
-        self._policy = policy
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        failure: Exception | None = None
-        for address in await _allowed_addresses(host, port, self._policy):
-            try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                failure = exc
-        assert failure is not None
-        raise failure
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise _Refused(Reason.FORBIDDEN_TARGET, "unix sockets are not allowed")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
 
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """The TLS settings of every delivery (httpx's defaults: certifi's CAs, or SSL_CERT_FILE)."""
     return httpx.create_ssl_context()
-
-
-class _CheckedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with its connection pool built on :class:`_CheckedBackend`; one connection,
-    not kept alive."""
-
-    def __init__(self, policy: TargetPolicy) -> None:
-        context = _ssl_context()
-        super().__init__(verify=context, trust_env=False)
-        if not isinstance(getattr(self, "_pool", None), httpcore.AsyncConnectionPool):
-            raise RuntimeError("this httpx version keeps its connection pool elsewhere")
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=context,
-            max_connections=1,
-            max_keepalive_connections=0,
-            network_backend=_CheckedBackend(policy),
-        )
 
 
 def _secret_fragments(url: str) -> list[str]:
@@ -290,7 +192,7 @@ async def post(ctx: ChannelContext, url: str, body: bytes, headers: dict[str, st
     try:
         async with (
             httpx.AsyncClient(
-                transport=_CheckedTransport(ctx.targets),
+                transport=GuardedTransport(ctx.targets, verify=_ssl_context()),
                 timeout=ctx.http.timeout,
                 follow_redirects=False,
                 trust_env=False,
@@ -298,8 +200,10 @@ async def post(ctx: ChannelContext, url: str, body: bytes, headers: dict[str, st
             client.stream("POST", parsed, content=body, headers=headers) as response,
         ):
             text = "" if response.is_success else await _read_some(response)
-    except _Refused as refused:
-        raise DeliveryError(refused.reason, refused.detail) from None
+    except Unresolvable as unresolvable:
+        raise DeliveryError(Reason.NETWORK, unresolvable.detail) from None
+    except Refused as refused:
+        raise DeliveryError(Reason.FORBIDDEN_TARGET, refused.detail) from None
     except httpx.TimeoutException:
         raise DeliveryError(Reason.TIMEOUT, "no answer in time") from None
     except httpx.HTTPError as exc:  # transport errors; their messages may contain the URL

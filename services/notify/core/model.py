@@ -22,8 +22,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas import Severity
+from services.common.addresses import url_problem
 from services.common.config import Seconds, StrictConfig
-from services.notify.core.targets import url_problem
 from services.notify.core.vocabulary import Kind, Vocabulary
 
 EventType = Literal["news_article", "licence_record"]

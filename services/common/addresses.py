@@ -1,8 +1,13 @@
-"""Which network addresses a webhook may target: only public (globally routable) addresses, never
-loopback, private, link-local, shared (carrier-grade NAT, where some clouds keep their metadata service),
-reserved or multicast ones, nor an IPv6 address that wraps a forbidden IPv4 one (IPv4-mapped, 6to4,
-Teredo), unless the operator allowed those networks explicitly. And which host names and URLs can be
-parsed at all, so that a hostile one is a problem to report rather than an exception."""
+"""Which network addresses ExportWatch may connect to on behalf of someone else's URL (a subscriber's
+webhook or Slack URL, a feed or licence URL from the sources file, and every address such a URL
+redirects to): only public (globally routable) addresses, never loopback, private, link-local, shared
+(carrier-grade NAT, where some clouds keep their metadata service), reserved or multicast ones, nor an
+IPv6 address that wraps a forbidden IPv4 one (IPv4-mapped, 6to4, Teredo), unless the operator allowed
+those networks explicitly. And which host names and URLs can be parsed at all, so that a hostile one
+is a problem to report rather than an exception.
+
+Pure: no lookups and no I/O. ``services.common.outbound`` applies the policy where connections are
+made, for notify and ingest alike."""
 
 from __future__ import annotations
 
@@ -79,7 +84,7 @@ def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
 
 
 def forbidden_address(address: str) -> str | None:
-    """Why ``address`` (an IP literal) must not be a webhook target, or None when it is public."""
+    """Why ``address`` (an IP literal) must not be connected to, or None when it is public."""
     ip = _ip(address)
     if ip is None:
         return "not an IP address"
