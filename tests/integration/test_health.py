@@ -1,6 +1,6 @@
 """/healthz tells the truth about a service's own database (issue 17), seen from outside: the real
-notify service runs as its own process on the embedded broker, with its own
-SQLite file, and is asked over real sockets. While another connection holds an exclusive lock on the
+notify and ingest services run as their own processes on the embedded broker, each with its own
+SQLite file, and are asked over real sockets. While another connection holds an exclusive lock on the
 file, writing fails (after the 10 s busy timeout); /healthz then answers 503 naming the ``database``
 check and why (no file name, no URL) while /livez stays 200; once the lock is gone and something is
 recorded, /healthz answers 200 again."""
@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import topics
 from services.common.embedded import EmbeddedBroker, free_port
-from services.stack import service_env
+from services.stack import example_event, service_env
 from tests.alerts import make_alert
 from tests.conftest import eventually, start_service, wait_ready
 
@@ -77,6 +77,12 @@ def serving(name: str, kafka: EmbeddedBroker, workdir: Path, **settings: str) ->
 def notify(kafka: EmbeddedBroker, tmp_path: Path) -> Iterator[Running]:
     # Its own consumer group: it reads the alerts topic from the start, this test's alerts included.
     with serving("notify", kafka, tmp_path / "notify", GROUP_ID=f"health-{uuid.uuid4().hex[:8]}") as running:
+        yield running
+
+
+@pytest.fixture
+def ingest(kafka: EmbeddedBroker, tmp_path: Path) -> Iterator[Running]:
+    with serving("ingest", kafka, tmp_path / "ingest") as running:
         yield running
 
 
@@ -155,3 +161,33 @@ async def test_notify_healthz_is_503_while_the_database_is_locked(
         await eventually(lambda: has_row(notify.db, "notify_alerts", second), timeout=OUTAGE_SEEN_WITHIN)
         await assert_healthy_again(client)
     assert "OperationalError" in notify.tail() or "locked" in notify.tail()
+
+
+async def test_ingest_healthz_is_503_and_a_push_is_refused_while_the_database_is_locked(
+    ingest: Running,
+) -> None:
+    event_id = f"health-{uuid.uuid4().hex[:8]}"
+    event = example_event(dt.datetime.now(dt.UTC)) | {"id": event_id}
+    push = {"authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=ingest.url, timeout=OUTAGE_SEEN_WITHIN) as client:
+        with locked(ingest.db):
+            # Published, then recording waits out the busy timeout (10 s) and fails: not accepted.
+            refused = await client.post("/v1/events", json=event, headers=push)
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"].isdigit()
+            assert refused.json() == {"error": "database unavailable, retry later"}
+            assert "Traceback" not in refused.text and "sqlite" not in refused.text.lower()
+            assert not has_row(ingest.db, "ingest_items", event_id)
+            assert_database_failing(await client.get("/healthz"), ingest.db)
+            live = await client.get("/livez")
+            assert live.status_code == 200, live.text
+            assert live.json()["failing"] == []
+
+        # Nothing else writes, yet the check clears: ingest tries the database again by itself.
+        await assert_healthy_again(client)
+        # The client sends the same event again: accepted and recorded.
+        accepted = await client.post("/v1/events", json=event, headers=push)
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["ids"] == [event_id]
+        assert has_row(ingest.db, "ingest_items", event_id)
+        await assert_healthy_again(client)
