@@ -43,6 +43,11 @@ class Health:
         since = earlier.since if earlier is not None else began
         self._failing[check] = Failing(check, since, reason)
 
+    def is_failing(self, check: str) -> bool:
+        """Whether ``check`` has failed without a success since, however briefly (for a service that
+        must try again by itself to find out when its dependency is back)."""
+        return check in self._failing
+
     def failing(self, now: dt.datetime) -> list[Failing]:
         """The checks that have failed for at least the threshold, by name."""
         return sorted(

@@ -16,6 +16,7 @@ from schemas import InvalidEvent
 from services.ingest.core.push import Invalid, PushLimits, TooManyItems, read_push
 from services.ingest.ingestor import Ingestor
 from services.ingest.settings import IngestSettings
+from services.ingest.store.repository import DatabaseUnavailable
 
 log = logging.getLogger("exportwatch.ingest")
 
@@ -84,6 +85,14 @@ def push_route(settings: IngestSettings, ingestor: Ingestor, ready: Callable[[],
         events = outcome
         try:
             _, results = await ingestor.ingest(events, "api", label="api", keep=True)
+        except DatabaseUnavailable as exc:
+            # Not accepted, so the client sends them again; what reached the broker before the
+            # database failed is published again then, with the same ids (repeats are absorbed
+            # downstream, losses would not be). /healthz names the check meanwhile.
+            log.error("recording pushed events failed", extra={"error": str(exc)})
+            return JSONResponse(
+                {"error": "database unavailable, retry later"}, status_code=503, headers={"Retry-After": "5"}
+            )
         except Exception:
             log.exception("publishing pushed events failed")
             return JSONResponse(

@@ -7,6 +7,8 @@ polling in ``pollers``, the push API in ``api``, state in ``store``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import logging
 
@@ -14,6 +16,7 @@ import httpx
 
 from services.common.addresses import TargetPolicy
 from services.common.db import safe_url
+from services.common.health import DATABASE_CHECK, Health
 from services.common.outbound import GuardedTransport
 from services.common.pipeline import PipelineMetrics, new_registry
 from services.common.producer import Producer
@@ -30,6 +33,7 @@ from services.ingest.settings import IngestSettings
 from services.ingest.store.repository import IngestStore
 
 log = logging.getLogger("exportwatch.ingest")
+RECHECK_SECONDS = 2.0  # how often a failing database is tried again while nothing else writes
 
 
 def configured_sources(settings: IngestSettings) -> list[SourceSpec]:
@@ -65,6 +69,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     )
     url = settings.database_url.get_secret_value()
     store = IngestStore.from_url(url)
+    store.health = Health(settings.health_threshold_seconds)  # every database operation reports here
     producer = Producer(settings.common, f"exportwatch-{SERVICE}-producer", pipeline)
     ingestor = Ingestor(
         producer,
@@ -85,6 +90,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
         http_port=settings.http_port,
         broker=broker,
         registry=registry,
+        health=store.health,
     )
     service.routes.append(push_route(settings, ingestor, ready=lambda: service.ready))
     # Feeds are fetched through the guard notify uses for webhooks: every hop of a redirect is a new
@@ -116,6 +122,16 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     async def poll() -> None:
         await run_pollers(pollers, ingestor)
 
+    async def recheck_database() -> None:
+        """Only a write clears the database check, and an idle ingest writes nothing: a replica taken
+        out of rotation by the check gets no pushes that would. So while it fails, probe every few
+        seconds, and /healthz answers 200 soon after the database is back."""
+        while True:
+            await asyncio.sleep(RECHECK_SECONDS)
+            if store.health.is_failing(DATABASE_CHECK):
+                with contextlib.suppress(Exception):  # reported to the check; the next probe tries again
+                    await store.probe()
+
     async def close() -> None:
         await ingestor.drain()
         await producer.stop()
@@ -123,6 +139,6 @@ def create_service(settings: IngestSettings | None = None) -> Service:
         await store.close()
 
     service.on_start.append(open_store)
-    service.background.append(poll)
+    service.background.extend([poll, recheck_database])
     service.on_stop.append(close)
     return service

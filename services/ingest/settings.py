@@ -86,6 +86,12 @@ class IngestSettings(ServiceSettings):
     )
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest accepted push body.")
     max_event_bytes: int = Field(default=1_000_000, ge=1024, description="Largest accepted single event.")
+    health_threshold_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="/healthz answers 503 once reading or writing the database has failed this long "
+        "without a successful write in between.",
+    )
     max_items: int = Field(
         default=1000,
         ge=1,

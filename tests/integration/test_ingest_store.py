@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
+from services.common.health import DATABASE_CHECK
 from services.ingest.store import tables
-from services.ingest.store.repository import IngestStore, ItemRow
+from services.ingest.store.repository import DatabaseUnavailable, IngestStore, ItemRow, SourceState
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 
@@ -82,5 +86,28 @@ async def test_lookups_of_many_ids_are_chunked(db_url: str) -> None:
         await store.record(rows)
         known = await store.known_items([r.id for r in rows] + ["missing"])
         assert len(known) == 2500
+    finally:
+        await store.close()
+
+
+async def test_every_operation_reports_a_failure_and_only_a_write_clears_it(tmp_path: Path) -> None:
+    # Not migrated yet: every query fails at once ("no such table"), as an unusable database would.
+    store = IngestStore.from_url(f"sqlite:///{tmp_path / 'ingest.db'}")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    try:
+        with pytest.raises(DatabaseUnavailable, match=r"^OperationalError$") as caught:
+            await store.known_items(["news-1"])
+        assert isinstance(caught.value.__cause__, OperationalError)  # the detail stays in the logs
+        [failing] = store.health.failing(later)
+        assert (failing.check, failing.reason) == (DATABASE_CHECK, "OperationalError")
+        await store.migrate()
+        # A read that works proves nothing of writing (with WAL it works beside a held write lock).
+        assert await store.known_items(["news-1"]) == {}
+        await store.record([])  # a chunk of duplicates writes nothing
+        assert store.health.is_failing(DATABASE_CHECK)
+        await store.save_source(SourceState(key="feed", kind="http"))
+        assert not store.health.is_failing(DATABASE_CHECK)
+        await store.probe()
+        assert store.health.failing(later) == []
     finally:
         await store.close()

@@ -56,3 +56,12 @@ def test_checks_are_independent_and_listed_by_name() -> None:
     assert [f.check for f in health.failing(at(5))] == ["database"]
     health.failed("queue", at(1), "OperationalError")
     assert [f.check for f in health.failing(at(5))] == ["database", "queue"]
+
+
+def test_is_failing_tells_at_once_what_failing_tells_after_the_threshold() -> None:
+    health = Health(10)
+    assert not health.is_failing(DATABASE_CHECK)
+    health.failed(DATABASE_CHECK, at(0), "OperationalError")
+    assert health.is_failing(DATABASE_CHECK) and health.failing(at(1)) == []
+    health.ok(DATABASE_CHECK)
+    assert not health.is_failing(DATABASE_CHECK)

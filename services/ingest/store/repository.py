@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, false, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.db import Store
+from services.common.health import DATABASE_CHECK, Health
 from services.ingest.store import tables
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -66,16 +68,59 @@ class SourceState:
         return {c.name: getattr(self, c.name) for c in tables.sources.columns}
 
 
+class DatabaseUnavailable(Exception):
+    """Reading or writing ingest's database failed (locked past the busy timeout, unreachable, disk
+    full): nothing of the operation was recorded, and it may be tried again. The message is the
+    error's class name, never its text, which may carry the database URL; the error is its cause."""
+
+
+_S = TypeVar("_S", bound="IngestStore")
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_Method = Callable[Concatenate[_S, _P], Awaitable[_T]]
+
+
+def _reported(
+    *, write: bool
+) -> Callable[[_Method[_S, _P, _T]], Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]]]:
+    """Report an operation to the store's ``database`` health check. A failure always counts (since
+    the operation began: it may have waited out the busy timeout); a success clears the check only
+    for a write, because reads go on working beside a writer that holds the lock (WAL), and a read
+    clearing the check would hide an outage in which nothing can be recorded."""
+
+    def wrap(method: _Method[_S, _P, _T]) -> Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]]:
+        @functools.wraps(method)
+        async def run(store: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            began = dt.datetime.now(dt.UTC)
+            try:
+                result = await method(store, *args, **kwargs)
+            except Exception as exc:
+                store.health.failed(DATABASE_CHECK, began, type(exc).__name__)
+                raise DatabaseUnavailable(type(exc).__name__) from exc
+            if write:
+                store.health.ok(DATABASE_CHECK)
+            return result
+
+        return run
+
+    return wrap
+
+
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
 
 
 class IngestStore(Store):
-    """The ingest service's database; ``open`` brings its schema up to date."""
+    """The ingest service's database; ``open`` brings its schema up to date. Each operation reports
+    to ``health`` (the service's /healthz shows it) and raises DatabaseUnavailable when it fails."""
 
     migrations = MIGRATIONS
     version_table = VERSION_TABLE
+
+    def __init__(self, engine: AsyncEngine, reader: AsyncEngine | None = None) -> None:
+        super().__init__(engine, reader)
+        self.health = Health()  # the service puts its own (with the configured threshold) here
 
     async def _upsert(
         self, conn: AsyncConnection, table: Any, rows: list[dict[str, Any]], keys: list[str]
@@ -87,6 +132,7 @@ class IngestStore(Store):
         updates = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
         await conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=updates), rows)
 
+    @_reported(write=False)
     async def known_items(self, ids: Sequence[str]) -> dict[str, KnownItem]:
         unique = list(dict.fromkeys(ids))
         revisions: dict[str, tuple[int, str | None]] = {}
@@ -116,6 +162,7 @@ class IngestStore(Store):
                     hashes.setdefault(item_id, set()).add(content_hash)
         return {i: KnownItem(rev, frozenset(hashes.get(i, ())), dup) for i, (rev, dup) in revisions.items()}
 
+    @_reported(write=False)
     async def ids_by_text(self, text_hashes: Sequence[str]) -> dict[str, str]:
         """text hash -> id of the item first published with that text."""
         found: dict[str, str] = {}
@@ -134,8 +181,11 @@ class IngestStore(Store):
     async def record(self, rows: Sequence[ItemRow]) -> None:
         """Record published items (one transaction): new ids are inserted, updated ids get their new
         revision; every content hash is kept so an older release read again is not an update."""
-        if not rows:
-            return
+        if rows:  # a chunk of duplicates writes nothing, which proves nothing to the health check
+            await self._record(rows)
+
+    @_reported(write=True)
+    async def _record(self, rows: Sequence[ItemRow]) -> None:
         async with self.engine.begin() as conn:
             existing: set[str] = set()
             ids = list(dict.fromkeys(r.id for r in rows))
@@ -199,6 +249,14 @@ class IngestStore(Store):
             if sketch_values:
                 await self._upsert(conn, tables.sketches, sketch_values, ["item_id"])
 
+    @_reported(write=True)
+    async def probe(self) -> None:
+        """A write that changes nothing: it takes the write lock as any write does, so it succeeds only
+        once writing works again, and clears the health check then."""
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(tables.sketches).where(false()))
+
+    @_reported(write=False)
     async def sketches_since(self, since: dt.datetime) -> list[tuple[str, dt.datetime, bytes]]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(
@@ -208,6 +266,7 @@ class IngestStore(Store):
             )
             return [(i, p, bytes(s)) for i, p, s in rows]
 
+    @_reported(write=True)
     async def prune_sketches(self, before: dt.datetime) -> int:
         async with self.engine.begin() as conn:
             result = await conn.execute(
@@ -215,6 +274,7 @@ class IngestStore(Store):
             )
             return int(result.rowcount or 0)
 
+    @_reported(write=False)
     async def source_state(self, key: str, kind: str) -> SourceState:
         async with self.engine.connect() as conn:
             row = (
@@ -226,6 +286,7 @@ class IngestStore(Store):
             return SourceState(key=key, kind=kind)
         return SourceState(**dict(row))
 
+    @_reported(write=False)
     async def source_states(self, prefix: str) -> list[SourceState]:
         async with self.engine.connect() as conn:
             rows = (
@@ -235,6 +296,7 @@ class IngestStore(Store):
             ).mappings()
             return [SourceState(**dict(row)) for row in rows]
 
+    @_reported(write=True)
     async def save_source(self, state: SourceState) -> None:
         async with self.engine.begin() as conn:
             await self._upsert(conn, tables.sources, [state.values()], ["key"])
