@@ -51,10 +51,14 @@ class Cut:
         note = self.note
         update: dict[str, str] = {"summary": shorten(alert.summary, SUMMARY_MAX_CHARS - len(note)) + note}
         read = self.event
-        if isinstance(read, NewsArticle) and isinstance(original, NewsArticle):
-            title_cut = read.title != original.title
-            if title_cut and alert.title == read.title.strip():
-                update["title"] = bound_title(original.title.strip())
+        # The rules title a news alert with the article's title, bounded: the title read, here.
+        if (
+            isinstance(read, NewsArticle)
+            and isinstance(original, NewsArticle)
+            and read.title != original.title
+            and alert.title == bound_title(read.title.strip())
+        ):
+            update["title"] = bound_title(original.title.strip())
         return alert.model_copy(update=update)
 
 
