@@ -1,5 +1,6 @@
 """The notify database on SQLite and PostgreSQL: the unique delivery key, grouping, claims and leases,
-retries, dead notifications and re-drive, subscriptions, tokens and silences."""
+retries, dead notifications and re-drive, subscriptions, tokens and silences, test sends paced per owner
+across replicas."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.engine import Connection
 from schemas import Alert, Severity
 from services.notify.core.model import Filters, Silence, Subscription
 from services.notify.core.planning import Target
+from services.notify.core.ratelimit import Pace
 from services.notify.store import tables
 from services.notify.store.repository import Intake, NotifyStore
 
@@ -233,3 +235,49 @@ def test_secrets_stay_out_of_reprs_and_dumps() -> None:
     s = sub("s1")
     assert "x" * 20 not in repr(s) and "example.org" not in repr(s)
     assert "x" * 20 not in s.model_dump_json()
+
+
+TEST_PACE = Pace(rate=30 / 3600, burst=3)  # the default: 30 an hour, 3 back to back
+
+
+async def test_test_sends_burst_then_are_refused_with_the_wait_and_owners_are_independent(
+    store: NotifyStore,
+) -> None:
+    waits = [await store.reserve_test_send("alice", NOW, TEST_PACE) for _ in range(5)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3:] == pytest.approx([120.0, 120.0])  # refusals record nothing: still 120 s
+    assert await store.reserve_test_send("alice", NOW + 45 * SEC, TEST_PACE) == pytest.approx(75.0)
+    assert await store.reserve_test_send("bob", NOW, TEST_PACE) == 0.0  # alice's pace is hers
+    assert await store.reserve_test_send("alice", NOW + 120 * SEC, TEST_PACE) == 0.0
+    assert await store.reserve_test_send("alice", NOW + 120 * SEC, TEST_PACE) == pytest.approx(120.0)
+
+
+async def test_two_replicas_reserving_at_once_take_exactly_the_burst(db_url: str) -> None:
+    """Two stores with their own engines (two replicas) on one database, 20 reservations at once for
+    one owner: exactly ``burst`` get a slot, whichever replica they reach."""
+    replicas = [await NotifyStore.open(db_url), await NotifyStore.open(db_url)]
+    try:
+        waits = await asyncio.gather(
+            *(replicas[i % 2].reserve_test_send("alice", NOW, TEST_PACE) for i in range(20))
+        )
+        assert sorted(waits)[:4] == pytest.approx([0.0, 0.0, 0.0, 120.0])
+        assert waits.count(0.0) == 3
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def test_idle_test_send_paces_are_forgotten_and_forgetting_changes_no_answer(
+    store: NotifyStore,
+) -> None:
+    await store.reserve_test_send("quiet", NOW, TEST_PACE)  # frees at NOW + 120 s
+    for _ in range(3):
+        await store.reserve_test_send("busy", NOW + 100 * SEC, TEST_PACE)  # frees at NOW + 460 s
+    assert await store.forget_idle_test_sends(NOW + 119 * SEC) == 0
+    assert await store.forget_idle_test_sends(NOW + 120 * SEC) == 1
+    assert await store.forget_idle_test_sends(NOW + 120 * SEC) == 0
+    # "busy" kept its pace; "quiet" is new again.
+    assert await store.reserve_test_send("busy", NOW + 121 * SEC, TEST_PACE) == pytest.approx(99.0)
+    assert [await store.reserve_test_send("quiet", NOW + 121 * SEC, TEST_PACE) for _ in range(4)] == (
+        pytest.approx([0.0, 0.0, 0.0, 120.0])
+    )
