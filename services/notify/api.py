@@ -16,13 +16,14 @@ import hmac
 import json
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr, ValidationError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
@@ -50,7 +51,7 @@ from services.notify.core.model import (
     is_safe_id,
     known_ids,
 )
-from services.notify.core.ratelimit import RateLimiter
+from services.notify.core.ratelimit import Pace
 from services.notify.core.vocabulary import Vocabulary
 from services.notify.dispatcher import Dispatcher
 from services.notify.store.repository import NotifyStore, new_id, spec_json
@@ -60,6 +61,10 @@ HIDDEN = "(hidden)"
 SHARED = Vocabulary.shared()
 MAX_BODY = 64 * 1024
 TEST_SENDS_BURST = 3  # test sends an owner may ask for back to back, within the hourly rate
+DATABASE_RETRY_SECONDS = 5  # Retry-After of a 503 when the database failed to answer
+# The database failed (refused or dropped the connection, a lock or pool wait timed out), not the caller:
+# asyncpg raises OSError itself when it cannot connect; SQLAlchemy wraps the driver's other errors.
+DATABASE_FAILURES = (DBAPIError, PoolTimeout, OSError)
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,15 @@ def _error(exc: ApiError) -> JSONResponse:
         body["details"] = exc.details
     headers = {"www-authenticate": "Bearer"} if exc.status == 401 else None
     return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+def _try_again(status: int, message: str, seconds: int) -> JSONResponse:
+    """A refusal that will pass later: Retry-After, and the same wait in the body for readers of JSON."""
+    return JSONResponse(
+        {"error": f"{message}; try again in {seconds} s", "retry_after_seconds": seconds},
+        status_code=status,
+        headers={"retry-after": str(seconds)},
+    )
 
 
 MAX_PROBLEMS = 50  # in one answer; a body of thousands of bad ids gets the first ones and a count
@@ -222,18 +236,16 @@ class Api:
         vocabulary: Vocabulary = SHARED,
         test_sends_per_hour: int = 30,
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
         self.admin_token = admin_token.get_secret_value() if admin_token else None
         self.clock = clock
         self.known_ids = known_ids(vocabulary, max_recipients)  # ids filters may name
-        # Test sends go out at once to recipients the owner chose: paced per owner, refused beyond.
-        self.test_sends = RateLimiter(
-            test_sends_per_hour / 3600.0, burst=min(TEST_SENDS_BURST, test_sends_per_hour)
-        )
-        self.monotonic = monotonic
+        # Test sends go out at once to recipients the owner chose: paced per owner, refused beyond. The
+        # pace is kept in the database, shared by every replica (NotifyStore.reserve_test_send).
+        self.test_sends_per_hour = test_sends_per_hour
+        self.test_sends = Pace(test_sends_per_hour / 3600.0, burst=min(TEST_SENDS_BURST, test_sends_per_hour))
         self._routes: list[BaseRoute] = []
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -423,21 +435,21 @@ class Api:
 
     async def test_subscription(self, request: Request, caller: Caller) -> Response:
         sub = await self._own_subscription(caller, request.path_params["id"])
-        tick = self.monotonic()
-        wait = self.test_sends.next_free(caller.owner, tick)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            return JSONResponse(
-                {
-                    "error": f"too many test sends: at most {self._test_sends_per_hour()} per hour "
-                    f"per owner; try again in {seconds} s",
-                    "retry_after_seconds": seconds,
-                },
-                status_code=429,
-                headers={"retry-after": str(seconds)},
+        try:
+            wait = await self.store.reserve_test_send(caller.owner, self.test_sends, self.clock)
+        except DATABASE_FAILURES as exc:
+            # Only the type is logged: a driver's message may carry the database URL.
+            log.warning(
+                "test send not paced: the database failed",
+                extra={"owner": caller.owner, "error": type(exc).__name__},
             )
-        self.test_sends.reserve(caller.owner, tick)
-        self.test_sends.forget_idle(tick)
+            return _try_again(503, "the database is unavailable, nothing was sent", DATABASE_RETRY_SECONDS)
+        if wait > 0:
+            return _try_again(
+                429,
+                f"too many test sends: at most {self.test_sends_per_hour} per hour per owner",
+                max(1, math.ceil(wait)),
+            )
         now = self.clock()
         notification = Notification(
             id=new_id("test"),
@@ -461,9 +473,6 @@ class Api:
                 status_code=502,
             )
         return JSONResponse({"delivered": True, "notification_id": notification.id})
-
-    def _test_sends_per_hour(self) -> int:
-        return round(self.test_sends.rate * 3600)
 
     # --- silences --------------------------------------------------------------------------------
 

@@ -198,7 +198,8 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         )
 
     async def watch_queue() -> None:
-        """Queue gauges every few seconds; finished work older than the retention forgotten hourly."""
+        """Queue gauges every few seconds; finished work older than the retention, and the test-send
+        paces of owners whose slots have all freed, forgotten hourly."""
         last_purge = 0.0
         loop = asyncio.get_running_loop()
         while True:
@@ -213,6 +214,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
                     removed = await store.purge(utcnow() - dt.timedelta(days=settings.retention_days))
                     if removed:
                         log.info("old notifications forgotten", extra={"removed": removed})
+                    await store.forget_idle_test_sends(utcnow())
             await asyncio.sleep(5)
 
     async def close() -> None:

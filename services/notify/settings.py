@@ -99,7 +99,7 @@ class NotifySettings(ServiceSettings):
         default=30,
         ge=1,
         description="Test sends (POST /v1/subscriptions/{id}/test) each owner may ask for per hour, "
-        "three of them back to back; beyond, 429 with Retry-After.",
+        "shared by all replicas, three of them back to back; beyond, 429 with Retry-After.",
     )
     max_recipients: int = Field(
         default=10,

@@ -1,10 +1,13 @@
 """The notify database on SQLite and PostgreSQL: the unique delivery key, grouping, claims and leases,
-retries, dead notifications and re-drive, subscriptions, tokens and silences."""
+retries, dead notifications and re-drive, subscriptions, tokens and silences, test sends paced per owner
+across replicas."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
+from collections.abc import Callable
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,6 +17,7 @@ from sqlalchemy.engine import Connection
 from schemas import Alert, Severity
 from services.notify.core.model import Filters, Silence, Subscription
 from services.notify.core.planning import Target
+from services.notify.core.ratelimit import Pace
 from services.notify.store import tables
 from services.notify.store.repository import Intake, NotifyStore
 
@@ -233,3 +237,60 @@ def test_secrets_stay_out_of_reprs_and_dumps() -> None:
     s = sub("s1")
     assert "x" * 20 not in repr(s) and "example.org" not in repr(s)
     assert "x" * 20 not in s.model_dump_json()
+
+
+TEST_PACE = Pace(rate=30 / 3600, burst=3)  # the default: 30 an hour, 3 back to back
+
+
+def at(when: dt.datetime) -> Callable[[], dt.datetime]:
+    return lambda: when
+
+
+async def test_test_sends_burst_then_are_refused_with_the_wait_and_owners_are_independent(
+    store: NotifyStore,
+) -> None:
+    waits = [await store.reserve_test_send("alice", TEST_PACE, at(NOW)) for _ in range(5)]
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3:] == pytest.approx([120.0, 120.0])  # refusals record nothing: still 120 s
+    assert await store.reserve_test_send("alice", TEST_PACE, at(NOW + 45 * SEC)) == pytest.approx(75.0)
+    assert await store.reserve_test_send("bob", TEST_PACE, at(NOW)) == 0.0  # alice's pace is hers
+    assert await store.reserve_test_send("alice", TEST_PACE, at(NOW + 120 * SEC)) == 0.0
+    assert await store.reserve_test_send("alice", TEST_PACE, at(NOW + 120 * SEC)) == pytest.approx(120.0)
+
+
+async def test_two_replicas_reserving_at_once_take_exactly_the_burst(db_url: str) -> None:
+    """Two stores with their own engines (two replicas) on one database, 20 reservations at once for
+    one owner on a clock that runs: exactly ``burst`` get a slot, whichever replica they reach, and no
+    refusal names a wait beyond the interval (the clock is read once the owner's row is held, so a
+    reservation that queued for the lock does not compute with a time older than its predecessor's)."""
+    started = time.monotonic()
+
+    def running_clock() -> dt.datetime:
+        return NOW + dt.timedelta(seconds=time.monotonic() - started)
+
+    replicas = [await NotifyStore.open(db_url), await NotifyStore.open(db_url)]
+    try:
+        waits = await asyncio.gather(
+            *(replicas[i % 2].reserve_test_send("alice", TEST_PACE, running_clock) for i in range(20))
+        )
+        assert waits.count(0.0) == 3, waits
+        assert all(110.0 < w <= 120.0 for w in waits if w), waits
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def test_idle_test_send_paces_are_forgotten_and_forgetting_changes_no_answer(
+    store: NotifyStore,
+) -> None:
+    await store.reserve_test_send("quiet", TEST_PACE, at(NOW))  # frees at NOW + 120 s
+    for _ in range(3):
+        await store.reserve_test_send("busy", TEST_PACE, at(NOW + 100 * SEC))  # frees at NOW + 460 s
+    assert await store.forget_idle_test_sends(NOW + 119 * SEC) == 0
+    assert await store.forget_idle_test_sends(NOW + 120 * SEC) == 1
+    assert await store.forget_idle_test_sends(NOW + 120 * SEC) == 0
+    # "busy" kept its pace; "quiet" is new again.
+    assert await store.reserve_test_send("busy", TEST_PACE, at(NOW + 121 * SEC)) == pytest.approx(99.0)
+    assert [await store.reserve_test_send("quiet", TEST_PACE, at(NOW + 121 * SEC)) for _ in range(4)] == (
+        pytest.approx([0.0, 0.0, 0.0, 120.0])
+    )

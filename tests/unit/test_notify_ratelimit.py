@@ -1,4 +1,5 @@
-"""Per-target pacing: reservations queue for the next free slot, bursts, 429 pauses, idle keys dropped."""
+"""Pacing: the GCRA step itself, and per-target reservations that queue for the next free slot, bursts,
+429 pauses, idle keys dropped."""
 
 from __future__ import annotations
 
@@ -6,7 +7,43 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.notify.core.ratelimit import RateLimiter
+from services.notify.core.ratelimit import Pace, RateLimiter, gcra
+
+
+@pytest.mark.parametrize(
+    ("tat", "now", "expected"),
+    [
+        pytest.param(0.0, 0.0, (0.0, 10.0), id="a new key (tat = now) goes at once"),
+        pytest.param(-50.0, 0.0, (0.0, 10.0), id="a tat in the past is the same as a new key"),
+        pytest.param(20.0, 0.0, (0.0, 30.0), id="within the tolerance: at once, tat moves on"),
+        pytest.param(25.0, 0.0, (5.0, 35.0), id="beyond the tolerance: the wait is the excess"),
+        pytest.param(25.0, 3.0, (2.0, 35.0), id="time passing shortens the wait, not the tat"),
+    ],
+)
+def test_gcra_step(tat: float, now: float, expected: tuple[float, float]) -> None:
+    # interval 10 s, tolerance 20 s: a burst of 3
+    assert gcra(tat, now, interval=10.0, tolerance=20.0) == pytest.approx(expected)
+
+
+def test_gcra_refusing_keeps_the_old_tat_so_a_burst_then_refusals_cost_nothing() -> None:
+    """How test sends use it: a refused reservation records nothing, so the fourth call's wait is the
+    time until the first slot frees, however many refusals came in between."""
+    pace = Pace(rate=1 / 120, burst=3)  # 30 an hour
+    tat, waits = 0.0, []
+    for _ in range(20):
+        wait, new_tat = pace.step(tat, 0.0)
+        waits.append(wait)
+        if wait == 0:
+            tat = new_tat
+    assert waits[:3] == [0.0, 0.0, 0.0]
+    assert waits[3:] == pytest.approx([120.0] * 17)
+    assert pace.step(tat, 120.0)[0] == 0.0  # one slot back after an interval
+
+
+def test_pace_derives_interval_and_tolerance() -> None:
+    pace = Pace(rate=2.0, burst=4)
+    assert (pace.interval, pace.tolerance) == pytest.approx((0.5, 1.5))
+
 
 # Steps: ("reserve", key, now, expected wait) or ("pause", key, until, None).
 Step = tuple[str, str, float, float | None]
@@ -136,6 +173,8 @@ def test_forget_idle_drops_only_keys_with_nothing_queued() -> None:
 def test_rejects_nonsense(rate: float, burst: int) -> None:
     with pytest.raises(ValueError):
         RateLimiter(rate, burst)
+    with pytest.raises(ValueError):
+        Pace(rate, burst)
 
 
 @settings(max_examples=200, deadline=None, database=None)

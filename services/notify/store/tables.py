@@ -93,3 +93,13 @@ deliveries = Table(
     Column("silence_id", String(64), nullable=True),
     Column("created_at", UTCDateTime, nullable=False, index=True),
 )
+
+# Test sends (POST /v1/subscriptions/{id}/test) paced per owner across every replica: the owner's GCRA
+# theoretical arrival time (services.notify.core.ratelimit). A row whose time has passed means the same
+# as no row, so the hourly purge deletes those.
+test_send_pacing = Table(
+    "notify_test_send_pacing",
+    metadata,
+    Column("owner", String(128), primary_key=True),
+    Column("tat", UTCDateTime, nullable=False),
+)
