@@ -41,8 +41,16 @@ class CommonSettings(BaseSettings, KafkaSettings):
     http_max_connections: int = Field(
         default=256, ge=1, description="Open HTTP connections at once; beyond it a connection gets a 503."
     )
-    log_format: str = Field(default="text", pattern="^(text|json)$")
-    log_level: str = Field(default="INFO")
+    log_format: str = Field(
+        default="text",
+        pattern="^(text|json)$",
+        description="Log lines on stderr: `text` for people, `json` (one object a line) for a log collector.",
+    )
+    log_level: str = Field(
+        default="INFO",
+        description="Lowest level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL (the libraries' own "
+        "chatter stays at their quieter levels).",
+    )
 
     @model_validator(mode="after")
     def _heartbeat_within_session(self) -> CommonSettings:

@@ -13,19 +13,22 @@ from services.common.settings import NetworkList, PathList, SecretList, ServiceS
 class IngestSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_INGEST_", extra="ignore")
 
-    http_port: int = Field(default=8081, description="Port of /v1/events, /metrics and /healthz.")
+    http_port: int = Field(
+        default=8081, ge=0, le=65535, description="Port of /v1/events, /metrics and /healthz."
+    )
     database_url: SecretStr = Field(
         default=SecretStr("sqlite:///var/ingest.db"),
         description="Where ingest keeps what it published and its sources' state: sqlite:///path or "
-        "postgresql://user:password@host/db.",
+        "postgresql://user:password@host/db; by default the SQLite file var/ingest.db. Secret: it may hold "
+        "a password.",
     )
     sources_file: Path | None = Field(
         default=None, description="YAML file listing feeds, licence data and folders to poll."
     )
     sources: PathList = Field(
         default_factory=list,
-        description="Extra files or folders to watch, parser picked by suffix: *.jsonl (contract events), "
-        "*.xml/*.rss/*.atom/*.rdf (feeds), CAAT values *.csv. JSON list or comma-separated.",
+        description="Extra files or folders to watch, parser picked by suffix: `*.jsonl` (contract events), "
+        "`*.xml`, `*.rss`, `*.atom`, `*.rdf` (feeds), CAAT values `*.csv`. JSON list or comma-separated.",
     )
     feed_language: str | None = Field(
         default=None, description="Language of the `sources` feeds when they don't say."
@@ -36,7 +39,12 @@ class IngestSettings(ServiceSettings):
     )
     backoff_base_seconds: float = Field(default=30, gt=0, description="First retry delay after a failure.")
     backoff_ceiling_seconds: float = Field(default=3600, gt=0, description="Longest retry delay.")
-    http_timeout_seconds: float = Field(default=30, gt=0)
+    http_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="Timeout of each step of fetching a URL (connecting, and each read or write); a feed "
+        "that stays silent this long fails the poll and is retried with backoff.",
+    )
     max_fetch_bytes: int = Field(default=50_000_000, ge=1024, description="Largest feed or file fetched.")
     allow_insecure_tls: bool = Field(
         default=False, description="Accept invalid TLS certificates (never in production)."

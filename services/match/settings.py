@@ -12,7 +12,7 @@ from services.match.core.limits import MAX_BODY_CHARS
 class MatchSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_MATCH_", extra="ignore")
 
-    http_port: int = Field(default=8082, description="Port of /metrics and /healthz.")
+    http_port: int = Field(default=8082, ge=0, le=65535, description="Port of /metrics and /healthz.")
     watchlist_dirs: PathList = Field(
         default_factory=list,
         description="Operator watchlist folders loaded after the bundled defaults (they add or override).",

@@ -23,11 +23,14 @@ _EXTRA = (
 class NotifySettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="EXPORTWATCH_NOTIFY_", extra="ignore")
 
-    http_port: int = Field(default=8083, description="Port of the API, /metrics and /healthz.")
+    http_port: int = Field(
+        default=8083, ge=0, le=65535, description="Port of the API, /metrics and /healthz."
+    )
     group_id: str = Field(default="exportwatch-notify", description="Kafka consumer group.")
     database_url: SecretStr = Field(
         default=SecretStr("sqlite:///var/notify.db"),
-        description="Subscriptions, silences and the delivery log: sqlite:///path or postgresql://…",
+        description="Subscriptions, silences and the delivery log: sqlite:///path or postgresql://…; "
+        "by default the SQLite file var/notify.db. Secret: it may hold a password.",
     )
     subscriptions_file: Path | None = Field(
         default=None, description="YAML file of subscriptions kept in git; synced into the database at start."
@@ -49,7 +52,11 @@ class NotifySettings(ServiceSettings):
         default_factory=list, description=_EXTRA.format(what="Destination codes (e.g. MN)")
     )
     extra_vendors: StrList = Field(default_factory=list, description=_EXTRA.format(what="Vendor ids"))
-    builtin_min_severity: str = Field(default="low", pattern="^(low|medium|high|critical)$")
+    builtin_min_severity: str = Field(
+        default="low",
+        pattern="^(low|medium|high|critical)$",
+        description="Lowest severity the built-in subscriptions (console and file) receive.",
+    )
     console_min_severity: str | None = Field(
         default=None,
         pattern="^(low|medium|high|critical)$",
@@ -71,7 +78,13 @@ class NotifySettings(ServiceSettings):
         "target answers.",
     )
     retry_attempts: int = Field(default=8, ge=1, description="Attempts before a notification is dead.")
-    retry_base_seconds: float = Field(default=2.0, gt=0)
+    retry_base_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Backoff after the first failed attempt; it doubles after each failure up to "
+        "retry_cap_seconds, each wait drawn between half of it and all of it, and a longer Retry-After "
+        "from the target is honoured.",
+    )
     retry_cap_seconds: float = Field(default=600.0, gt=0, description="Longest wait between attempts.")
     retry_max_age_seconds: float = Field(
         default=86400.0,
@@ -113,11 +126,24 @@ class NotifySettings(ServiceSettings):
     )
     cloudevents_source: str = Field(default="urn:exportwatch:notify", description="CloudEvents `source`.")
     smtp_host: str | None = Field(default=None, description="Mail server; e-mail subscriptions need it.")
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    smtp_security: Literal["starttls", "tls", "none"] = Field(default="starttls")
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = Field(default=None, description="Secret.")
-    smtp_from: str = Field(default="ExportWatch <alerts@exportwatch.invalid>")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="Port of the mail server.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description="How the connection to the mail server is protected: `starttls` (upgrade a plain "
+        "connection, port 587), `tls` (TLS from the start, port 465) or `none` (a relay on a trusted "
+        "network only).",
+    )
+    smtp_username: str | None = Field(
+        default=None, description="User name to log in to the mail server; unset: no login."
+    )
+    smtp_password: SecretStr | None = Field(
+        default=None, description="Password of smtp_username on the mail server. Secret."
+    )
+    smtp_from: str = Field(
+        default="ExportWatch <alerts@exportwatch.invalid>",
+        description="The From header of every mail (its address is also the envelope sender); set an "
+        "address your mail server may send as.",
+    )
     smtp_ca_file: str | None = Field(default=None, description="Extra CA bundle to trust for the relay.")
 
     @field_validator("extra_technologies", "extra_vendors")
