@@ -309,6 +309,21 @@ def _asyncapi(check: bool, path: Path | None) -> int:
     return 0
 
 
+def _settings_doc(check: bool) -> int:
+    from services import settingsdoc
+
+    text = settingsdoc.render()
+    output = settingsdoc.DOCUMENT
+    if check:
+        if not output.is_file() or output.read_text(encoding="utf-8") != text:
+            print(f"stale settings reference: {output} (run: exportwatch settings-doc)", file=sys.stderr)
+            return 1
+        print("settings reference is current")
+        return 0
+    print(f"wrote {settingsdoc.write()}")
+    return 0
+
+
 def _webhook_sink(host: str, port: int, out: Path) -> int:
     from services.common.webhook_sink import WebhookSink
 
@@ -437,6 +452,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     asyncapi.add_argument("--check", action="store_true", help="only check it is current")
     asyncapi.add_argument("--output", type=Path, default=None, help="where (default: docs/asyncapi.json)")
+    settings_doc = sub.add_parser(
+        "settings-doc", help="write the reference of every EXPORTWATCH_* setting (docs/settings.md)"
+    )
+    settings_doc.add_argument("--check", action="store_true", help="only check it is current")
     sink = sub.add_parser("webhook-sink", help="a local webhook receiver writing what it gets to a file")
     sink.add_argument("--host", default="127.0.0.1")
     sink.add_argument("--port", type=int, default=8090)
@@ -489,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _schemas(args.check)
     if args.command == "asyncapi":
         return _asyncapi(args.check, args.output)
+    if args.command == "settings-doc":
+        return _settings_doc(args.check)
     return _webhook_sink(args.host, args.port, args.out)
 
 

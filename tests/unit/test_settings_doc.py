@@ -1,0 +1,86 @@
+"""docs/settings.md is generated from the settings classes and cannot go stale: every ``EXPORTWATCH_*``
+setting has a row, every field says what it is for, and no secret's default is printed in clear."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from services import cli, settingsdoc
+from services.common.settings import CommonSettings, ServiceSettings
+from tests.conftest import ROOT
+
+
+def test_checked_in_document_is_current() -> None:
+    assert settingsdoc.DOCUMENT == ROOT / "docs" / "settings.md"
+    assert settingsdoc.DOCUMENT.is_file(), "docs/settings.md missing: run `exportwatch settings-doc`"
+    assert settingsdoc.DOCUMENT.read_text(encoding="utf-8") == settingsdoc.render(), (
+        "docs/settings.md is stale: run `exportwatch settings-doc`"
+    )
+
+
+def test_every_settings_class_has_a_section() -> None:
+    documented = {section.settings for section in settingsdoc.sections()}
+    assert documented == {CommonSettings, *ServiceSettings.__subclasses__()}
+
+
+def test_every_field_has_a_description() -> None:
+    missing = [
+        row.variable
+        for section in settingsdoc.sections()
+        for row in settingsdoc.rows(section)
+        if not row.description
+    ]
+    assert not missing, "settings without Field(description=...): " + ", ".join(missing)
+
+
+def test_every_environment_variable_has_one_row() -> None:
+    text = settingsdoc.render()
+    names = [row.variable for section in settingsdoc.sections() for row in settingsdoc.rows(section)]
+    assert len(names) == len(set(names))
+    for name in names:
+        assert text.count(f"| `{name}` |") == 1, name
+    # The shared settings, including Kafka's connection fields, are documented once, not per service.
+    assert "`EXPORTWATCH_KAFKA_BOOTSTRAP`" in text and "`EXPORTWATCH_INGEST_COMMON`" not in text
+    assert "| `EXPORTWATCH_NOTIFY_HTTP_PORT` | integer (≥ 0, ≤ 65535) | `8083` |" in text
+
+
+def test_secret_defaults_are_never_shown_in_clear() -> None:
+    secrets = [row for section in settingsdoc.sections() for row in settingsdoc.rows(section) if row.secret]
+    assert {"EXPORTWATCH_KAFKA_SASL_PASSWORD", "EXPORTWATCH_NOTIFY_ADMIN_TOKEN"} <= {
+        r.variable for r in secrets
+    }
+    for row in secrets:
+        assert row.default in ("none", "empty", f"`{SecretStr('x')}`"), (row.variable, row.default)
+        assert "://" not in row.default, row.variable  # a database URL may carry its password
+
+
+def test_document_does_not_depend_on_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    rendered = settingsdoc.render()
+    monkeypatch.setenv("EXPORTWATCH_KAFKA_BOOTSTRAP", "elsewhere:9093")
+    monkeypatch.setenv("EXPORTWATCH_NOTIFY_ADMIN_TOKEN", "s3cret-token")
+    monkeypatch.setenv("EXPORTWATCH_INGEST_HTTP_PORT", "9999")
+    assert settingsdoc.render() == rendered
+
+
+def test_cli_writes_and_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "docs" / "settings.md"
+    monkeypatch.setattr(settingsdoc, "DOCUMENT", out)
+    assert cli.main(["settings-doc", "--check"]) == 1  # missing
+    assert "stale settings reference" in capsys.readouterr().err
+    assert cli.main(["settings-doc"]) == 0
+    assert out.read_text(encoding="utf-8") == settingsdoc.render()
+    assert cli.main(["settings-doc", "--check"]) == 0
+    out.write_text(settingsdoc.render().replace("Kafka", "Kafca", 1), encoding="utf-8")
+    assert cli.main(["settings-doc", "--check"]) == 1
+
+
+def test_readme_points_to_the_reference() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration") :]
+    section = section[: section.index("\n## ", 1)]
+    assert "docs/settings.md" in section
