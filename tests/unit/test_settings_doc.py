@@ -3,6 +3,7 @@ setting has a row, every field says what it is for, and no secret's default is p
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,25 @@ def test_every_environment_variable_has_one_row() -> None:
     # The shared settings, including Kafka's connection fields, are documented once, not per service.
     assert "`EXPORTWATCH_KAFKA_BOOTSTRAP`" in text and "`EXPORTWATCH_INGEST_COMMON`" not in text
     assert "| `EXPORTWATCH_NOTIFY_HTTP_PORT` | integer (≥ 0, ≤ 65535) | `8083` |" in text
+
+
+def test_every_variable_the_code_reads_is_documented() -> None:
+    """A name read with os.environ (a tool's, a test's) is not a settings field; it must be listed in
+    OTHER_VARIABLES, so that docs/settings.md really has every EXPORTWATCH_* variable."""
+    settings = {row.variable for section in settingsdoc.sections() for row in settingsdoc.rows(section)}
+    others = {name for name, _ in settingsdoc.OTHER_VARIABLES}
+    assert not settings & others
+    name = re.compile(r"EXPORTWATCH_[A-Z0-9_]*[A-Z0-9]\b")
+    files = [ROOT / "tasks.py", *(ROOT / "services").rglob("*.py"), *(ROOT / "schemas").rglob("*.py")]
+    files += [p for p in (ROOT / "tests").rglob("*.py") if p.name != Path(__file__).name]
+    unknown: dict[str, str] = {}
+    for path in files:
+        for found in name.findall(path.read_text(encoding="utf-8")):
+            # a prefix such as EXPORTWATCH_KAFKA (code that handles a group of settings) is fine
+            if found in settings | others or any(s.startswith(found + "_") for s in settings | others):
+                continue
+            unknown.setdefault(found, str(path.relative_to(ROOT)))
+    assert not unknown, f"EXPORTWATCH_* names documented nowhere (add them to OTHER_VARIABLES): {unknown}"
 
 
 def test_secret_defaults_are_never_shown_in_clear() -> None:
