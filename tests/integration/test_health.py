@@ -7,6 +7,7 @@ recorded, /healthz answers 200 again."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import signal
@@ -71,6 +72,19 @@ def serving(name: str, kafka: EmbeddedBroker, workdir: Path, **settings: str) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A broker of this module's own: on the session's, notify's new consumer group would first work
+    through the thousands of alerts earlier tests left there, and the first alert of this test would
+    wait behind them."""
+    broker = EmbeddedBroker(log_path=tmp_path_factory.mktemp("health-broker") / "tansu.log")
+    asyncio.run(broker.start())
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 @pytest.fixture
