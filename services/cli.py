@@ -81,6 +81,8 @@ def _broker(port: int, partitions: int) -> int:
     async def run() -> None:
         broker = await EmbeddedBroker(port=port, partitions=partitions).start()
         print(f"embedded broker on {broker.bootstrap} (memory storage; Ctrl-C stops it)", flush=True)
+        # Services run against it need the embedded broker's add-on (services/common/topics.py).
+        print("services using it: EXPORTWATCH_KAFKA_EMBEDDED=true", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -133,6 +133,8 @@ def service_env(
     env.update(
         {
             "EXPORTWATCH_KAFKA_BOOTSTRAP": bootstrap,
+            # The embedded broker's add-on: it loses its topics on a restart (services/common/topics.py).
+            "EXPORTWATCH_KAFKA_EMBEDDED": "true",
             f"EXPORTWATCH_{name.upper()}_HTTP_PORT": str(http_port),
         }
     )

@@ -38,7 +38,7 @@ from pydantic import BaseModel
 from schemas import DeadLetter, topics
 from services.common.inflight import InFlight
 from services.common.lag import LagGauges, lag_sampler
-from services.common.topics import send_while_topics_exist
+from services.common.topics import TopicGuard
 
 log = logging.getLogger("exportwatch.pipeline")
 
@@ -200,8 +200,12 @@ def new_registry() -> CollectorRegistry:
     return registry
 
 
-async def publish_all(broker: KafkaBroker, messages: Sequence[Outgoing], metrics: PipelineMetrics) -> None:
-    """Publish every message and wait for every acknowledgement; raise if any failed."""
+async def publish_all(
+    broker: KafkaBroker, messages: Sequence[Outgoing], metrics: PipelineMetrics, *, guard: TopicGuard
+) -> None:
+    """Publish every message and wait for every acknowledgement; raise if any failed. ``guard``
+    (``topic_guard``, services/common/topics.py) says whether the broker is asked for the topics
+    around the send (the embedded broker only)."""
     if not messages:
         return
 
@@ -220,10 +224,10 @@ async def publish_all(broker: KafkaBroker, messages: Sequence[Outgoing], metrics
         )
         return done
 
-    # FastStream's admin client (connected with the broker): the topics are checked on the broker
-    # before and after the send, since a broker that lost them may acknowledge and drop (topics.py).
-    admin = broker.config.admin_client
-    results = await send_while_topics_exist(admin, {m.topic for m in messages}, len(messages), send)
+    # FastStream's admin client (connected with the broker), for a guard that asks the broker for its
+    # topics: the embedded broker, having lost them, may acknowledge and drop (topics.py).
+    admin = broker.config.admin_client if guard.lists_topics else None
+    results = await guard.publish(admin, {m.topic for m in messages}, len(messages), send)
     account(messages, results, metrics)
 
 
@@ -255,12 +259,14 @@ def subscribe_batches(
     description: str | None = None,
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 3_000,
+    guard: TopicGuard,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """Register a batch consumer: ``handle`` turns records into outgoing messages, which are published
     before the offsets are committed. A failure to publish rewinds the batch (after ``retry_delay``).
     A record larger than ``max_record_bytes`` never reaches ``handle``: it is dead-lettered as too_large.
     ``description`` says what the consumer does, for the AsyncAPI document (``services/asyncapi.py``).
-    ``session_timeout_ms`` and ``heartbeat_interval_ms`` are the consumer group's (CommonSettings).
+    ``session_timeout_ms`` and ``heartbeat_interval_ms`` are the consumer group's (CommonSettings);
+    ``guard`` is how outputs are published with respect to lost topics (``topic_guard``).
 
     Returns the background job that keeps the consumer's lag gauges current (add it to the service's
     background jobs)."""
@@ -299,7 +305,7 @@ def subscribe_batches(
                 detail = f"message of {size} bytes exceeds the limit of {max_record_bytes}"
                 outgoing.append(dead_letter_record(metrics.service, r, "too_large", detail))
         try:
-            await publish_all(broker, outgoing, metrics)
+            await publish_all(broker, outgoing, metrics, guard=guard)
         except Exception:
             metrics.publish_failures.inc()
             log.exception("publishing failed; the batch will be read again", extra={"records": len(records)})

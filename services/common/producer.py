@@ -16,18 +16,24 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.kafka import KafkaSettings
 from services.common.pipeline import Outgoing, PipelineMetrics, account, encode
-from services.common.topics import send_while_topics_exist
+from services.common.topics import TopicGuard
 
 _HEADERS = [("content-type", b"application/json")]
 
 
 class Producer:
-    def __init__(self, kafka: KafkaSettings, client_id: str, metrics: PipelineMetrics) -> None:
+    """``guard`` (``topic_guard`` in services/common/topics.py) says how a batch is published with
+    respect to lost topics; an admin client is opened only for a guard that lists topics."""
+
+    def __init__(
+        self, kafka: KafkaSettings, client_id: str, metrics: PipelineMetrics, *, guard: TopicGuard
+    ) -> None:
         self.kafka = kafka
         self.client_id = client_id
         self.metrics = metrics
+        self.guard = guard
         self._producer: AIOKafkaProducer | None = None  # made in start(): it needs the running loop
-        self._admin: AIOKafkaAdminClient | None = None  # asks the broker whether the topics exist
+        self._admin: AIOKafkaAdminClient | None = None  # the guard's, when it asks the broker for topics
 
     async def start(self) -> None:
         producer = AIOKafkaProducer(
@@ -38,15 +44,20 @@ class Producer:
             max_batch_size=1 << 20,
             request_timeout_ms=30_000,
         )
-        admin = AIOKafkaAdminClient(
-            **self.kafka.client_options(), client_id=self.client_id, request_timeout_ms=10_000
+        admin = (
+            AIOKafkaAdminClient(
+                **self.kafka.client_options(), client_id=self.client_id, request_timeout_ms=10_000
+            )
+            if self.guard.lists_topics
+            else None
         )
         await producer.start()
-        try:
-            await admin.start()
-        except BaseException:
-            await producer.stop()
-            raise
+        if admin is not None:
+            try:
+                await admin.start()
+            except BaseException:
+                await producer.stop()
+                raise
         self._producer, self._admin = producer, admin
 
     async def stop(self) -> None:
@@ -61,8 +72,8 @@ class Producer:
         """Send every message and wait for every acknowledgement; raise if any failed."""
         if not messages:
             return
-        producer, admin = self._producer, self._admin
-        if producer is None or admin is None:
+        producer = self._producer
+        if producer is None:
             raise RuntimeError("the producer is not running")
 
         async def send() -> list[object]:
@@ -75,6 +86,6 @@ class Producer:
             done: list[object] = await asyncio.gather(*futures, return_exceptions=True)
             return done
 
-        # Acknowledged is not stored when the broker lost the topics (services/common/topics.py).
-        results = await send_while_topics_exist(admin, {m.topic for m in messages}, len(messages), send)
+        # On the embedded broker, acknowledged is not stored when it lost the topics (topics.py).
+        results = await self.guard.publish(self._admin, {m.topic for m in messages}, len(messages), send)
         account(messages, results, self.metrics)

@@ -31,7 +31,7 @@ from services.common.health import Health
 from services.common.httpserver import HttpLimits, server_config
 from services.common.kafka import check_reachable
 from services.common.settings import CommonSettings
-from services.common.topics import ensure_topics, watch_topics
+from services.common.topics import ensure_topics, topic_guard
 
 log = logging.getLogger("exportwatch.runtime")
 
@@ -124,9 +124,10 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Start the HTTP server, start hooks, broker, topic watcher and background tasks; stop them in
-        reverse order. First, a bootstrap server must answer within ``kafka_start_timeout_seconds``:
-        otherwise KafkaUnavailable says why, before anything else has started."""
+        """Start the HTTP server, start hooks, broker, topic watcher (embedded broker only) and background
+        tasks; stop them in reverse order. First, a bootstrap server must answer within
+        ``kafka_start_timeout_seconds``: otherwise KafkaUnavailable says why, before anything else has
+        started."""
         s = self.settings
         await check_reachable(s)
         if s.create_topics:
@@ -150,13 +151,15 @@ class Service:
         tasks: list[asyncio.Task[Any]] = [
             asyncio.create_task(job(), name=f"{self.name}-bg") for job in self.background
         ]
-        if s.create_topics:
-            tasks.append(
-                asyncio.create_task(
-                    watch_topics(s, list(self.owned_topics), s.topic_partitions, s.topic_replication),
-                    name=f"{self.name}-topics",
-                )
-            )
+        # Only the embedded broker loses topics: on Apache Kafka there is no watcher (topics.py).
+        guard = topic_guard(s.kafka_embedded)
+        watcher = (
+            guard.watcher(s, list(self.owned_topics), s.topic_partitions, s.topic_replication)
+            if s.create_topics
+            else None
+        )
+        if watcher is not None:
+            tasks.append(asyncio.create_task(watcher, name=f"{self.name}-topics"))
         self.ready = True
         log.info("service started", extra={"service": self.name, "http_port": self.http_port})
         try:

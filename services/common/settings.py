@@ -31,6 +31,13 @@ class CommonSettings(BaseSettings, KafkaSettings):
         default=3_000, ge=100, description="How often a consumer tells the group it is alive."
     )
     create_topics: bool = Field(default=True, description="Create missing topics at start and on recovery.")
+    kafka_embedded: bool = Field(
+        default=False,
+        description="The broker is the embedded one (Tansu, memory storage), which forgets its topics on "
+        "a restart and then acknowledges and drops messages sent to them: each batch is published only "
+        "while the broker lists its topics (checked before and after), and lost topics are re-created "
+        "every 5 seconds. The local stack and the tests set it; never set it on Apache Kafka.",
+    )
     http_host: str = Field(default="127.0.0.1", description="Address of the /metrics and /healthz server.")
     http_header_timeout_seconds: float = Field(
         default=10.0, gt=0, description="A request's headers must arrive within this, however they trickle."

@@ -1,14 +1,20 @@
-"""Creating our topics, re-creating them when a broker has lost them (the embedded broker forgets
-everything on restart), and checking that they exist around each publish.
+"""Creating our topics, and the embedded broker's add-on: re-creating topics it has lost (it forgets
+everything on restart) and checking that they exist around each publish.
 
-Why the check: after a restart, the embedded broker (Tansu 0.6, memory storage) acknowledges a produce
+Why the add-on: after a restart, the embedded broker (Tansu 0.6, memory storage) acknowledges a produce
 to a topic it no longer has, and drops the message. A producer that still has the topics in its
 metadata cache keeps sending and counts every message as published: ingest recorded events as
-published that no one would ever read, and match alerts that never reached notify. So every batch is
-published only while the topics exist, asked of the broker itself (never a client's cache) before the
-send and again after the acknowledgements; a batch whose topics were missing at either moment fails
-and is published again (ingest answers 503, a consumed batch is read again) once the topic watcher has
-re-created them.
+published that no one would ever read, and match alerts that never reached notify. So on that broker
+every batch is published only while the topics exist, asked of the broker itself (never a client's
+cache) before the send and again after the acknowledgements; a batch whose topics were missing at
+either moment fails and is published again (ingest answers 503, a consumed batch is read again) once
+the topic watcher has re-created them.
+
+Apache Kafka keeps its topics across restarts and answers a produce to a topic it does not have with
+an error (auto-creation is off in production), so there the checks would only cost two admin requests
+per batch and a new admin client every few seconds. Which of the two a service uses is decided once,
+by ``topic_guard`` from the ``EXPORTWATCH_KAFKA_EMBEDDED`` setting; the publishing code receives a
+``TopicGuard`` and never asks which broker it is on.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
+from typing import Any, Protocol
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, UnknownTopicOrPartitionError
@@ -81,7 +88,8 @@ async def watch_topics(
     replication: int = 1,
     interval: float = 5.0,
 ) -> None:
-    """Forever: every ``interval`` seconds, re-create any of our topics the broker has lost."""
+    """Forever: every ``interval`` seconds, re-create any of our topics the broker has lost. Part of the
+    embedded broker's add-on (``EmbeddedTopicGuard``): each round opens an admin client of its own."""
     while True:
         await asyncio.sleep(interval)
         try:
@@ -93,7 +101,16 @@ async def watch_topics(
             log.warning("broker had lost topics; re-created them", extra={"topics": ",".join(created)})
 
 
-async def require_topics(admin: AIOKafkaAdminClient, names: Collection[str]) -> None:
+class TopicLister(Protocol):
+    """What the guard asks of an admin client: the topics the broker has now."""
+
+    async def list_topics(self) -> list[str]: ...
+
+
+Send = Callable[[], Awaitable[Sequence[object]]]
+
+
+async def require_topics(admin: TopicLister, names: Collection[str]) -> None:
     """Raise UnknownTopicOrPartitionError unless every topic in ``names`` exists on the broker now."""
     if not names:
         return
@@ -103,10 +120,10 @@ async def require_topics(admin: AIOKafkaAdminClient, names: Collection[str]) -> 
 
 
 async def send_while_topics_exist(
-    admin: AIOKafkaAdminClient,
+    admin: TopicLister,
     names: Collection[str],
     count: int,
-    send: Callable[[], Awaitable[Sequence[object]]],
+    send: Send,
 ) -> list[object]:
     """``send()``'s results (one per message, exceptions included) if every topic in ``names`` existed on
     the broker before the send and still exists after the acknowledgements; otherwise ``count`` copies
@@ -125,3 +142,50 @@ async def send_while_topics_exist(
         )
         return [exc] * count
     return results
+
+
+class TopicGuard:
+    """How a batch is published with respect to lost topics: on a broker that keeps its topics (Apache
+    Kafka, the default) a send is just the send, with no admin request and no topic watcher.
+
+    ``publish`` returns ``send()``'s results, one per message, exceptions included; ``admin`` is only
+    used by a guard whose ``lists_topics`` is true (a producer opens one only for such a guard)."""
+
+    lists_topics: bool = False
+
+    async def publish(
+        self, admin: TopicLister | None, names: Collection[str], count: int, send: Send
+    ) -> list[object]:
+        return list(await send())
+
+    def watcher(
+        self, kafka: KafkaSettings, names: Sequence[str], partitions: int, replication: int
+    ) -> Coroutine[Any, Any, None] | None:
+        """The background job that re-creates lost topics, or None when the broker never loses them."""
+        return None
+
+
+class EmbeddedTopicGuard(TopicGuard):
+    """The embedded broker's add-on (see the module's docstring): a batch counts as published only if
+    its topics existed on the broker before the send and still do after the acknowledgements, and a
+    watcher re-creates lost topics every few seconds."""
+
+    lists_topics = True
+
+    async def publish(
+        self, admin: TopicLister | None, names: Collection[str], count: int, send: Send
+    ) -> list[object]:
+        if admin is None:
+            raise RuntimeError("the embedded broker's topic guard needs an admin client")
+        return await send_while_topics_exist(admin, names, count, send)
+
+    def watcher(
+        self, kafka: KafkaSettings, names: Sequence[str], partitions: int, replication: int
+    ) -> Coroutine[Any, Any, None] | None:
+        return watch_topics(kafka, names, partitions, replication)
+
+
+def topic_guard(kafka_embedded: bool) -> TopicGuard:
+    """The one place that decides: the embedded broker's add-on when ``EXPORTWATCH_KAFKA_EMBEDDED`` is
+    set (the local stack and the tests set it), the plain send otherwise (Apache Kafka, production)."""
+    return EmbeddedTopicGuard() if kafka_embedded else TopicGuard()

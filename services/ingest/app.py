@@ -21,6 +21,7 @@ from services.common.outbound import GuardedTransport
 from services.common.pipeline import PipelineMetrics, new_registry
 from services.common.producer import Producer
 from services.common.runtime import Service, make_broker
+from services.common.topics import topic_guard
 from services.ingest.api import push_route
 from services.ingest.core.config import SourceSpec, load_sources
 from services.ingest.core.dedup import NearDuplicateIndex, Sketcher
@@ -70,7 +71,12 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     url = settings.database_url.get_secret_value()
     store = IngestStore.from_url(url)
     store.health = Health(settings.health_threshold_seconds)  # every database operation reports here
-    producer = Producer(settings.common, f"exportwatch-{SERVICE}-producer", pipeline)
+    producer = Producer(
+        settings.common,
+        f"exportwatch-{SERVICE}-producer",
+        pipeline,
+        guard=topic_guard(settings.common.kafka_embedded),
+    )
     ingestor = Ingestor(
         producer,
         store,

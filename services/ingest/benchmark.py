@@ -651,7 +651,8 @@ async def run(
     embedded: EmbeddedBroker | None = None
     if kafka is None:
         embedded = await EmbeddedBroker(log_path=workdir / "tansu.log").start()
-        kafka = embedded.kafka
+        # Ingest runs with the embedded broker's add-on, as in the local stack (services/common/topics.py).
+        kafka = CommonSettings(**dict(embedded.kafka), kafka_embedded=True)
         broker_name = f"embedded Tansu (memory storage) on {kafka.kafka_bootstrap}"
     else:
         broker_name = kafka.kafka_bootstrap

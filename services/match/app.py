@@ -21,6 +21,7 @@ from services.common.pipeline import (
     subscribe_batches,
 )
 from services.common.runtime import Service, make_broker
+from services.common.topics import topic_guard
 from services.match.core.engine import Matcher
 from services.match.core.limits import DEFAULT_LIMITS, MatchLimits
 from services.match.reload import WatchlistMetrics, WatchlistReloader
@@ -162,6 +163,7 @@ def create_service(
         max_records=settings.max_batch,
         session_timeout_ms=settings.common.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.common.kafka_heartbeat_interval_ms,
+        guard=topic_guard(settings.common.kafka_embedded),
         description="Evaluates every event against the watchlists and publishes an alert for each rule "
         "that fires; events that are not valid, or whose evaluation fails, are dead-lettered.",
     )

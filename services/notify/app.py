@@ -22,6 +22,7 @@ from services.common.db import safe_url
 from services.common.health import Health
 from services.common.pipeline import PipelineMetrics, new_registry, subscribe_batches
 from services.common.runtime import Service, make_broker
+from services.common.topics import topic_guard
 from services.notify.api import Api
 from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
 from services.notify.core.config import SubscriptionsFileError, load_subscriptions
@@ -157,6 +158,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         max_records=200,
         session_timeout_ms=settings.common.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.common.kafka_heartbeat_interval_ms,
+        guard=topic_guard(settings.common.kafka_embedded),
         description="Records every alert for the subscriptions that want it, in the database, before "
         "the offsets are committed; messages that are not valid alerts are dead-lettered.",
     )

@@ -41,7 +41,7 @@ from services.common.pipeline import (
 from services.common.producer import Producer
 from services.common.runtime import make_broker
 from services.common.settings import CommonSettings
-from services.common.topics import ensure_topics, send_while_topics_exist
+from services.common.topics import ensure_topics, send_while_topics_exist, topic_guard
 from services.match.app import create_service
 from services.match.settings import MatchSettings
 from tests.conftest import read_topic
@@ -75,13 +75,15 @@ async def _restart_empty(broker: EmbeddedBroker) -> None:
 
 async def test_publishing_fails_while_a_restarted_broker_lacks_the_topics(broker: EmbeddedBroker) -> None:
     metrics = PipelineMetrics("ingest", new_registry(), ())
-    producer = Producer(broker.kafka, "faults-test", metrics)
-    faststream = make_broker(CommonSettings(kafka_bootstrap=broker.bootstrap), "faults-test")
+    settings = CommonSettings(kafka_bootstrap=broker.bootstrap, kafka_embedded=True)
+    guard = topic_guard(settings.kafka_embedded)  # the embedded broker's add-on, as the services decide
+    producer = Producer(broker.kafka, "faults-test", metrics, guard=guard)
+    faststream = make_broker(settings, "faults-test")
     await producer.start()
     await faststream.start()
     try:
         await producer.publish_all([Outgoing(topics.NEWS, "before", b'{"n": 0}')])
-        await publish_all(faststream, [Outgoing(topics.ALERTS, "before", b'{"n": 0}')], metrics)
+        await publish_all(faststream, [Outgoing(topics.ALERTS, "before", b'{"n": 0}')], metrics, guard=guard)
 
         await _restart_empty(broker)
         # Both producers still have the topics in their metadata; the broker has none.
@@ -89,13 +91,14 @@ async def test_publishing_fails_while_a_restarted_broker_lacks_the_topics(broker
             with pytest.raises(KafkaError):
                 await producer.publish_all([Outgoing(topics.NEWS, "lost", b'{"n": 1}')])
             with pytest.raises(KafkaError):
-                await publish_all(faststream, [Outgoing(topics.ALERTS, "lost", b'{"n": 1}')], metrics)
+                lost = [Outgoing(topics.ALERTS, "lost", b'{"n": 1}')]
+                await publish_all(faststream, lost, metrics, guard=guard)
         errors = metrics.produced.labels(topic=topics.NEWS, outcome="error")._value.get()
         assert errors == 3, "a batch that could not be stored is counted as an error"
 
         await ensure_topics(broker.kafka, list(topics.ALL), 2)
         await producer.publish_all([Outgoing(topics.NEWS, "after", b'{"n": 2}')])
-        await publish_all(faststream, [Outgoing(topics.ALERTS, "after", b'{"n": 2}')], metrics)
+        await publish_all(faststream, [Outgoing(topics.ALERTS, "after", b'{"n": 2}')], metrics, guard=guard)
     finally:
         await faststream.stop()
         await producer.stop()
@@ -163,7 +166,9 @@ async def test_a_message_too_large_is_dead_lettered_and_the_partition_moves_on(
         await producer.stop()
 
     settings = MatchSettings(
-        common=CommonSettings(kafka_bootstrap=broker.bootstrap), http_port=free_port(), group_id=run
+        common=CommonSettings(kafka_bootstrap=broker.bootstrap, kafka_embedded=True),
+        http_port=free_port(),
+        group_id=run,
     )
     async with create_service(settings).running():
         alerts = await read_topic(

@@ -220,7 +220,7 @@ def ingest_at_defaults(kafka: EmbeddedBroker, pg_url: str) -> Iterator[Ingest]:
 
 def running_ingest(kafka: EmbeddedBroker, database_url: str, **limits: Any) -> Iterator[Ingest]:
     settings = IngestSettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         database_url=database_url,
         http_port=free_port(),
         api_tokens=[TOKEN, "hostile-second-token"],
@@ -768,7 +768,7 @@ class Notify:
 @pytest.fixture
 def notify_api(kafka: EmbeddedBroker, pg_url: str) -> Iterator[Notify]:
     settings = NotifySettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         http_port=free_port(),
         group_id=f"hostile-{uuid.uuid4().hex[:8]}",
         database_url=pg_url,

@@ -24,7 +24,7 @@ TOKEN = "s3cret-token-for-tests"
 @pytest.fixture
 async def ingest_url(kafka: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[str]:
     settings = IngestSettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         database_url=f"sqlite:///{tmp_path / 'ingest.db'}",
         http_port=free_port(),
         api_tokens=[TOKEN],

@@ -46,7 +46,7 @@ LOOPBACK_FEEDS = ["127.0.0.1/32"]
 
 def _settings(kafka: EmbeddedBroker, db: str, sources_file: Path | None = None, **kw: Any) -> IngestSettings:
     return IngestSettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         http_port=free_port(),
         database_url=db,
         sources_file=sources_file,

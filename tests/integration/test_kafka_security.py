@@ -35,7 +35,7 @@ from services.common.pipeline import Outgoing, PipelineMetrics, new_registry
 from services.common.producer import Producer
 from services.common.runtime import make_broker
 from services.common.settings import CommonSettings
-from services.common.topics import ensure_topics
+from services.common.topics import EmbeddedTopicGuard, ensure_topics
 from tests.conftest import exportwatch
 from tests.kafka_gateway import FETCH, FIND_COORDINATOR, METADATA, PRODUCE, KafkaGateway
 
@@ -192,7 +192,9 @@ async def test_admin_producer_and_consumer_group_round_trip(
     topic = _topic()
     assert await ensure_topics(kafka, [topic], 2) == [topic]  # the admin client
 
-    producer = Producer(kafka, "security-test", PipelineMetrics("ingest", new_registry(), ()))
+    # Behind the gateway is the embedded broker: its add-on's admin client connects the same way.
+    metrics = PipelineMetrics("ingest", new_registry(), ())
+    producer = Producer(kafka, "security-test", metrics, guard=EmbeddedTopicGuard())
     await producer.start()
     try:
         await producer.publish_all([Outgoing(topic, "k-1", b'{"n": 1}'), Outgoing(topic, "k-2", b'{"n": 2}')])

@@ -41,7 +41,7 @@ async def test_poison_message_is_dead_lettered_and_the_partition_moves_on(
         await producer.stop()
 
     settings = MatchSettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         http_port=free_port(),
         group_id=f"match-test-{run}",
     )

@@ -74,7 +74,7 @@ async def test_watchlist_changes_apply_without_restart(kafka: EmbeddedBroker, tm
     folder = tmp_path / "watchlists"
     folder.mkdir()
     settings = MatchSettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         http_port=free_port(),
         group_id=f"match-reload-{run}",
         watchlist_dirs=[folder],

@@ -107,7 +107,7 @@ subscriptions:
         encoding="utf-8",
     )
     settings = NotifySettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         http_port=free_port(),
         group_id=f"notify-api-{run}",
         database_url=db_url,

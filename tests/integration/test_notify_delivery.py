@@ -51,7 +51,7 @@ def refusing_sink() -> Iterator[WebhookSink]:
 
 def _settings(kafka: EmbeddedBroker, db_url: str, subscriptions: Path, run: str) -> NotifySettings:
     return NotifySettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         http_port=free_port(),
         group_id=f"notify-test-{uuid.uuid4().hex[:8]}",
         database_url=db_url,  # type: ignore[arg-type]

@@ -64,7 +64,7 @@ def notify_settings(
     kafka: EmbeddedBroker, db_url: str, smtp_port: int, admin: str, group_id: str
 ) -> NotifySettings:
     return NotifySettings(
-        common=CommonSettings(kafka_bootstrap=kafka.bootstrap),
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
         http_port=free_port(),
         group_id=group_id,
         database_url=db_url,

@@ -27,6 +27,7 @@ HEADER_S, BODY_S, MAX_CONNECTIONS = 1.0, 1.5, 40
 def make_service(name: str, kafka: EmbeddedBroker, tmp_path: Path) -> tuple[Service, int]:
     common = CommonSettings(
         kafka_bootstrap=kafka.bootstrap,
+        kafka_embedded=True,
         http_header_timeout_seconds=HEADER_S,
         http_body_timeout_seconds=BODY_S,
         http_max_connections=MAX_CONNECTIONS,
