@@ -36,16 +36,23 @@ def news_samples(samples_dir: Path) -> dict[str, dict[str, Any]]:
     return {doc["id"]: doc for doc in (json.loads(line) for line in lines if line.strip())}
 
 
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """One embedded Tansu broker for the session. If it cannot start, every test using it errors."""
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    broker = EmbeddedBroker(partitions=4, log_path=log)
+@contextlib.contextmanager
+def running_broker(log_dir: Path, partitions: int = 4) -> Iterator[EmbeddedBroker]:
+    """An embedded Tansu broker of its own (its log in ``log_dir``), stopped however the block ends. If
+    it cannot start, the test using it errors."""
+    broker = EmbeddedBroker(partitions=partitions, log_path=log_dir / "tansu.log")
     asyncio.run(broker.start())
     try:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """One embedded Tansu broker for the session."""
+    with running_broker(tmp_path_factory.mktemp("tansu")) as broker:
+        yield broker
 
 
 async def eventually(

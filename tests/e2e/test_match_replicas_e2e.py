@@ -22,7 +22,7 @@ from schemas import NewsArticle, parse_event, topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.match.core.engine import Matcher
 from services.stack import service_env
-from tests.conftest import metric_value, read_topic, start_service
+from tests.conftest import metric_value, read_topic, running_broker, start_service
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 REPLICAS = 3
@@ -104,12 +104,8 @@ class Replicas:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     # Its own broker with six partitions: the alert topic must hold this test's alerts only.
-    b = EmbeddedBroker(partitions=PARTITIONS, log_path=tmp_path / "tansu.log")
-    asyncio.run(b.start())
-    try:
+    with running_broker(tmp_path, PARTITIONS) as b:
         yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ real sample articles pushed in, explained alerts received at a real local webhoo
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ import pytest
 from services.common.embedded import EmbeddedBroker, free_port
 from services.common.webhook_sink import WebhookSink
 from services.stack import STACK_WEBHOOK_SECRET, service_env
-from tests.conftest import metric_value, start_service, wait_ready
+from tests.conftest import metric_value, running_broker, start_service, wait_ready
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 TOKEN = "e2e-token"
@@ -36,12 +35,8 @@ def kafka(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     """A broker of this test's own, as a user's fresh stack has: on the session's, the services' new
     consumer groups first worked through thousands of events and alerts other tests left there, and on
     a loaded machine the two articles of this test waited behind them past the deadline."""
-    broker = EmbeddedBroker(log_path=tmp_path / "tansu.log")
-    asyncio.run(broker.start())
-    try:
+    with running_broker(tmp_path) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ recorded, /healthz answers 200 again."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import signal
@@ -26,7 +25,7 @@ from schemas import topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.stack import example_event, service_env
 from tests.alerts import make_alert
-from tests.conftest import eventually, start_service, wait_ready
+from tests.conftest import eventually, running_broker, start_service, wait_ready
 
 pytestmark = pytest.mark.broker
 
@@ -79,12 +78,8 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     """A broker of this module's own: on the session's, notify's new consumer group would first work
     through the thousands of alerts earlier tests left there, and the first alert of this test would
     wait behind them."""
-    broker = EmbeddedBroker(log_path=tmp_path_factory.mktemp("health-broker") / "tansu.log")
-    asyncio.run(broker.start())
-    try:
+    with running_broker(tmp_path_factory.mktemp("health-broker")) as broker:
         yield broker
-    finally:
-        broker.stop()
 
 
 @pytest.fixture

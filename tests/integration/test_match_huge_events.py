@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import Alert, topics
 from services.common.embedded import EmbeddedBroker, free_port
 from services.stack import service_env
-from tests.conftest import metric_value, read_topic, start_service, wait_ready
+from tests.conftest import metric_value, read_topic, running_broker, start_service, wait_ready
 
 pytestmark = [pytest.mark.broker]
 EVENTS = 20
@@ -33,12 +33,8 @@ HEALTH_LIMIT_SECONDS = 2.0
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    b = EmbeddedBroker(partitions=1, log_path=tmp_path / "tansu.log")
-    asyncio.run(b.start())
-    try:
+    with running_broker(tmp_path, partitions=1) as b:
         yield b
-    finally:
-        b.stop()
 
 
 def _article(i: int) -> bytes:
