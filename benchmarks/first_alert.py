@@ -26,10 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The stack as it was before: its own consumer settings off, notify's group wait at 2 s.
 BASELINE = (
-    "import sys, services.stack as s; s.LOCAL_CONSUMER_SETTINGS.clear(); "
+    "import sys, tools.stack as s; s.LOCAL_CONSUMER_SETTINGS.clear(); "
     "s.NOTIFY_GROUP_WAIT_SECONDS = '2'; sys.exit(s.run_stack(__import__('pathlib').Path(sys.argv[1])))"
 )
-SHIPPED = "import sys, services.stack as s; sys.exit(s.run_stack(__import__('pathlib').Path(sys.argv[1])))"
+SHIPPED = "import sys, tools.stack as s; sys.exit(s.run_stack(__import__('pathlib').Path(sys.argv[1])))"
 
 
 def one_run(code: str, timeout: float = 60.0) -> tuple[float, float]:

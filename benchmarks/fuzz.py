@@ -178,8 +178,9 @@ def event_target() -> Target:
     from services.common.pipeline import DEADLETTER_REASONS, encode
     from services.ingest.core.jsonl import parse_jsonl
     from services.ingest.core.sources import rejection_reasons
-    from services.match.app import MatchMetrics, make_handler
+    from services.match.app import make_handler
     from services.match.core.engine import Matcher
+    from services.match.metrics import MatchMetrics
     from services.match.reload import WatchlistReloader
 
     matcher = Matcher.load()

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from services.common.embedded import EmbeddedBroker
+from tools.embedded import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
@@ -224,7 +224,7 @@ def exportwatch(
 ) -> subprocess.CompletedProcess[str]:
     """The command line as a user runs it, in a process of its own (``env``: variables added to ours)."""
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *map(str, args)],
+        [sys.executable, "-m", "tools.cli", *map(str, args)],
         cwd=ROOT,
         env=None if env is None else {**os.environ, **env},
         input=stdin,
@@ -239,7 +239,7 @@ def start_service(name: str, env: dict[str, str], log: Path) -> subprocess.Popen
     """``exportwatch serve NAME`` as its own process, its output appended to ``log``."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", name],
+            [sys.executable, "-m", "tools.cli", "serve", name],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -40,7 +40,7 @@ def _declared_labels(registry: Any) -> dict[str, set[str]]:
 
 def exported_series(workdir: Path) -> dict[str, Series]:
     """Every series name the services expose, by name."""
-    from services.asyncapi import create_services
+    from tools.asyncapi import create_services
 
     inbox = workdir / "inbox"
     inbox.mkdir(exist_ok=True)

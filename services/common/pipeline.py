@@ -264,7 +264,7 @@ def subscribe_batches(
     """Register a batch consumer: ``handle`` turns records into outgoing messages, which are published
     before the offsets are committed. A failure to publish rewinds the batch (after ``retry_delay``).
     A record larger than ``max_record_bytes`` never reaches ``handle``: it is dead-lettered as too_large.
-    ``description`` says what the consumer does, for the AsyncAPI document (``services/asyncapi.py``).
+    ``description`` says what the consumer does, for the AsyncAPI document (``tools/asyncapi.py``).
     ``session_timeout_ms`` and ``heartbeat_interval_ms`` are the consumer group's (CommonSettings);
     ``guard`` is how outputs are published with respect to lost topics (``topic_guard``).
 

@@ -23,10 +23,10 @@ from services.common.producer import Producer
 from services.common.runtime import Service, make_broker
 from services.common.topics import topic_guard
 from services.ingest.api import push_route
-from services.ingest.core.config import SourceSpec, load_sources
 from services.ingest.core.dedup import NearDuplicateIndex, Sketcher
 from services.ingest.core.language import LanguageDetector
 from services.ingest.core.sources import rejection_reasons
+from services.ingest.core.sources_file import SourceSpec, load_sources
 from services.ingest.ingestor import SERVICE, Ingestor
 from services.ingest.metrics import IngestMetrics
 from services.ingest.pollers import PollPolicy, SourcePoller, run_pollers

@@ -20,10 +20,10 @@ import httpx
 
 from services.common.outbound import ForbiddenAddress, ForbiddenScheme, Refused, Unresolvable
 from services.ingest.core.caat import load_ratings
-from services.ingest.core.config import SourceSpec
 from services.ingest.core.results import Parsed
 from services.ingest.core.schedule import next_delay, parse_retry_after
 from services.ingest.core.sources import SUFFIXES, is_ratings_table, parse_source
+from services.ingest.core.sources_file import SourceSpec
 from services.ingest.ingestor import Ingestor
 from services.ingest.metrics import IngestMetrics
 from services.ingest.store.repository import IngestStore, SourceState

@@ -77,13 +77,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import Alert, DeadLetter, LicenceRecord, NewsArticle, topics
-from services.common.embedded import EmbeddedBroker, free_port
-from services.common.processes import die_with_parent
-from services.common.webhook_sink import WebhookSink
 from services.ingest.core.caat import parse_caat_values
 from services.match.core.engine import Matcher
-from services.stack import STACK_WEBHOOK_SECRET, service_env
 from tests.conftest import ROOT, SHARED_SAMPLES, metric_value, read_until_quiet, wait_ready
+from tools.embedded import EmbeddedBroker, free_port
+from tools.processes import die_with_parent
+from tools.stack import STACK_WEBHOOK_SECRET, service_env
+from tools.webhook_sink import WebhookSink
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
@@ -93,7 +93,7 @@ PARTITIONS = 4
 CONCURRENCY = 8  # notify's sends at once: the bound on raw repeats after its kill -9
 LEASE_SECONDS = 4.0
 MATCH_GROUP = "exportwatch-match"
-SUBSCRIPTION = "local-webhook"  # services/stack.py LOCAL_SUBSCRIPTIONS: every alert to the receiver
+SUBSCRIPTION = "local-webhook"  # tools/stack.py LOCAL_SUBSCRIPTIONS: every alert to the receiver
 CONSUMED = (topics.NEWS, topics.LICENCES)
 _PRODUCED = "exportwatch_{}_messages_produced_total"
 
@@ -277,7 +277,7 @@ class Pipeline:
     def start(self, name: str) -> None:
         with self.log(name).open("ab") as out:
             self.procs[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "serve", name],
+                [sys.executable, "-m", "tools.cli", "serve", name],
                 cwd=ROOT,
                 env=self.envs[name],
                 stdout=out,

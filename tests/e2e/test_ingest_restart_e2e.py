@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from schemas import topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.ingest.ingestor import CHUNK
-from services.stack import service_env
 from tests.conftest import read_until_quiet, start_service
 from tests.integration.test_ingest_sources import _caat_rows
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import service_env
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 ROWS = 40_000

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.loadtest import LoadConfig, render, run_load
+from tools.loadtest import LoadConfig, render, run_load
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

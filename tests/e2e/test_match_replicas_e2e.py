@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from schemas import NewsArticle, parse_event, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.match.core.engine import Matcher
-from services.stack import service_env
 from tests.conftest import metric_value, read_topic, running_broker, start_service
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import service_env
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 REPLICAS = 3

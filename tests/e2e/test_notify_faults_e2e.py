@@ -51,13 +51,13 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from sqlalchemy import select
 
 from schemas import Alert, Severity, topics
-from services.common.embedded import EmbeddedBroker, free_port
-from services.common.webhook_sink import Reply, WebhookSink
 from services.notify.store import tables
 from services.notify.store.repository import NotifyStore
-from services.stack import service_env
 from tests.alerts import make_alert
 from tests.conftest import ROOT, metric_value, require_executable, start_service, wait_ready
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import service_env
+from tools.webhook_sink import Reply, WebhookSink
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 SECRET = "faults-test-signing-secret"
@@ -623,7 +623,7 @@ def test_smtp_permanent_refusal_is_dead_after_one_attempt_and_exhaustion_after_t
     assert handler.messages == []
     assert retried == 2 * len(alerts), "only the transient failures were retried, twice each"
     listed = subprocess.run(
-        [sys.executable, "-m", "services.cli", "notify", "--database-url", db_url, "dead", "--json"],
+        [sys.executable, "-m", "tools.cli", "notify", "--database-url", db_url, "dead", "--json"],
         cwd=ROOT,
         capture_output=True,
         text=True,

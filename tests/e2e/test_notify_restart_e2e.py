@@ -24,11 +24,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import Severity, topics
-from services.common.embedded import EmbeddedBroker, free_port
-from services.common.webhook_sink import Reply, WebhookSink
-from services.stack import service_env
 from tests.alerts import make_alert
 from tests.conftest import start_service
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import service_env
+from tools.webhook_sink import Reply, WebhookSink
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 ALERTS = 240

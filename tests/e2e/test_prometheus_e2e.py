@@ -20,12 +20,12 @@ import pytest
 import yaml
 
 from schemas import topics
-from services.common.embedded import EmbeddedBroker, free_port
-from services.common.webhook_sink import WebhookSink
-from services.stack import STACK_WEBHOOK_SECRET, service_env
 from tests.conftest import ROOT, require_executable, start_service, wait_ready
 from tests.unit.test_alert_rules import rule_queries
 from tests.unit.test_dashboards import dashboard_queries
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import STACK_WEBHOOK_SECRET, service_env
+from tools.webhook_sink import WebhookSink
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 TOKEN = "prometheus-e2e-token"

@@ -32,10 +32,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from schemas import topics
-from services.common.embedded import EmbeddedBroker, free_port
-from services.common.webhook_sink import Reply, WebhookSink
-from services.stack import service_env
 from tests.conftest import POSTGRES_ADMIN_URL, read_topic, start_service, wait_ready
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import service_env
+from tools.webhook_sink import Reply, WebhookSink
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

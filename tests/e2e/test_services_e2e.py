@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.embedded import EmbeddedBroker, free_port
-from services.common.webhook_sink import WebhookSink
-from services.stack import STACK_WEBHOOK_SECRET, service_env
 from tests.conftest import metric_value, running_broker, start_service, wait_ready
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import STACK_WEBHOOK_SECRET, service_env
+from tools.webhook_sink import WebhookSink
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 TOKEN = "e2e-token"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.embedded import free_port
 from tests.conftest import ROOT
+from tools.embedded import free_port
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

@@ -27,7 +27,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from schemas import Alert, DeadLetter, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.pipeline import (
     MAX_DEAD_LETTER_ORIGINAL,
     MAX_RECORD_BYTES,
@@ -45,6 +44,7 @@ from services.common.topics import ensure_topics, send_while_topics_exist, topic
 from services.match.app import create_service
 from services.match.settings import MatchSettings
 from tests.conftest import read_topic
+from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from services.common.embedded import free_port
 from tests.conftest import exportwatch
+from tools.embedded import free_port
 
 CLOSED = "127.0.0.1:1"  # nothing listens on port 1
 

@@ -23,12 +23,12 @@ import httpcore
 import pytest
 
 from schemas import topics
-from services.common.embedded import EmbeddedBroker
 from services.common.logging import TextFormatter
 from tests.conftest import read_until_quiet
 from tests.integration.test_ingest_files import scrape
 from tests.integration.test_ingest_sources import _settings, _sources, first_polls, rss, running, values
 from tests.integration.test_ssrf import Listener, Resolver
+from tools.embedded import EmbeddedBroker
 
 pytestmark = pytest.mark.broker
 

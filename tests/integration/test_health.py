@@ -22,10 +22,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import topics
-from services.common.embedded import EmbeddedBroker, free_port
-from services.stack import example_event, service_env
 from tests.alerts import make_alert
 from tests.conftest import eventually, running_broker, start_service, wait_ready
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import example_event, service_env
 
 pytestmark = pytest.mark.broker
 

@@ -42,7 +42,6 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from schemas import InvalidEvent, parse_event, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
 from services.ingest.app import create_service as create_ingest
@@ -51,6 +50,7 @@ from services.ingest.settings import IngestSettings
 from services.notify.app import create_service as create_notify
 from services.notify.settings import NotifySettings
 from tests.conftest import read_topic, read_until_quiet
+from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = [
     pytest.mark.broker,
@@ -1445,11 +1445,11 @@ def test_hostile_alert_text_reaches_slack_and_webhooks_inert() -> None:
 
     from schemas import Notification
     from services.common.addresses import TargetPolicy
-    from services.common.webhook_sink import WebhookSink
     from services.notify.channels.base import ChannelContext
     from services.notify.channels.slack import SlackChannel
     from services.notify.channels.webhook import WebhookChannel
     from services.notify.core.model import SlackSettings, WebhookSettings
+    from tools.webhook_sink import WebhookSink
 
     secret = "hostile-payload-signing-secret"
     slack_sink, hook_sink = WebhookSink().start(), WebhookSink(secret=secret).start()
@@ -1591,10 +1591,10 @@ def test_a_header_that_cannot_be_sent_is_not_called_an_invalid_url() -> None:
 
     from schemas import Notification
     from services.common.addresses import TargetPolicy
-    from services.common.webhook_sink import WebhookSink
     from services.notify.channels.base import ChannelContext, DeliveryError, Reason
     from services.notify.channels.webhook import WebhookChannel
     from services.notify.core.model import WebhookSettings
+    from tools.webhook_sink import WebhookSink
 
     sink = WebhookSink().start()
     notification = Notification(

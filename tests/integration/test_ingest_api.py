@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from schemas import topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.settings import CommonSettings
 from services.ingest.app import create_service
 from services.ingest.settings import IngestSettings
 from tests.conftest import read_topic
+from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
 TOKEN = "s3cret-token-for-tests"

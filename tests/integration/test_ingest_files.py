@@ -27,13 +27,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
 from schemas import LicenceRecord, topics
-from services.common.embedded import EmbeddedBroker
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
 from services.ingest.app import create_service
 from services.ingest.core.caat import parse_caat_values
-from services.ingest.core.config import SourcesError
 from services.ingest.core.sources import rejection_reasons
+from services.ingest.core.sources_file import SourcesError
 from services.ingest.pollers import SourcePoller
 from services.ingest.settings import IngestSettings
 from services.ingest.store import tables
@@ -47,6 +46,7 @@ from tests.integration.test_ingest_sources import (
     running,
     values,
 )
+from tools.embedded import EmbeddedBroker
 
 pytestmark = pytest.mark.broker
 

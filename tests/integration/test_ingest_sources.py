@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from schemas import NewsArticle, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
 from services.ingest.app import create_service
@@ -25,6 +24,7 @@ from services.ingest.pollers import SourcePoller
 from services.ingest.settings import IngestSettings
 from tests.conftest import SHARED_SAMPLES, read_until_quiet
 from tests.feedserver import Resource, feed_server
+from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
 

@@ -28,7 +28,6 @@ from aiokafka.errors import KafkaConnectionError
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
-from services.common.embedded import EmbeddedBroker
 from services.common.kafka import KafkaSettings, KafkaUnavailable, check_reachable
 from services.common.logging import LIBRARY_LEVELS
 from services.common.pipeline import Outgoing, PipelineMetrics, new_registry
@@ -38,6 +37,7 @@ from services.common.settings import CommonSettings
 from services.common.topics import EmbeddedTopicGuard, ensure_topics
 from tests.conftest import exportwatch
 from tests.kafka_gateway import FETCH, FIND_COORDINATOR, METADATA, PRODUCE, KafkaGateway
+from tools.embedded import EmbeddedBroker
 
 USER = "exportwatch-svc"
 PASSWORD = "correct horse battery staple"  # a test login on loopback

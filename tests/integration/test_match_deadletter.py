@@ -12,11 +12,11 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import Alert, DeadLetter, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.settings import CommonSettings
 from services.match.app import create_service
 from services.match.settings import MatchSettings
 from tests.conftest import read_topic
+from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
 

@@ -18,9 +18,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import Alert, topics
-from services.common.embedded import EmbeddedBroker, free_port
-from services.stack import service_env
 from tests.conftest import metric_value, read_topic, running_broker, start_service, wait_ready
+from tools.embedded import EmbeddedBroker, free_port
+from tools.stack import service_env
 
 pytestmark = [pytest.mark.broker]
 EVENTS = 20

@@ -16,11 +16,11 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import Alert, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.settings import CommonSettings
 from services.match.app import create_service
 from services.match.settings import MatchSettings
 from tests.conftest import eventually, read_topic, read_until_quiet
+from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
 

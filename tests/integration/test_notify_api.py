@@ -19,9 +19,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
 from schemas import Alert, Notification, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.settings import CommonSettings
-from services.common.webhook_sink import Reply, WebhookSink
 from services.notify.app import create_service
 from services.notify.settings import NotifySettings
 from services.notify.store import tables
@@ -29,6 +27,8 @@ from services.notify.store.repository import NotifyStore
 from tests.alerts import make_alert
 from tests.conftest import eventually
 from tests.trickle import trickling_target
+from tools.embedded import EmbeddedBroker, free_port
+from tools.webhook_sink import Reply, WebhookSink
 
 pytestmark = pytest.mark.broker
 

@@ -22,7 +22,6 @@ import pytest
 from sqlalchemy import func, select
 
 from services.common.pipeline import new_registry
-from services.common.webhook_sink import Reply, WebhookSink
 from services.notify.intake import make_handler
 from services.notify.metrics import NotifyMetrics
 from services.notify.store import tables
@@ -38,6 +37,7 @@ from tests.integration.test_notify_dispatch import (
     webhook,
 )
 from tests.integration.test_notify_store import alert, intake, sub
+from tools.webhook_sink import Reply, WebhookSink
 
 NOW = dt.datetime.now(dt.UTC)
 SECRET = "dispatch-test-signing-secret"

@@ -17,14 +17,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from schemas import DeadLetter, Notification, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.settings import CommonSettings
-from services.common.webhook_sink import Reply, WebhookSink
 from services.notify.app import create_service
 from services.notify.settings import NotifySettings
 from services.notify.store.repository import NotifyStore
 from tests.alerts import make_alert
 from tests.conftest import ROOT, eventually, read_topic
+from tools.embedded import EmbeddedBroker, free_port
+from tools.webhook_sink import Reply, WebhookSink
 
 pytestmark = pytest.mark.broker
 SECRET = "integration-signing-secret"
@@ -183,7 +183,7 @@ async def _cli(*args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "services.cli",
+        "tools.cli",
         *args,
         cwd=ROOT,
         stdout=asyncio.subprocess.PIPE,

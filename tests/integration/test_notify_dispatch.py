@@ -25,7 +25,6 @@ from schemas import Alert, Notification, topics
 from schemas.bounds import TITLE_MAX_CHARS
 from services.common.addresses import TargetPolicy
 from services.common.pipeline import new_registry
-from services.common.webhook_sink import Reply, WebhookSink
 from services.notify.channels.base import ChannelContext
 from services.notify.core.model import Subscription
 from services.notify.core.planning import MAX_ALERTS_PER_NOTIFICATION
@@ -38,6 +37,7 @@ from services.notify.store.repository import NotifyStore
 from tests.alerts import make_alert
 from tests.conftest import eventually
 from tests.trickle import trickling_target
+from tools.webhook_sink import Reply, WebhookSink
 
 SECRET = "dispatch-test-signing-secret"
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")

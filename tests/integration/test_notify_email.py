@@ -22,11 +22,11 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pydantic import SecretStr
 
 from schemas import Notification
-from services.common.embedded import free_port
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason, SmtpServer, target_id
 from services.notify.channels.email import EmailChannel, message_id
 from services.notify.core.model import EmailSettings
 from tests.unit.test_notify_render import DAY, T0, digest_alerts, make_alert, make_notification
+from tools.embedded import free_port
 
 HOST = "127.0.0.1"
 SENDER = "ExportWatch <alerts@exportwatch.example>"

@@ -15,13 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.settings import CommonSettings
+from services.notify.admin import check
 from services.notify.app import create_service
 from services.notify.settings import NotifySettings
 from services.notify.store.repository import NotifyStore
-from services.notify.tools import check
 from tests.integration.test_notify_email import Recorder, smtp_server
+from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
 

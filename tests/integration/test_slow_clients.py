@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
+from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
 

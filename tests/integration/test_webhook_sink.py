@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from services.common.webhook_sink import WebhookSink
 from services.notify.core.signing import sign
 from tests.unit.test_notify_signing import readme_verify
+from tools.webhook_sink import WebhookSink
 
 
 def test_the_file_keeps_headers_and_the_raw_body(tmp_path: Path) -> None:

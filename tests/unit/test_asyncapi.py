@@ -17,8 +17,6 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from schemas import Alert, DeadLetter, LicenceRecord, NewsArticle, export, parse_event, topics
-from services import asyncapi
-from services.cli import main
 from services.common.pipeline import dead_letter, encode
 from services.common.settings import CommonSettings
 from services.ingest.core.caat import load_ratings, parse_caat_values
@@ -27,6 +25,8 @@ from services.match.core.engine import Matcher
 from services.match.settings import MatchSettings
 from services.notify.settings import NotifySettings
 from tests.alerts import make_alert
+from tools import asyncapi
+from tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENT = ROOT / "docs" / "asyncapi.json"

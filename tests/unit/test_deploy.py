@@ -123,7 +123,7 @@ def test_dockerfile_runs_as_non_root_with_one_entrypoint() -> None:
 
 
 def test_production_sources_file_is_valid() -> None:
-    from services.ingest.core.config import load_sources
+    from services.ingest.core.sources_file import load_sources
 
     specs = load_sources(ROOT / "deploy" / "ingest" / "sources.yaml")
     assert {s.name for s in specs} >= {"amnesty-en", "inbox"}

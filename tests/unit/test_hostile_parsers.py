@@ -47,19 +47,19 @@ from services.common.pipeline import DEADLETTER_REASONS, Outgoing, encode
 from services.ingest.core import feeds as feeds_module
 from services.ingest.core import tabular
 from services.ingest.core.caat import COLUMNS, load_ratings, parse_caat_values
-from services.ingest.core.config import SourcesError, load_sources
 from services.ingest.core.decoding import decode_lines
 from services.ingest.core.feeds import parse_date, parse_feed
 from services.ingest.core.html import html_to_text
 from services.ingest.core.jsonl import parse_jsonl
 from services.ingest.core.results import Rejected
 from services.ingest.core.sources import parse_source, rejection_reasons
+from services.ingest.core.sources_file import SourcesError, load_sources
 from services.ingest.core.tabular import CsvMapping, parse_csv
 from services.ingest.core.urls import canonical_url
-from services.match.app import MatchMetrics
 from services.match.app import make_handler as match_handler
 from services.match.core import watchlists
 from services.match.core.engine import Matcher, WatchlistError
+from services.match.metrics import MatchMetrics
 from services.match.reload import WatchlistReloader
 from services.notify.core.config import SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import DigestSchedule, Filters, Subscription

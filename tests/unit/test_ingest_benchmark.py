@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from schemas import LicenceRecord
-from services.cli import build_parser, main
-from services.ingest import benchmark
-from services.ingest.benchmark import PassResult, Rate, Report, TopicCheck
 from services.ingest.core.caat import COLUMNS, parse_caat_values
+from tests.conftest import ROOT
+from tools import bench_ingest as benchmark
+from tools.bench_ingest import PassResult, Rate, Report, TopicCheck
+from tools.cli import build_parser, main
 
 
 def records(data: bytes) -> list[LicenceRecord]:
@@ -44,7 +45,7 @@ def test_synthetic_rows_have_distinct_ids_and_dates_spread_over_2008_to_2015() -
     assert {d.year for d in dates} == set(range(2008, 2016))
     # The rest of each row is the real sample's: destinations, codes and values repeat.
     sample = records(
-        Path(benchmark.__file__).parent.joinpath("samples", "uk-caat-values-2014-sample.csv").read_bytes()
+        ROOT.joinpath("services", "ingest", "samples", "uk-caat-values-2014-sample.csv").read_bytes()
     )
     assert [(r.destination_name, r.value) for r in parsed[: len(sample)]] == [
         (r.destination_name, r.value) for r in sample

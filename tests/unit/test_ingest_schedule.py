@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from schemas import Decision, LicenceItem, LicenceRecord, NewsArticle
-from services.ingest.core.config import SourcesError, load_sources
 from services.ingest.core.identity import Status, classify, content_hash
 from services.ingest.core.schedule import next_delay, parse_retry_after
+from services.ingest.core.sources_file import SourcesError, load_sources
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 

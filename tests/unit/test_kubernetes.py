@@ -387,7 +387,7 @@ def test_config_files_are_mounted_where_the_setting_points(
 
 
 def test_ingest_mounts_every_folder_of_its_sources(objects: list[Doc]) -> None:
-    from services.ingest.core.config import load_sources
+    from services.ingest.core.sources_file import load_sources
 
     container = _container(_one(objects, "Deployment", "ingest"))
     mounts = [PurePosixPath(m["mountPath"]) for m in container["volumeMounts"]]

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 from schemas import parse_event
-from services.loadtest import EventSource, LoadConfig, LoadReport, check, prepare
+from tools.loadtest import EventSource, LoadConfig, LoadReport, check, prepare
 
 
 def _report(**changes: object) -> LoadReport:

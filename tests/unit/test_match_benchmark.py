@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.cli import main
-from services.match import benchmark
+from tools import bench_match as benchmark
+from tools.cli import main
 
 
 def test_articles_are_realistic() -> None:

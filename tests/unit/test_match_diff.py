@@ -12,8 +12,17 @@ import pytest
 
 from schemas.events import Alert, LicenceRecord, NewsArticle, Severity
 from services.match.core.engine import Matcher
-from services.match.diff import AlertChange, Diff, Kind, ListChange, compare, format_text, json_lines, preview
 from tests.unit.test_match_rules import NOW, news
+from tools.watchlist_diff import (
+    AlertChange,
+    Diff,
+    Kind,
+    ListChange,
+    compare,
+    format_text,
+    json_lines,
+    preview,
+)
 
 NEWS = "news.technology_destination"
 ONLY = "news.technology_only"

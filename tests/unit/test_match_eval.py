@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
 from services.match.core.engine import Matcher
-from services.match.evaluation import (
+from tools.cli import main
+from tools.evaluation import (
     LANGUAGES,
     CaseFileError,
     LoadedCase,

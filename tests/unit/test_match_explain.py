@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
 from tests.unit.test_match_rules import news
+from tools.cli import main
 
 ARTICLE = news(
     "The Chinese telecom giant Huawei helped the authorities of Uganda intercept the calls of opposition "

@@ -9,9 +9,9 @@ from schemas.bounds import SUMMARY_MAX_CHARS, TITLE_MAX_CHARS
 from schemas.events import LicenceItem
 from services.match.core.engine import Matcher
 from services.match.core.limits import MatchLimits
-from services.match.evaluation import load_cases
 from tests.unit.test_match_licences import licence
 from tests.unit.test_match_rules import NOW, check_alert, news, only_alert
+from tools.evaluation import load_cases
 
 SMALL = MatchLimits(body_chars=2_000, title_chars=300, items=5)
 ALERTING = "A European firm sold spyware to the police in Iran. "

@@ -144,7 +144,7 @@ def test_feed_staleness_counts_from_the_last_success() -> None:
 def test_operations_guide_explains_every_metric(tmp_path: Path) -> None:
     """docs/operations.md names every metric a service exports (per-service pipeline metrics as
     ``exportwatch_<service>_...``), so an operator can look any of them up."""
-    from services.asyncapi import create_services
+    from tools.asyncapi import create_services
 
     guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     missing = []

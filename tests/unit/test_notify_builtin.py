@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.notify.app import builtin_subscriptions
 from services.notify.settings import NotifySettings
-from services.stack import severity_counts
+from tools.stack import severity_counts
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 

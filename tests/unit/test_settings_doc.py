@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from services import cli, settingsdoc
 from services.common.settings import CommonSettings, ServiceSettings
 from tests.conftest import ROOT
+from tools import cli, settingsdoc
 
 
 def test_checked_in_document_is_current() -> None:

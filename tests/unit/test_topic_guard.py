@@ -22,7 +22,7 @@ from services.common.pipeline import Outgoing, PipelineMetrics, new_registry, pu
 from services.common.producer import Producer
 from services.common.settings import CommonSettings
 from services.common.topics import EmbeddedTopicGuard, TopicGuard, topic_guard
-from services.stack import service_env
+from tools.stack import service_env
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = {topics.NEWS}

@@ -73,8 +73,8 @@ def _serve(name: str) -> int:
 def _broker(port: int, partitions: int) -> int:
     import signal
 
-    from services.common.embedded import EmbeddedBroker
     from services.common.logging import configure
+    from tools.embedded import EmbeddedBroker
 
     configure("broker")
 
@@ -212,7 +212,7 @@ def _match(path: str, watchlists: Sequence[Path], explain: Literal["text", "json
 
 def _diff(path: str, old: Sequence[Path], new: Sequence[Path], as_json: bool) -> int:
     from services.match.core.engine import Matcher, WatchlistError
-    from services.match.diff import format_counts, format_text, json_lines, preview
+    from tools.watchlist_diff import format_counts, format_text, json_lines, preview
 
     matchers: list[Matcher] = []
     for option, folders in (("--old", old), ("--new", new)):
@@ -251,7 +251,7 @@ def _eval(
     watchlists: Sequence[Path],
 ) -> int:
     from services.match.core.engine import Matcher, WatchlistError
-    from services.match.evaluation import CaseFileError, evaluate, format_report, load_cases
+    from tools.evaluation import CaseFileError, evaluate, format_report, load_cases
 
     try:
         matcher = Matcher.load(watchlists)
@@ -294,7 +294,7 @@ def _schemas(check: bool) -> int:
 
 
 def _asyncapi(check: bool, path: Path | None) -> int:
-    from services import asyncapi
+    from tools import asyncapi
 
     output = path or asyncapi.DOCUMENT
     text = asyncapi.render()
@@ -312,7 +312,7 @@ def _asyncapi(check: bool, path: Path | None) -> int:
 
 
 def _settings_doc(check: bool) -> int:
-    from services import settingsdoc
+    from tools import settingsdoc
 
     text = settingsdoc.render()
     output = settingsdoc.DOCUMENT
@@ -327,7 +327,7 @@ def _settings_doc(check: bool) -> int:
 
 
 def _webhook_sink(host: str, port: int, out: Path) -> int:
-    from services.common.webhook_sink import WebhookSink
+    from tools.webhook_sink import WebhookSink
 
     out.parent.mkdir(parents=True, exist_ok=True)
     sink = WebhookSink(host, port, out)
@@ -413,7 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="minimum precision and recall per pattern (a few dozen cases each)",
     )
     evaluation.add_argument(
-        "--samples", type=Path, default=None, help="folder of the shared samples (default: ../shared/samples)"
+        "--samples",
+        type=Path,
+        default=None,
+        help="folder of the samples the cases point at (default: the bundled services/ingest/samples)",
     )
     evaluation.add_argument(
         "--watchlists", type=Path, action="append", default=[], help="extra watchlist folder (repeatable)"
@@ -468,19 +471,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:  # the benchmark has its own options
-        from services.match.benchmark import main as bench
+        from tools.bench_match import main as bench
 
         return bench(argv[1:])
     if argv[:1] == ["notify"]:  # operator tools on the notify database
-        from services.notify.tools import main as notify_tools
+        from services.notify.admin import main as notify_tools
 
         return notify_tools(argv[1:])
     if argv[:1] == ["bench-ingest"]:
-        from services.ingest.benchmark import main as bench_ingest
+        from tools.bench_ingest import main as bench_ingest
 
         return bench_ingest(argv[1:])
     if argv[:1] == ["load"]:
-        from services.loadtest import main as load
+        from tools.loadtest import main as load
 
         return load(argv[1:])
     parser = build_parser()
@@ -490,7 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "broker":
         return _broker(args.port, args.partitions)
     if args.command == "stack":
-        from services.stack import run_stack
+        from tools.stack import run_stack
 
         return run_stack(args.dir, args.port, args.source)
     if args.command == "match":

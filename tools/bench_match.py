@@ -88,7 +88,7 @@ _SUFFIXES = ("Systems", "Labs", "Vision", "Networks", "Analytics", "Defence", "I
 
 
 def _lines(name: str) -> list[str]:
-    text = resources.files("services.match.benchdata").joinpath(name).read_text(encoding="utf-8")
+    text = resources.files("tools.benchdata").joinpath(name).read_text(encoding="utf-8")
     return [line for line in text.splitlines() if line.strip()]
 
 

@@ -1,7 +1,7 @@
 """Evaluation of the matcher against a labelled set of cases (``tests/eval/*.yaml``).
 
-A case is one news article or licence, written in the YAML file or pointing at a real sample in
-``../shared/samples`` (``sample: {file: news.jsonl, id: sample-003}`` or a row of the CAAT CSV), with
+A case is one news article or licence, written in the YAML file or pointing at a real sample bundled
+in ``services/ingest/samples`` (``sample: {file: news.jsonl, id: sample-003}`` or a row of the CAAT CSV), with
 the outcome a watchdog researcher expects: alert or not, and for an alert the technology categories
 (shared domain.md section 2) and high-risk destinations (ISO alpha-2) it must name.
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -206,11 +207,11 @@ class LoadedCase:
 
 
 def default_cases_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "tests" / "eval"
+    return Path(__file__).resolve().parents[1] / "tests" / "eval"
 
 
 def default_samples_dir() -> Path:
-    return Path(__file__).resolve().parents[2].parent / "shared" / "samples"
+    return Path(str(resources.files("services.ingest").joinpath("samples")))
 
 
 def _describe(exc: ValidationError) -> str:

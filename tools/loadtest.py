@@ -51,10 +51,10 @@ from typing import Any
 import httpx
 
 from schemas import parse_event, topics
-from services.common.embedded import EmbeddedBroker, free_port
 from services.common.kafka import KafkaSettings
-from services.common.processes import cpu_seconds, die_with_parent, peak_rss_mib, spawn_service, stop_in_order
-from services.common.webhook_sink import WebhookSink
+from tools.embedded import EmbeddedBroker, free_port
+from tools.processes import cpu_seconds, die_with_parent, peak_rss_mib, spawn_service, stop_in_order
+from tools.webhook_sink import WebhookSink
 
 LANGUAGES = ("en", "nl", "fr", "de", "es")
 TOKEN = "load-harness-token"  # noqa: S105 - loopback only, this run only
@@ -90,7 +90,7 @@ class LoadConfig:
 
 
 def _lines(name: str) -> list[str]:
-    text = resources.files("services.match.benchdata").joinpath(name).read_text(encoding="utf-8")
+    text = resources.files("tools.benchdata").joinpath(name).read_text(encoding="utf-8")
     return [line for line in text.splitlines() if line.strip()]
 
 
@@ -249,7 +249,7 @@ def raw_ceiling(bootstrap: str, work: Workload, limit: int) -> dict[str, float]:
     asyncio.run(ensure_topics(KafkaSettings(kafka_bootstrap=bootstrap), [RAW_TOPIC], 4))
     count = min(limit, work.events)
     consumer = subprocess.Popen(
-        [sys.executable, "-m", "services.loadtest", "_raw-consume", bootstrap, RAW_TOPIC, str(count)],
+        [sys.executable, "-m", "tools.loadtest", "_raw-consume", bootstrap, RAW_TOPIC, str(count)],
         stdout=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         preexec_fn=die_with_parent(),  # noqa: PLW1509 - only calls prctl
@@ -337,7 +337,7 @@ subscriptions:
 
 
 def _env(name: str, cfg: LoadConfig, bootstrap: str, port: int, workdir: Path, hook: str) -> dict[str, str]:
-    from services.stack import service_env
+    from tools.stack import service_env
 
     env = service_env(name, bootstrap, port, workdir, hook, [])
     env["EXPORTWATCH_LOG_LEVEL"] = "WARNING"

@@ -22,10 +22,10 @@ from pathlib import Path
 from types import FrameType
 
 from services.common import localstack
-from services.common.embedded import BrokerStartError, EmbeddedBroker, free_port
-from services.common.processes import spawn_service, stop_in_order
 from services.common.settings import split_list
-from services.common.webhook_sink import WebhookSink
+from tools.embedded import BrokerStartError, EmbeddedBroker, free_port
+from tools.processes import spawn_service, stop_in_order
+from tools.webhook_sink import WebhookSink
 
 DEFAULT_PORTS = {"ingest": 8081, "match": 8082, "notify": 8083}
 RECEIVER_PORT = 8090  # the local webhook receiver, for the README's examples (another when it is taken)

@@ -38,7 +38,7 @@ def spawn_service(
     gets SIGTERM when the thread that started it ends). No stdin; its own session, so a Ctrl-C reaches
     only this process, which stops the services in order."""
     return subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", name],
+        [sys.executable, "-m", "tools.cli", "serve", name],
         env=dict(env),
         stdout=stdout,
         stderr=stderr,

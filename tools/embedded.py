@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.kafka import KafkaSettings
-from services.common.processes import die_with_parent
 from services.common.topics import ensure_topics
+from tools.processes import die_with_parent
 
 log = logging.getLogger("exportwatch.broker")
 

@@ -41,10 +41,10 @@ from pathlib import Path
 
 from schemas import LicenceRecord, topics
 from services.common.kafka import KafkaSettings
-from services.common.processes import cpu_seconds, peak_rss_mib
 from services.common.settings import CommonSettings, settings_problems
 from services.ingest.core.caat import COLUMNS, parse_caat_values
 from services.ingest.core.results import Rejected
+from tools.processes import cpu_seconds, peak_rss_mib
 
 DEFAULT_ROWS = 96_000
 FIRST_DAY = dt.date(2008, 1, 1)
@@ -424,10 +424,10 @@ async def _ingest_pass(
 ) -> tuple[PassResult, dict[str, int]]:
     """Start the service, wait for the end of its first poll of the folder, stop it. The counts are the
     service's own metrics (a new registry per start, so they are this pass's)."""
-    from services.common.embedded import free_port
     from services.ingest.app import create_service
     from services.ingest.metrics import ITEM_OUTCOMES, WARNINGS
     from services.ingest.settings import IngestSettings
+    from tools.embedded import free_port
 
     cpu_before, broker_before = _cpu_seconds(), cpu_seconds(broker_pid)
     started = time.perf_counter()
@@ -636,7 +636,7 @@ async def run(
     baseline: bool,
     out: Callable[[str], None],
 ) -> Report:
-    from services.common.embedded import EmbeddedBroker
+    from tools.embedded import EmbeddedBroker
 
     out(f"parsing {source} alone ...")
     parsed = parse_only(data)
