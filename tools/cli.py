@@ -7,8 +7,9 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import importlib
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
@@ -468,54 +469,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands with options of their own: the module and the function that parses the rest of the line.
+_OWN_OPTIONS = {
+    "bench": ("tools.bench_match", "main"),
+    "notify": ("services.notify.admin", "main"),  # operator tools on the notify database
+    "bench-ingest": ("tools.bench_ingest", "main"),
+    "load": ("tools.loadtest", "main"),
+}
+
+
+def _stack(args: argparse.Namespace) -> int:
+    from tools.stack import run_stack
+
+    return run_stack(args.dir, args.port, args.source)
+
+
+def _match_command(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    explain: Literal["text", "json"] | None = None
+    if args.explain:
+        explain = "json" if args.json else "text"
+    elif args.json:
+        parser.error("--json goes with --explain (alerts are JSON Lines already)")
+    return _match(args.file, args.watchlists, explain)
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace, argparse.ArgumentParser], int]] = {
+    "serve": lambda a, _: _serve(a.service),
+    "broker": lambda a, _: _broker(a.port, a.partitions),
+    "stack": lambda a, _: _stack(a),
+    "match": _match_command,
+    "diff": lambda a, _: _diff(a.file, a.old, a.new, a.json),
+    "eval": lambda a, _: _eval(a.cases, a.min, a.pattern_min, a.samples, a.watchlists),
+    "topics": lambda a, _: _topics(),
+    "schemas": lambda a, _: _schemas(a.check),
+    "asyncapi": lambda a, _: _asyncapi(a.check, a.output),
+    "settings-doc": lambda a, _: _settings_doc(a.check),
+    "webhook-sink": lambda a, _: _webhook_sink(a.host, a.port, a.out),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:  # the benchmark has its own options
-        from tools.bench_match import main as bench
-
-        return bench(argv[1:])
-    if argv[:1] == ["notify"]:  # operator tools on the notify database
-        from services.notify.admin import main as notify_tools
-
-        return notify_tools(argv[1:])
-    if argv[:1] == ["bench-ingest"]:
-        from tools.bench_ingest import main as bench_ingest
-
-        return bench_ingest(argv[1:])
-    if argv[:1] == ["load"]:
-        from tools.loadtest import main as load
-
-        return load(argv[1:])
+    if argv[:1] and argv[0] in _OWN_OPTIONS:
+        module, function = _OWN_OPTIONS[argv[0]]
+        run: Callable[[list[str]], int] = getattr(importlib.import_module(module), function)
+        return run(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "serve":
-        return _serve(args.service)
-    if args.command == "broker":
-        return _broker(args.port, args.partitions)
-    if args.command == "stack":
-        from tools.stack import run_stack
-
-        return run_stack(args.dir, args.port, args.source)
-    if args.command == "match":
-        explain: Literal["text", "json"] | None = None
-        if args.explain:
-            explain = "json" if args.json else "text"
-        elif args.json:
-            parser.error("--json goes with --explain (alerts are JSON Lines already)")
-        return _match(args.file, args.watchlists, explain)
-    if args.command == "diff":
-        return _diff(args.file, args.old, args.new, args.json)
-    if args.command == "eval":
-        return _eval(args.cases, args.min, args.pattern_min, args.samples, args.watchlists)
-    if args.command == "topics":
-        return _topics()
-    if args.command == "schemas":
-        return _schemas(args.check)
-    if args.command == "asyncapi":
-        return _asyncapi(args.check, args.output)
-    if args.command == "settings-doc":
-        return _settings_doc(args.check)
-    return _webhook_sink(args.host, args.port, args.out)
+    return _COMMANDS[args.command](args, parser)
 
 
 if __name__ == "__main__":
