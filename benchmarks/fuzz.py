@@ -104,7 +104,8 @@ def csv_target() -> Target:
     from services.ingest.core import tabular
     from services.ingest.core.caat import load_ratings, parse_caat_values
     from services.ingest.core.decoding import decode_lines
-    from services.ingest.core.tabular import CsvMapping, parse_csv
+    from services.ingest.core.tabular import parse_csv
+    from services.ingest.core.tabular_mapping import CsvMapping
 
     mapping = CsvMapping.model_validate(
         {

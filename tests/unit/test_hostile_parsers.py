@@ -54,7 +54,8 @@ from services.ingest.core.jsonl import parse_jsonl
 from services.ingest.core.results import Rejected
 from services.ingest.core.sources import parse_source, rejection_reasons
 from services.ingest.core.sources_file import SourcesError, load_sources
-from services.ingest.core.tabular import CsvMapping, parse_csv
+from services.ingest.core.tabular import parse_csv
+from services.ingest.core.tabular_mapping import CsvMapping
 from services.ingest.core.urls import canonical_url
 from services.match.app import make_handler as match_handler
 from services.match.core import watchlists

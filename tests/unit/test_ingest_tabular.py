@@ -15,7 +15,8 @@ from schemas import Decision, LicenceRecord
 from services.ingest.core.caat import parse_caat_values
 from services.ingest.core.decoding import decode_lines
 from services.ingest.core.results import Parsed, Rejected
-from services.ingest.core.tabular import REASONS, CsvMapping, parse_csv, sniff_delimiter
+from services.ingest.core.tabular import REASONS, parse_csv, sniff_delimiter
+from services.ingest.core.tabular_mapping import CsvMapping
 
 # A Dutch monthly list as an operator configures it in the sources file.
 NL_YAML = """

@@ -10,7 +10,8 @@ from services.ingest.core.caat import is_caat_values, parse_caat_values
 from services.ingest.core.feeds import parse_feed
 from services.ingest.core.jsonl import parse_jsonl
 from services.ingest.core.results import Parsed, Rejected
-from services.ingest.core.tabular import CsvMapping, parse_csv
+from services.ingest.core.tabular import parse_csv
+from services.ingest.core.tabular_mapping import CsvMapping
 
 FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")

@@ -27,7 +27,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from services.common.config import Seconds, StrictConfig
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, expanded_size, unreadable_value
-from services.ingest.core.tabular import CsvMapping
+from services.ingest.core.tabular_mapping import CsvMapping
 
 Format = Literal["auto", "feed", "jsonl", "caat", "csv"]
 
