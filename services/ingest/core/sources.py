@@ -1,4 +1,4 @@
-"""Picking the parser for an input: by the configured format, or by the file name and first bytes."""
+"""Picking the adapter for an input: by the configured format, or by the file name and first bytes."""
 
 from __future__ import annotations
 
@@ -6,42 +6,24 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from pathlib import PurePath
 
-from services.ingest.core.caat import is_caat_values, parse_caat_values
-from services.ingest.core.feeds import parse_feed
-from services.ingest.core.jsonl import parse_jsonl
+from services.ingest.core.adapters import ADAPTERS, BY_FORMAT, Input, detect
 from services.ingest.core.results import Parsed, Rejected
-from services.ingest.core.tabular import parse_csv
 from services.ingest.core.tabular_mapping import CsvMapping
 
-FEED_SUFFIXES = (".xml", ".rss", ".atom", ".rdf")
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
-SUFFIXES = (*FEED_SUFFIXES, *JSONL_SUFFIXES, ".csv")
+# Endings whose format auto-detection knows (a fetched body gets one from its content type otherwise).
+SUFFIXES = (*dict.fromkeys(s for adapter in ADAPTERS for s in adapter.suffixes),)
 
 
 def rejection_reasons() -> tuple[str, ...]:
     """Every reason a parser can reject an item with (metric labels that start at zero)."""
-    from services.ingest.core import feeds, tabular
-
-    jsonl = ("invalid_json", "invalid_encoding", "unknown_event_type", "invalid_event", "too_large")
-    return tuple(dict.fromkeys((*feeds.REASONS, *tabular.REASONS, *jsonl, "unsupported_source")))
+    reasons = (r for adapter in ADAPTERS for r in adapter.reasons)
+    return tuple(dict.fromkeys((*reasons, "unsupported_source")))
 
 
 def is_ratings_table(name: str, data: bytes) -> bool:
     """A CAAT ``ratings.csv``: descriptions of control codes, read as reference data, not as events."""
     head = data[:200].decode("utf-8-sig", "replace").lower()
     return name.lower().endswith(".csv") and head.startswith("rating,military,short_description")
-
-
-def _format_of(name: str, data: bytes) -> str | None:
-    suffix = PurePath(name).suffix.lower()
-    if suffix in JSONL_SUFFIXES:
-        return "jsonl"
-    if suffix in FEED_SUFFIXES:
-        return "feed"
-    if suffix == ".csv":
-        header = data[:500].decode("utf-8-sig", "replace").split("\n", 1)[0]
-        return "caat" if is_caat_values(header) else None
-    return None
 
 
 def parse_source(
@@ -56,19 +38,13 @@ def parse_source(
     max_item_bytes: int = 1_000_000,
     feed_name: str | None = None,
 ) -> Iterator[Parsed]:
-    """Items of one file or fetched body. ``name`` is where it came from (a file name or the last part
-    of a URL); ``feed_name`` names the outlet in the articles of a feed."""
-    kind = _format_of(name, data) if format == "auto" else format
-    if kind == "jsonl":
-        yield from parse_jsonl(data, name, max_item_bytes)
-    elif kind == "feed":
-        yield from parse_feed(
-            data, feed_name or PurePath(name).stem, now, language, max_item_bytes=max_item_bytes
-        )
-    elif kind == "caat":
-        yield from parse_caat_values(data, name, ratings)
-    elif kind == "csv" and mapping is not None:
-        yield from parse_csv(data, mapping, name)
+    """Items of one file or fetched body, read by the adapter its source names (or that claims it under
+    ``format: auto``). ``name`` is where it came from (a file name or the last part of a URL);
+    ``feed_name`` names the outlet in the articles of a feed."""
+    adapter = detect(name, data) if format == "auto" else BY_FORMAT.get(format)
+    if adapter is not None and not (adapter.needs_mapping and mapping is None):
+        source = Input(name, data, now, language, mapping, ratings, max_item_bytes, feed_name)
+        yield from adapter.parse(source)
     elif PurePath(name).suffix.lower() == ".csv":
         header = data[:500].decode("utf-8-sig", "replace").split("\n", 1)[0]
         yield Rejected(

@@ -20,16 +20,15 @@ sources:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Self
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from services.common.config import Seconds, StrictConfig
 from services.common.yamlsafe import CONSTRUCTOR_ERRORS, DepthLimitedLoader, expanded_size, unreadable_value
+from services.ingest.core.adapters import BY_FORMAT, FORMATS
 from services.ingest.core.tabular_mapping import CsvMapping
-
-Format = Literal["auto", "feed", "jsonl", "caat", "csv"]
 
 
 class SourceSpec(StrictConfig):
@@ -38,8 +37,11 @@ class SourceSpec(StrictConfig):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     url: str | None = Field(default=None, pattern=r"^https?://", description="HTTP(S) URL, polled.")
     path: Path | None = Field(default=None, description="A file, or a folder watched for files.")
-    format: Format = Field(
-        default="auto", description="Parser; auto picks by file suffix or HTTP content type."
+    format: str = Field(
+        default="auto",
+        description="Parser: one of "
+        + ", ".join(FORMATS)
+        + "; auto picks by file suffix or HTTP content type.",
     )
     interval: Seconds | None = Field(
         default=None, description="Seconds between polls; defaults per kind from the service settings."
@@ -53,9 +55,14 @@ class SourceSpec(StrictConfig):
     def _check(self) -> Self:
         if (self.url is None) == (self.path is None):
             raise ValueError(f"source {self.name!r}: give exactly one of url and path")
-        if self.format == "csv" and self.mapping is None:
-            raise ValueError(f"source {self.name!r}: format csv needs a mapping of its columns")
-        if self.mapping is not None and self.format != "csv":
+        if self.format not in FORMATS:
+            raise ValueError(
+                f"source {self.name!r}: format {self.format!r} is not one of {', '.join(FORMATS)}"
+            )
+        needs_mapping = self.format != "auto" and BY_FORMAT[self.format].needs_mapping
+        if needs_mapping and self.mapping is None:
+            raise ValueError(f"source {self.name!r}: format {self.format} needs a mapping of its columns")
+        if self.mapping is not None and not needs_mapping:
             raise ValueError(f"source {self.name!r}: a mapping is only used with format csv")
         return self
 
