@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from schemas.events import Alert, LicenceRecord, NewsArticle
-from services.match.core import terms, watchlists
+from services.match.core import term_build, terms, watchlists
 from services.match.core.alerts import Stamp
 from services.match.core.explain import Explanation, explain_licence, explain_news
 from services.match.core.limits import DEFAULT_LIMITS, MatchLimits
@@ -30,7 +30,7 @@ class Matcher:
         """``inflect=False`` compiles without the generated inflected forms (for the benchmark)."""
         self.lists = lists
         self.version = lists.version
-        self._compiled = Compiled.of(lists, terms.build(lists, inflect))
+        self._compiled = Compiled.of(lists, term_build.build(lists, inflect))
 
     @property
     def index(self) -> terms.TermIndex:
