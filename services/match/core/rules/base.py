@@ -30,7 +30,7 @@ class Finding:
     control_codes: list[str]
     evidence: list[Evidence]
     summary: str
-    title: str | None = None  # None: the event's own title (a news article's)
+    title: str | None = None  # None: the article's own title; a licence rule must set it (a licence has none)
 
 
 @dataclass(frozen=True, slots=True)
