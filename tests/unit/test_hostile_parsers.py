@@ -1013,7 +1013,7 @@ def test_watchlist_files(tmp_path: Path, matcher: Matcher) -> None:
             compiled = Matcher(lists)
         except WatchlistError as exc:
             # Compiling checks terms across files (one term for two technologies): the message names
-            # the file of the entry added second, which can be a bundled one (terms.py; see the report).
+            # the file of the entry added second, which can be a bundled one (term_build.py; see the report).
             check_message(str(exc), CONFIG_LIMIT, ".yaml")
             outcomes.reject("WatchlistError when compiling")
             return

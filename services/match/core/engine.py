@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from schemas.events import Alert, LicenceRecord, NewsArticle
-from services.match.core import terms, watchlists
+from services.match.core import term_build, terms, watchlists
+from services.match.core.alerts import Stamp
 from services.match.core.explain import Explanation, explain_licence, explain_news
 from services.match.core.limits import DEFAULT_LIMITS, MatchLimits
 from services.match.core.mentions import Compiled
-from services.match.core.rules import Stamp, evaluate_licence, evaluate_news
+from services.match.core.rules import licence_finding, news_finding
 from services.match.core.watchlists import WatchlistError, Watchlists
 
 __all__ = ["Matcher", "WatchlistError"]
@@ -29,7 +30,7 @@ class Matcher:
         """``inflect=False`` compiles without the generated inflected forms (for the benchmark)."""
         self.lists = lists
         self.version = lists.version
-        self._compiled = Compiled.of(lists, terms.build(lists, inflect))
+        self._compiled = Compiled.of(lists, term_build.build(lists, inflect))
 
     @property
     def index(self) -> terms.TermIndex:
@@ -47,15 +48,19 @@ class Matcher:
     def evaluate(
         self, event: NewsArticle | LicenceRecord, now: dt.datetime, limits: MatchLimits = DEFAULT_LIMITS
     ) -> list[Alert]:
-        """Alerts for one event (at most one per rule); ``now`` becomes ``created_at``. Only the part of
-        the event within ``limits`` is read, and the alerts of a cut event say so."""
+        """The alert of the first rule that fires on one event, if any (see ``core.rules`` for the
+        rules and their order); ``now`` becomes ``created_at``. Only the part of the event within
+        ``limits`` is read, and the alert of a cut event says so. The rules find; the alert's id,
+        time and watchlist version are stamped here, once."""
         cut = limits.cut(event)
         read = cut.event
         if isinstance(read, NewsArticle):
-            alerts = evaluate_news(self._compiled, read, now, self.version)
+            finding = news_finding(self._compiled, read)
         else:
-            alerts = evaluate_licence(self._compiled, read, now, self.version)
-        return [cut.apply(a, event) for a in alerts]
+            finding = licence_finding(self._compiled, read)
+        if finding is None:
+            return []
+        return [cut.apply(Stamp(now, self.version).alert(read, finding), event)]
 
     def explain(
         self, event: NewsArticle | LicenceRecord, now: dt.datetime, limits: MatchLimits = DEFAULT_LIMITS

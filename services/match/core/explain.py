@@ -7,15 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from schemas.events import EvidenceKind, LicenceRecord, NewsArticle
-from services.match.core.mentions import Compiled, CountryMention, Mention, analyse_news, scan_news
-from services.match.core.rules import (
-    NEWS_RULES,
-    Outcome,
-    Stamp,
-    could_alert,
-    licence_outcome,
-    news_outcomes,
-)
+from services.match.core.alerts import Stamp
+from services.match.core.countries import CountryMention
+from services.match.core.mentions import Compiled, Mention, scan_news
+from services.match.core.news_mentions import analyse_news
+from services.match.core.rules import NEWS_RULES, Outcome, could_alert, licence_outcomes, news_outcomes
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +72,11 @@ def _line(m: Mention, text: str, country: CountryMention | None = None) -> Menti
     )
 
 
-def _rule_line(o: Outcome) -> RuleLine:
-    if o.alert is None:
+def _rule_line(o: Outcome, event: NewsArticle | LicenceRecord, stamp: Stamp) -> RuleLine:
+    if o.finding is None:
         return RuleLine(o.rule, False, o.reason)
-    return RuleLine(o.rule, True, o.reason, o.alert.severity.value, o.alert.summary)
+    alert = stamp.alert(event, o.finding)
+    return RuleLine(o.rule, True, o.reason, alert.severity.value, alert.summary)
 
 
 def explain_news(c: Compiled, article: NewsArticle, stamp: Stamp) -> Explanation:
@@ -118,11 +115,11 @@ def explain_news(c: Compiled, article: NewsArticle, stamp: Stamp) -> Explanation
             m = Mention(h.field, h.start, h.end, EvidenceKind.TECHNOLOGY, h.ref, term=h.info.written)
             lines.append(_context_line(m, values[h.field]))
     out.mentions = sorted(lines, key=lambda m: (a.fields.order[m.field], m.start))
-    out.stopped = could_alert(c, scanned[1], scanned[2])
+    out.stopped = could_alert(c.lists, scanned[1], scanned[2])
     if out.stopped is not None:
         out.rules = [RuleLine(rule.name, False, out.stopped) for rule in NEWS_RULES]
         return out
-    out.rules = [_rule_line(o) for o in news_outcomes(c, article, a, stamp)]
+    out.rules = [_rule_line(o, article, stamp) for o in news_outcomes(c, a)]
     return out
 
 
@@ -132,16 +129,19 @@ def _context_line(m: Mention, text: str) -> MentionLine:
 
 def explain_licence(c: Compiled, record: LicenceRecord, stamp: Stamp) -> Explanation:
     out = Explanation(record.type, record.id, None, f"{record.authority} {record.id}")
-    outcome = licence_outcome(c, record, stamp)
-    if outcome.alert is not None:
+    outcomes = licence_outcomes(c, record)
+    for outcome in outcomes:
+        if outcome.finding is None:
+            continue
+        alert = stamp.alert(record, outcome.finding)
         out.mentions = [
-            MentionLine(e.field, e.start, e.end, e.kind.value, e.ref, e.text) for e in outcome.alert.evidence
+            MentionLine(e.field, e.start, e.end, e.kind.value, e.ref, e.text) for e in alert.evidence
         ]
         out.countries = [
             CountryLine(d, c.lists.destinations[d].tier, True, "the licence's destination")
-            for d in outcome.alert.destinations
+            for d in alert.destinations
         ]
-    out.rules = [_rule_line(outcome)]
+    out.rules = [_rule_line(o, record, stamp) for o in outcomes]
     return out
 
 

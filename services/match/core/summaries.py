@@ -1,10 +1,14 @@
-"""The one-sentence English summaries of alerts, built only from what the matcher established: a
-summary says "in the same sentence" only of the items that share a sentence."""
+"""The English words of alerts: the one-sentence summaries, built only from what the matcher
+established (a summary says "in the same sentence" only of the items that share a sentence), and the
+generated title of a licence alert."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from schemas.events import Decision, LicenceRecord
+from services.match.core.watchlists import territory_name
 
 
 def join(words: Sequence[str]) -> str:
@@ -66,3 +70,67 @@ def generic_summary(destinations: Sequence[str]) -> str:
 
 def technology_only_summary(signals: Sequence[str]) -> str:
     return capitalise(f"{_items(signals)} mentioned, with no high-risk destination named.")
+
+
+_LICENSOR = {
+    "GB": "UK",
+    "US": "US",
+    "NL": "Dutch",
+    "DE": "German",
+    "FR": "French",
+    "ES": "Spanish",
+    "IT": "Italian",
+    "BE": "Belgian",
+    "SE": "Swedish",
+    "DK": "Danish",
+    "FI": "Finnish",
+    "IE": "Irish",
+    "AT": "Austrian",
+    "CH": "Swiss",
+}
+_DECISION_WORDS = {
+    Decision.GRANTED: "granted",
+    Decision.REFUSED: "refused",
+    Decision.REVOKED: "revoked",
+    Decision.PENDING: "pending",
+    Decision.UNKNOWN: "(decision unknown)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LicenceWords:
+    """A licence alert's title and summary."""
+
+    title: str
+    summary: str
+
+
+def licence_words(
+    record: LicenceRecord,
+    destinations: Sequence[str],
+    codes: Sequence[tuple[str, str | None]],
+    goods: Sequence[str],
+    unnamed: bool,
+) -> LicenceWords:
+    """The title and summary of a licence alert: who licensed what to where. ``codes`` are the
+    watched codes and catch-alls with what they cover in words (or None); when there are none,
+    ``goods`` names the technologies or vendors described. ``unnamed`` says that no surveillance
+    item is named."""
+    who = _LICENSOR.get(record.licensing_country) or territory_name(record.licensing_country)
+    decision = _DECISION_WORDS[record.decision]
+    dest_names = join(destinations)
+    if codes:
+        what_short = ", ".join(ref for ref, _ in codes)
+        what_long = join([f"{ref} ({label})" if label else ref for ref, label in codes])
+    else:
+        what_short = ", ".join(goods)
+        what_long = "goods described as " + join([lower_first(n) for n in goods])
+    value = ""
+    if record.value:
+        value = f", value {record.value:,.0f}" + (f" {record.currency}" if record.currency else "")
+    if unnamed:
+        value += "; no surveillance item is named"
+    return LicenceWords(
+        f"{who} licence {decision}: {what_short} to {dest_names}",
+        capitalise(f"{who} licence {decision} for {what_long} to {dest_names}{value}."),
+    )

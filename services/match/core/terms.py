@@ -1,30 +1,23 @@
 """The term index: every watchlist term (technologies, destinations, vendors, context words) compiled
-once into one trie-shaped regular expression over normalised text, and the scan that turns its
-matches into hits with original offsets, after case, language, negative-context and elision rules."""
+once (by ``term_build``) into one Aho-Corasick automaton over normalised text, and the scan that
+turns its matches into hits with original offsets, after case, language, negative-context and
+elision rules."""
 
 from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from html import unescape
 from typing import Literal
 
 import ahocorasick
 
-from services.match.core.morphology import variants
-from services.match.core.text import Normalised, fold, normalise, visible
+from services.match.core.text import Normalised, normalise, visible
 from services.match.core.watchlists import (
     Case,
-    ContextEntry,
     Tail,
-    TechnologyEntry,
-    TermItem,
-    TermSpec,
-    WatchlistError,
-    Watchlists,
-    cldr_names,
 )
 
 Kind = Literal["technology", "destination", "vendor", "context", "code"]
@@ -35,7 +28,7 @@ Form = Literal["name", "adjective", "place", "term"]
 _CODE_KEYS = tuple(f"{d}{sep}{g}" for d in "0123456789" for g in "abcde" for sep in ("", ".", ". "))
 _CODE_INFO_KEY = "\x00code"
 
-_SEPARATORS = re.compile(r"[\s\-]+")
+SEPARATORS = re.compile(r"[\s\-]+")
 # A coordinated fragment before a term: "facial and| emotion recognition", "Gesichts- und| Emotions…".
 _ELISION = re.compile(
     r"(?<![\w-])([a-z]+)(-?)(?:\s*,\s*|\s+(?:and|or|&|en|of|und|oder|sowie|et|ou|y|e|o|u)\s+)$"
@@ -120,83 +113,6 @@ def _case_allows(info: TermInfo, original: str) -> bool:
     return " ".join(original.split()).startswith(info.written)
 
 
-def _is_acronym(term: str) -> bool:
-    letters = [c for c in term if c.isalpha()]
-    return len(letters) >= 2 and all(c.isupper() for c in letters)
-
-
-class _Builder:
-    def __init__(self, inflect: bool = True) -> None:
-        self.infos: dict[str, list[TermInfo]] = {}
-        self.listed: set[str] = set()  # keys of terms as the watchlists write them
-        self.inflect = inflect  # add the generated inflected forms of each term
-
-    def add(
-        self,
-        kind: Kind,
-        ref: str,
-        item: TermItem,
-        *,
-        case: Case,
-        tail: Tail,
-        ambiguous: bool = False,
-        where: str,
-        form: Form = "term",
-        language: str | None = None,
-        secondary: bool = False,
-    ) -> None:
-        spec = item if isinstance(item, TermSpec) else TermSpec(term=item)
-        written = " ".join(spec.term.split())
-        key = _SEPARATORS.sub(" ", fold(written)).strip()
-        if not key or not re.search(r"\w", key):
-            raise WatchlistError(f"{where}: term {spec.term!r} is empty once normalised")
-        default_case: Case = "upper" if _is_acronym(written) and case != "exact" else case
-        info = TermInfo(
-            kind=kind,
-            ref=ref,
-            key=key,
-            written=written,
-            case=spec.case or default_case,
-            tail=spec.tail or tail,
-            languages=frozenset(spec.languages) if spec.languages else None,
-            ambiguous=spec.ambiguous if spec.ambiguous is not None else ambiguous,
-            form=form,
-            language=language,
-            near=_near_pattern(spec.near),
-            within=spec.within,
-            secondary=secondary,
-        )
-        self._put(key, info, where, spec.term, listed=True)
-        if info.case == "any" and self.inflect:  # a term whose case matters is written as it must appear
-            for other in variants(key, language):
-                self._put(other, replace(info, key=other), where, spec.term, listed=False)
-
-    def _put(self, key: str, info: TermInfo, where: str, term: str, *, listed: bool) -> None:
-        if listed:
-            self.listed.add(key)
-        existing = self.infos.setdefault(key, [])
-        for other in existing:
-            if other.kind == info.kind and other.ref != info.ref and info.kind != "context":
-                if not listed:
-                    return  # a generated form another entry lists itself: the listed one wins
-                raise WatchlistError(f"{where}: term {term!r} is already a term of {info.kind} {other.ref!r}")
-            if other == info:
-                return
-        existing.append(info)
-
-
-def _near_pattern(words: list[str]) -> re.Pattern[str] | None:
-    """One expression for the words a term needs nearby (folded; ``*`` allows any ending)."""
-    if not words:
-        return None
-    parts = []
-    for word in words:
-        folded = " ".join(fold(word).split())
-        stem = re.escape(folded.rstrip("*")).replace("\\ ", "[\\s-]+")
-        parts.append(stem + ("[a-z]*" if folded.endswith("*") else ""))
-    return re.compile(r"(?<![a-z0-9])(?:" + "|".join(parts) + r")(?![a-z0-9])")
-
-
 _WORD_CHARS = 16  # a generous average word length, to cut the window before counting words
 
 
@@ -213,87 +129,6 @@ def _any_language(info: TermInfo, language: str) -> bool:
     """A common word of context counts in its own language only: French "interceptés" is not the
     English "intercept" plus an ending. Names (Citizen Lab, Amnesty Tech) count in any language."""
     return info.language in (None, language) or not info.written.islower()
-
-
-def _technology_tail(lang: str) -> Tail:
-    return "compound" if lang in ("nl", "de") else "plural"
-
-
-def build(lists: Watchlists, inflect: bool = True) -> TermIndex:
-    """Compile every enabled watchlist term into one index, with the inflected forms of each
-    (``inflect=False`` leaves them out: only the benchmark measures what they cost)."""
-    b = _Builder(inflect)
-    termed: tuple[tuple[Kind, str, Iterable[TechnologyEntry | ContextEntry]], ...] = (
-        ("technology", "technologies", lists.technologies.values()),
-        ("context", "context", lists.context.values()),
-    )
-    negatives: dict[tuple[Kind, str], re.Pattern[str]] = {}
-    for kind, section, entries in termed:
-        for entry in entries:
-            if isinstance(entry, TechnologyEntry) and entry.negative:
-                negatives[(kind, entry.id)] = _combine(entry.negative)
-            for lang, items in entry.terms.items():
-                for item in items:
-                    b.add(
-                        kind,
-                        entry.id,
-                        item,
-                        case="any",
-                        tail=_technology_tail(lang),
-                        where=f"{lists.origin(section, entry.id)}: {section}: {entry.id}",
-                        language=lang,
-                        secondary=kind == "context" and entry.id not in PRIMARY_CONTEXT,
-                    )
-    for dest in lists.destinations.values():
-        where = f"{lists.origin('destinations', dest.id)}: destinations: {dest.id}"
-        names: list[TermItem] = [*dest.names]
-        if dest.cldr:
-            names.extend(cldr_names(dest.id))
-        later = dest.tier == "none"
-        forms: tuple[tuple[Form, Sequence[TermItem], Case, Tail], ...] = (
-            ("name", names, "title", "plural"),
-            ("adjective", dest.adjectives, "any", "inflect"),
-            ("place", dest.places, "title", "plural"),
-        )
-        for form, written, case, tail in forms:
-            for item in written:
-                b.add(
-                    "destination",
-                    dest.id,
-                    item,
-                    case=case,
-                    tail=tail,
-                    where=where,
-                    form=form,
-                    secondary=later,
-                )
-        patterns = [*dest.negative, *lists.destination_negative]
-        if patterns:
-            negatives[("destination", dest.id)] = _combine(patterns)
-    for vendor in lists.vendors.values():
-        where = f"{lists.origin('vendors', vendor.id)}: vendors: {vendor.id}"
-        for item in [*vendor.aliases, *vendor.products]:
-            ambiguous = isinstance(item, TermSpec) and bool(item.ambiguous)
-            b.add(
-                "vendor",
-                vendor.id,
-                item,
-                case="title" if ambiguous else "any",
-                tail="none",
-                where=where,
-            )
-        if vendor.negative:
-            negatives[("vendor", vendor.id)] = _combine(vendor.negative)
-    return TermIndex(b.infos, negatives, len(b.listed))
-
-
-def _combine(patterns: list[str]) -> re.Pattern[str]:
-    """One expression for several negative patterns; a leading (?i) becomes a scoped flag."""
-    parts = []
-    for p in patterns:
-        m = re.match(r"\(\?([aiLmsux]+)\)", p)
-        parts.append(f"(?{m.group(1)}:{p[m.end() :]})" if m else f"(?:{p})")
-    return re.compile("|".join(parts))
 
 
 # The scan text: the normalised text with separators between the words of a term (white space,
@@ -361,6 +196,28 @@ def _automaton(keys: dict[str, tuple[str, ...]]) -> ahocorasick.Automaton | None
             automaton.add_word(start + skey, (len(skey), payload_keys))
     automaton.make_automaton()
     return automaton
+
+
+@dataclass(frozen=True, slots=True)
+class _Pass:
+    """What one call of ``TermIndex.scan`` looks for, and in what text."""
+
+    field: str
+    text: str
+    norm: Normalised
+    language: str | None
+    wanted: frozenset[Kind] | None  # None: every kind
+    deferred: frozenset[Kind]  # kinds whose negative contexts the caller checks later
+
+    def admits(self, info: TermInfo) -> bool:
+        """Whether a term of this kind and language is looked for here."""
+        if self.wanted is not None and info.kind not in self.wanted:
+            return False
+        if info.languages is not None and self.language not in info.languages:
+            return False
+        return not (
+            info.kind == "context" and self.language is not None and not _any_language(info, self.language)
+        )
 
 
 class TermIndex:
@@ -454,7 +311,7 @@ class TermIndex:
             return []
         found.sort()
         wanted = frozenset(kinds) if kinds is not None else None
-        deferred = frozenset(defer)
+        p = _Pass(field, text, norm, language, wanted, frozenset(defer))
         hits: list[Hit] = []
         covered = 0  # scan offset up to which accepted hits reach
         for start, _size, after, keys in found:
@@ -468,36 +325,44 @@ class TermIndex:
             stop = _LETTERS.match(scan.text, after).end()  # type: ignore[union-attr]  # [a-z]* always matches
             if stop < len(scan.text) and scan.text[stop].isdigit():
                 continue
-            rest = scan.text[after:stop]
-            n_start = scan.normalised(start)
-            n_end = scan.normalised(stop - 1) + 1
-            o_start, o_end = norm.span(n_start, n_end)
-            original = text[o_start:o_end]
-            seen: set[tuple[str, str]] = set()
-            for key in keys:
-                for info in self._infos[key]:
-                    if (info.kind, info.ref) in seen or not _tail_allows(info.tail, rest):
-                        continue
-                    if wanted is not None and info.kind not in wanted:
-                        continue
-                    if info.languages is not None and language not in info.languages:
-                        continue
-                    if info.kind == "context" and language is not None and not _any_language(info, language):
-                        continue
-                    if not _case_allows(info, original):
-                        continue
-                    if info.kind not in deferred and self._defused(info, text, o_start, o_end):
-                        continue
-                    if info.near is not None and not _has_near(info, norm.text, n_start, n_end):
-                        continue
-                    seen.add((info.kind, info.ref))
-                    hits.append(Hit(field, o_start, o_end, info))
-                    if info.kind == "technology":
-                        hits.extend(self._elided(field, norm, n_start, info, o_end, seen))
-                        hits.extend(self._elided_after(field, norm, n_end, info, o_start, seen))
-            if seen:
+            if self._term_hits(p, scan, start, after, stop, keys, hits):
                 covered = stop
         return hits
+
+    def _term_hits(
+        self,
+        p: _Pass,
+        scan: _ScanText,
+        start: int,
+        after: int,
+        stop: int,
+        keys: tuple[str, ...],
+        hits: list[Hit],
+    ) -> bool:
+        """Add to ``hits`` the terms of ``keys`` found at scan offsets [start, after) whose rules the
+        match passes (with the terms elided beside a technology); True when any did."""
+        rest = scan.text[after:stop]
+        n_start = scan.normalised(start)
+        n_end = scan.normalised(stop - 1) + 1
+        o_start, o_end = p.norm.span(n_start, n_end)
+        original = p.text[o_start:o_end]
+        seen: set[tuple[str, str]] = set()
+        for key in keys:
+            for info in self._infos[key]:
+                if (info.kind, info.ref) in seen or not _tail_allows(info.tail, rest):
+                    continue
+                if not p.admits(info) or not _case_allows(info, original):
+                    continue
+                if info.kind not in p.deferred and self._defused(info, p.text, o_start, o_end):
+                    continue
+                if info.near is not None and not _has_near(info, p.norm.text, n_start, n_end):
+                    continue
+                seen.add((info.kind, info.ref))
+                hits.append(Hit(p.field, o_start, o_end, info))
+                if info.kind == "technology":
+                    hits.extend(self._elided(p.field, p.norm, n_start, info, o_end, seen))
+                    hits.extend(self._elided_after(p.field, p.norm, n_end, info, o_start, seen))
+        return bool(seen)
 
     def _elided(
         self, field: str, norm: Normalised, pos: int, head: TermInfo, end: int, seen: set[tuple[str, str]]
@@ -539,7 +404,7 @@ class TermIndex:
         m = _TRAILING_ELISION.match(norm.text, pos)
         if m is None or " " not in head.key:
             return
-        fragment = _SEPARATORS.sub(" ", m.group(1))
+        fragment = SEPARATORS.sub(" ", m.group(1))
         candidates = [head.key[:i] + " " + fragment for i, ch in enumerate(head.key) if ch == " "]
         for c in candidates:
             for info in self._infos.get(c, []):
