@@ -46,6 +46,7 @@ from schemas import Alert, DeadLetter, InvalidEvent, LicenceRecord, NewsArticle,
 from services.common.pipeline import DEADLETTER_REASONS, Outgoing, encode
 from services.ingest.core import feeds as feeds_module
 from services.ingest.core import tabular
+from services.ingest.core.adapters import ADAPTERS, FORMATS
 from services.ingest.core.caat import COLUMNS, load_ratings, parse_caat_values
 from services.ingest.core.decoding import decode_lines
 from services.ingest.core.feeds import parse_date, parse_feed
@@ -820,12 +821,14 @@ def test_parse_jsonl() -> None:
 
 
 def test_parse_source_dispatch() -> None:
-    """The parser picked by name and format, with whatever bytes: only documented rejections."""
+    """The parser picked by name and format, with whatever bytes: only documented rejections. Every
+    registered adapter and every file ending it claims are tried, so a new adapter is fuzzed here too."""
     outcomes = Outcomes("ingest parse_source")
+    claimed = [f"a{suffix}" for adapter in ADAPTERS for suffix in adapter.suffixes]
     names = st.sampled_from(
-        ["a.rss", "a.xml", "a.jsonl", "a.csv", "values.csv", "a.txt", "a", "a.NDJSON", ".csv"]
+        [*claimed, "a.rss", "a.xml", "a.jsonl", "a.csv", "values.csv", "a.txt", "a", "a.NDJSON", ".csv"]
     )
-    formats = st.sampled_from(["auto", "auto", "feed", "jsonl", "caat", "csv"])
+    formats = st.sampled_from(["auto", "auto", *FORMATS])
     data = feed_bytes | event_bytes | caat_documents() | st.binary(max_size=100)
 
     real_lines = st.sampled_from(REAL_EVENTS).map(lambda e: json.dumps(e).encode())
