@@ -193,7 +193,7 @@ class Dispatcher:
         if free <= 0 or self._stopping.is_set():
             return 0
         now = self.clock()
-        claims = await self.store.claim(
+        claims = await self.store.deliveries.claim(
             now,
             self.holder,
             now + dt.timedelta(seconds=self.settings.lease_seconds),
@@ -205,8 +205,8 @@ class Dispatcher:
             return 0
         # What the sends need, in a few queries for the whole claim rather than a few per notification.
         try:
-            pendings = await self.store.load_many([c.id for c in claims]) if claims else {}
-            subscriptions = {s.id: s for s in await self.store.subscriptions()} if claims else {}
+            pendings = await self.store.deliveries.load_many([c.id for c in claims]) if claims else {}
+            subscriptions = {s.id: s for s in await self.store.subscriptions.all()} if claims else {}
         except Exception:
             await self._give_back(claims)  # nothing was sent: give them back rather than wait for the lease
             raise
@@ -225,7 +225,9 @@ class Dispatcher:
         """Release claims that were not sent (a failure to release leaves them to their lease)."""
         for claim in claims:
             with contextlib.suppress(Exception):
-                await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                await self.store.deliveries.release(
+                    claim.id, self.holder, self.clock(), counted=not claim.in_doubt
+                )
 
     async def _record_delivered(self, notification_id: str, now: dt.datetime) -> bool:
         """Record a delivery; deliveries finishing together share one transaction (group commit)."""
@@ -241,7 +243,7 @@ class Dispatcher:
         await asyncio.sleep(0)  # let the sends finishing in this loop turn join the batch
         batch, self._delivered = self._delivered, []
         try:
-            done = await self.store.delivered_many([i for i, _ in batch], self.holder, now)
+            done = await self.store.deliveries.delivered_many([i for i, _ in batch], self.holder, now)
         except Exception as exc:  # the senders see it; their leases run out and they are sent again
             for _, future in batch:
                 if not future.done():
@@ -294,7 +296,9 @@ class Dispatcher:
         is stopping, or the queue for this target is longer than a claim may be held (then it is due
         again when its turn would come, and another replica may take it)."""
         if self._stopping.is_set():  # claimed just before the stop: given back, not sent
-            await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            await self.store.deliveries.release(
+                claim.id, self.holder, self.clock(), counted=not claim.in_doubt
+            )
             return False
         limiter = self._limits.get(channel.type)
         if limiter is None:
@@ -303,7 +307,9 @@ class Dispatcher:
         ahead = limiter.next_free(channel.target, mono)
         if ahead > self.settings.lease_seconds / 3:
             later = self.clock() + dt.timedelta(seconds=ahead)
-            await self.store.release(claim.id, self.holder, self.clock(), later, counted=not claim.in_doubt)
+            await self.store.deliveries.release(
+                claim.id, self.holder, self.clock(), later, counted=not claim.in_doubt
+            )
             return False
         delay = limiter.reserve(channel.target, mono)
         if delay <= 0:
@@ -318,7 +324,9 @@ class Dispatcher:
         finally:
             self._pacing.discard(claim.id)
         if self._stopping.is_set():
-            await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            await self.store.deliveries.release(
+                claim.id, self.holder, self.clock(), counted=not claim.in_doubt
+            )
             return False
         return True
 
@@ -328,7 +336,9 @@ class Dispatcher:
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 await asyncio.shield(
-                    self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                    self.store.deliveries.release(
+                        claim.id, self.holder, self.clock(), counted=not claim.in_doubt
+                    )
                 )
             raise
         except Exception as exc:  # a bug or the database: the lease runs out and it is tried again
@@ -342,7 +352,7 @@ class Dispatcher:
             return
         if sub is None or not sub.enabled or not pending.alerts:
             why = "subscription gone or disabled" if pending.alerts else "no alerts left"
-            if await self.store.cancel(claim.id, self.holder, self.clock(), why):
+            if await self.store.deliveries.cancel(claim.id, self.holder, self.clock(), why):
                 self.metrics.notifications.labels(channel=pending.channel, outcome="cancelled").inc()
             return
         channel = self.channels.get(sub)
@@ -357,11 +367,15 @@ class Dispatcher:
             return
         async with self._fair_turn(claim, sub.owner, channel.target) as turn:
             if not turn:  # the stop began while it waited for its owner's or target's turn
-                await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                await self.store.deliveries.release(
+                    claim.id, self.holder, self.clock(), counted=not claim.in_doubt
+                )
                 return
             async with self._send_slots:
                 if self._stopping.is_set():  # its turn came after the stop began: given back, not sent
-                    await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                    await self.store.deliveries.release(
+                        claim.id, self.holder, self.clock(), counted=not claim.in_doubt
+                    )
                     return
                 await self._send(claim, pending, sub, channel)
 
@@ -458,12 +472,12 @@ class Dispatcher:
             text = (
                 f"{failure.detail} (gave up: {give_up.replace('_', ' ')} after {pending.attempts} attempt(s))"
             )
-            await self.store.dead(claim.id, self.holder, now, failure.reason, text)
+            await self.store.deliveries.dead(claim.id, self.holder, now, failure.reason, text)
             self.metrics.notifications.labels(channel=kind, outcome="dead").inc()
             log.error("notification dead", extra=context)
             return
         delay = self.policy.delay(pending.attempts, self.rng, failure.retry_after)
-        await self.store.retry_later(
+        await self.store.deliveries.retry_later(
             claim.id, self.holder, now + dt.timedelta(seconds=delay), failure.reason, failure.detail
         )
         self.metrics.notifications.labels(channel=kind, outcome="retried").inc()
