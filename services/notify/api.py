@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
 from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
+from services.common.addresses import TargetPolicy
 from services.common.config import error_message, error_path
 from services.notify.channels.base import DeliveryError, utcnow
 from services.notify.channels.http import check_url
@@ -236,9 +237,12 @@ class Api:
         vocabulary: Vocabulary = SHARED,
         test_sends_per_hour: int = 30,
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
+        *,
+        targets: TargetPolicy,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
+        self.targets = targets  # where subscription URLs may point (the channels' own policy)
         self.admin_token = admin_token.get_secret_value() if admin_token else None
         self.clock = clock
         self.known_ids = known_ids(vocabulary, max_recipients)  # ids filters may name
@@ -329,7 +333,7 @@ class Api:
             wrong = problems.located("channel.url") or problems.located(f"channel.{kind}.url")
             url = None if wrong else channel["url"]
         if url is not None:
-            problem = await check_url(url, self.dispatcher.channels.ctx.targets)
+            problem = await check_url(url, self.targets)
             if problem:
                 problems.add("channel.url", problem)
         error = problems.error("invalid subscription")

@@ -169,6 +169,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         vocabulary=settings.vocabulary(),
         test_sends_per_hour=settings.test_sends_per_hour,
         max_recipients=settings.max_recipients,
+        targets=ctx.targets,
     )
     service = Service(
         name=SERVICE,
