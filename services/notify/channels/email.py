@@ -21,12 +21,8 @@ import aiosmtplib
 from schemas import Notification
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason, SmtpServer, target_id
 from services.notify.core.model import EmailSettings
-from services.notify.core.render import (
-    one_line,
-    render_notification_html,
-    render_notification_text,
-    subject,
-)
+from services.notify.core.render import one_line, render_notification_text, subject
+from services.notify.core.render_html import render_notification_html
 
 log = logging.getLogger(__name__)
 
