@@ -24,6 +24,7 @@ from services.common.pipeline import PipelineMetrics, new_registry, subscribe_ba
 from services.common.runtime import Service, make_broker
 from services.common.topics import topic_guard
 from services.notify.api import Api
+from services.notify.channels import channel_rates
 from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
 from services.notify.core.config import SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import Subscription
@@ -139,10 +140,12 @@ def create_service(settings: NotifySettings | None = None) -> Service:
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
             send_timeout_seconds=settings.send_timeout_seconds,
-            rates=(
-                ("slack", settings.slack_per_second),
-                ("webhook", settings.webhook_per_second),
-                ("email", settings.email_per_second),
+            rates=channel_rates(
+                {
+                    "slack": settings.slack_per_second,
+                    "webhook": settings.webhook_per_second,
+                    "email": settings.email_per_second,
+                }
             ),
         ),
         health=health,

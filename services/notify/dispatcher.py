@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from schemas import Notification
 from schemas.bounds import bound_alert
 from services.common.health import DATABASE_CHECK, Health
-from services.notify.channels import build_channel
+from services.notify.channels import build_channel, channel_rates
 from services.notify.channels.base import Channel, ChannelContext, DeliveryError, Reason, utcnow
 from services.notify.core.model import Subscription
 from services.notify.core.outcome import INTERNAL_ERROR, Dead, Delivered, Failure, outcome, rate_limit_pause
@@ -51,7 +51,7 @@ class DispatchSettings:
     lease_seconds: float = 120.0
     poll_seconds: float = 0.5
     send_timeout_seconds: float = 10.0
-    rates: tuple[tuple[str, float], ...] = (("slack", 1.0), ("webhook", 10.0), ("email", 2.0))
+    rates: tuple[tuple[str, float], ...] = channel_rates()  # each channel's default (the registry)
 
 
 class Channels:
