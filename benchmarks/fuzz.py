@@ -247,7 +247,7 @@ def alert_target() -> Target:
             "updated_at": NOW,
         }
     )
-    loop.run_until_complete(store.create_subscription(everything))
+    loop.run_until_complete(store.subscriptions.create(everything))
     handle = make_handler(store, NotifyMetrics(CollectorRegistry()), 0.0, lambda: None, clock=lambda: NOW)
 
     def storable(alert: Alert) -> bool:

@@ -19,6 +19,7 @@ from typing import Any, ParamSpec, Self, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -202,6 +203,28 @@ class Store:
         await self.engine.dispose()
         if self.reader is not self.engine:
             await self.reader.dispose()
+
+
+def dialect_insert(conn: AsyncConnection, table: Any) -> Any:
+    """An INSERT of ``table`` that knows ``ON CONFLICT`` in the connection's dialect (both SQLite and
+    PostgreSQL spell it the same: ``.on_conflict_do_nothing`` / ``.on_conflict_do_update``)."""
+    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+class Section:
+    """The queries of one concept (subscriptions, a queue, ...) on a service's ``Store``: a service with
+    many concepts composes one section per concept on a single store, so they share its engines and its
+    one queue of writers. Reads go through ``reader``, writes through ``writing()``, as on the store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    @property
+    def reader(self) -> AsyncEngine:
+        return self.store.reader
+
+    def writing(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        return self.store.writing()
 
 
 def run_migrations(metadata: Any, default_version_table: str) -> None:

@@ -84,7 +84,7 @@ def find_database(given: str | None, environ: Mapping[str, str]) -> tuple[str, s
 
 
 async def _dead(store: NotifyStore, subscription: str | None, limit: int, as_json: bool) -> int:
-    dead = await store.dead_notifications(subscription_id=subscription, limit=limit)
+    dead = await store.deliveries.dead_notifications(subscription_id=subscription, limit=limit)
     for d in dead:
         if as_json:
             print(json.dumps(d.as_json(), ensure_ascii=False))
@@ -160,12 +160,12 @@ async def _run(args: argparse.Namespace) -> int:
             if not (args.id or args.subscription or args.all):
                 print("say which: --id ID, --subscription ID or --all", file=sys.stderr)
                 return 2
-            count = await store.redrive(
+            count = await store.deliveries.redrive(
                 now, ids=args.id, subscription_id=args.subscription, everything=args.all
             )
             print(f"{count} notification(s) queued again")
             return 0 if count or not args.id else 1
-        token = await store.add_token(args.owner, now, label=args.label)
+        token = await store.tokens.add(args.owner, now, label=args.label)
         print(token)
         print(f"token for {args.owner}: shown once, keep it safe", file=sys.stderr)
         return 0

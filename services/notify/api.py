@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
 from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
+from services.common.addresses import TargetPolicy
 from services.common.config import error_message, error_path
 from services.notify.channels.base import DeliveryError, utcnow
 from services.notify.channels.http import check_url
@@ -236,14 +237,17 @@ class Api:
         vocabulary: Vocabulary = SHARED,
         test_sends_per_hour: int = 30,
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
+        *,
+        targets: TargetPolicy,
     ) -> None:
         self.store = store
         self.dispatcher = dispatcher
+        self.targets = targets  # where subscription URLs may point (the channels' own policy)
         self.admin_token = admin_token.get_secret_value() if admin_token else None
         self.clock = clock
         self.known_ids = known_ids(vocabulary, max_recipients)  # ids filters may name
         # Test sends go out at once to recipients the owner chose: paced per owner, refused beyond. The
-        # pace is kept in the database, shared by every replica (NotifyStore.reserve_test_send).
+        # pace is kept in the database, shared by every replica (SendPacingStore.reserve).
         self.test_sends_per_hour = test_sends_per_hour
         self.test_sends = Pace(test_sends_per_hour / 3600.0, burst=min(TEST_SENDS_BURST, test_sends_per_hour))
         self._routes: list[BaseRoute] = []
@@ -258,7 +262,7 @@ class Api:
             raise ApiError(401, "send a bearer token: Authorization: Bearer <token>")
         if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token.encode()):
             return Caller(ADMIN_OWNER, True)
-        found = await self.store.token_owner(token)
+        found = await self.store.tokens.owner_of(token)
         if found is None:
             raise ApiError(401, "unknown or revoked token")
         if is_reserved_owner(found[0]) and not found[1]:
@@ -290,7 +294,7 @@ class Api:
     async def _own_subscription(self, caller: Caller, subscription_id: str) -> Subscription:
         # Ids are safe ids: anything else is missing (and never reaches the database, which may not
         # even take it: PostgreSQL refuses NUL characters).
-        sub = await self.store.subscription(subscription_id) if is_safe_id(subscription_id) else None
+        sub = await self.store.subscriptions.get(subscription_id) if is_safe_id(subscription_id) else None
         if sub is None or (not caller.admin and sub.owner != caller.owner):
             raise ApiError(404, f"no subscription {subscription_id!r}")
         return sub
@@ -329,7 +333,7 @@ class Api:
             wrong = problems.located("channel.url") or problems.located(f"channel.{kind}.url")
             url = None if wrong else channel["url"]
         if url is not None:
-            problem = await check_url(url, self.dispatcher.channels.ctx.targets)
+            problem = await check_url(url, self.targets)
             if problem:
                 problems.add("channel.url", problem)
         error = problems.error("invalid subscription")
@@ -363,7 +367,7 @@ class Api:
         owner = request.query_params.get("owner") if caller.admin else caller.owner
         if owner is not None and not is_safe_id(owner):
             raise ApiError(422, f"owner: {ID_RULE}")
-        subs = await self.store.subscriptions(owner)
+        subs = await self.store.subscriptions.all(owner)
         return JSONResponse({"subscriptions": [public_view(s) for s in subs]})
 
     async def create_subscription(self, request: Request, caller: Caller) -> Response:
@@ -387,7 +391,7 @@ class Api:
         sub = Subscription.from_spec(
             spec, id=sub_id, owner=owner, origin="api", created_at=now, updated_at=now
         )
-        if not await self.store.create_subscription(sub):
+        if not await self.store.subscriptions.create(sub):
             raise ApiError(409, f"a subscription {sub_id!r} exists already")
         log.info(
             "subscription created",
@@ -420,7 +424,7 @@ class Api:
             created_at=sub.created_at,
             updated_at=max(self.clock(), sub.updated_at + dt.timedelta(microseconds=1)),
         )
-        if not await self.store.replace_subscription(updated):
+        if not await self.store.subscriptions.replace(updated):
             raise ApiError(404, f"no subscription {sub.id!r}")
         log.info("subscription changed", extra={"subscription_id": sub.id, "owner": sub.owner})
         return JSONResponse(public_view(updated))
@@ -429,14 +433,14 @@ class Api:
         sub = await self._own_subscription(caller, request.path_params["id"])
         if sub.origin != "api":
             raise ApiError(409, f"subscription {sub.id!r} is managed in the {sub.origin} configuration")
-        await self.store.delete_subscription(sub.id, self.clock())
+        await self.store.subscriptions.delete(sub.id, self.clock())
         log.info("subscription deleted", extra={"subscription_id": sub.id, "owner": sub.owner})
         return Response(status_code=204)
 
     async def test_subscription(self, request: Request, caller: Caller) -> Response:
         sub = await self._own_subscription(caller, request.path_params["id"])
         try:
-            wait = await self.store.reserve_test_send(caller.owner, self.test_sends, self.clock)
+            wait = await self.store.test_sends.reserve(caller.owner, self.test_sends, self.clock)
         except DATABASE_FAILURES as exc:
             # Only the type is logged: a driver's message may carry the database URL.
             log.warning(
@@ -479,7 +483,7 @@ class Api:
     async def list_silences(self, request: Request, caller: Caller) -> Response:
         now = self.clock()
         expired = request.query_params.get("expired") in ("1", "true", "yes")
-        silences = await self.store.silences(
+        silences = await self.store.silences.all(
             owner=None if caller.admin else caller.owner, now=None if expired else now
         )
         return JSONResponse({"silences": [_silence_view(s, now) for s in silences]})
@@ -518,16 +522,16 @@ class Api:
             ends_at=ends,
             created_at=now,
         )
-        await self.store.add_silence(silence)
+        await self.store.silences.add(silence)
         log.info("silence created", extra={"silence_id": silence.id, "owner": owner, "by": caller.owner})
         return JSONResponse(_silence_view(silence, now), status_code=201)
 
     async def expire_silence(self, request: Request, caller: Caller) -> Response:
         silence_id = request.path_params["id"]
-        silence = await self.store.silence(silence_id) if is_safe_id(silence_id) else None
+        silence = await self.store.silences.get(silence_id) if is_safe_id(silence_id) else None
         if silence is None or (not caller.admin and silence.owner != caller.owner):
             raise ApiError(404, f"no silence {request.path_params['id']!r}")
-        await self.store.expire_silence(silence.id, self.clock())
+        await self.store.silences.expire(silence.id, self.clock())
         return Response(status_code=204)
 
     # --- dead notifications and tokens -----------------------------------------------------------
@@ -536,7 +540,7 @@ class Api:
         subscription_id = request.query_params.get("subscription")
         if subscription_id is not None and not is_safe_id(subscription_id):
             return JSONResponse({"dead": []})  # no subscription has such an id
-        dead = await self.store.dead_notifications(
+        dead = await self.store.deliveries.dead_notifications(
             owner=None if caller.admin else caller.owner, subscription_id=subscription_id
         )
         return JSONResponse({"dead": [d.as_json() for d in dead]})
@@ -550,7 +554,7 @@ class Api:
             raise ApiError(422, f"owner: {OWNER_RULE}")
         # Printable characters only: no NUL (PostgreSQL refuses it), no lone surrogate (not UTF-8).
         label = "".join(c for c in str(body.get("label") or "") if c.isprintable())[:200]
-        token = await self.store.add_token(owner, self.clock(), label=label)
+        token = await self.store.tokens.add(owner, self.clock(), label=label)
         log.info("token created", extra={"owner": owner})
         return JSONResponse({"owner": owner, "token": token}, status_code=201)
 

@@ -24,6 +24,7 @@ from services.common.pipeline import PipelineMetrics, new_registry, subscribe_ba
 from services.common.runtime import Service, make_broker
 from services.common.topics import topic_guard
 from services.notify.api import Api
+from services.notify.channels import channel_rates
 from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
 from services.notify.core.config import SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import Subscription
@@ -139,10 +140,12 @@ def create_service(settings: NotifySettings | None = None) -> Service:
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
             send_timeout_seconds=settings.send_timeout_seconds,
-            rates=(
-                ("slack", settings.slack_per_second),
-                ("webhook", settings.webhook_per_second),
-                ("email", settings.email_per_second),
+            rates=channel_rates(
+                {
+                    "slack": settings.slack_per_second,
+                    "webhook": settings.webhook_per_second,
+                    "email": settings.email_per_second,
+                }
             ),
         ),
         health=health,
@@ -169,6 +172,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         vocabulary=settings.vocabulary(),
         test_sends_per_hour=settings.test_sends_per_hour,
         max_recipients=settings.max_recipients,
+        targets=ctx.targets,
     )
     service = Service(
         name=SERVICE,
@@ -185,8 +189,8 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         await store.migrate()
         now = utcnow()
         builtin, from_file = configured
-        made = await store.sync_subscriptions("builtin", builtin, now)
-        synced = await store.sync_subscriptions("file", from_file, now)
+        made = await store.subscriptions.sync("builtin", builtin, now)
+        synced = await store.subscriptions.sync("file", from_file, now)
         log.info(
             "subscriptions ready",
             extra={
@@ -206,17 +210,19 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         loop = asyncio.get_running_loop()
         while True:
             with contextlib.suppress(Exception):
-                counts, oldest = await store.queue_stats()
+                counts, oldest = await store.deliveries.queue_stats()
                 for state in QUEUE_STATES:
                     metrics.queue.labels(state=state).set(counts.get(state, 0))
                 late = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
                 metrics.oldest_due.set(max(0.0, late))
                 if loop.time() - last_purge > 3600:
                     last_purge = loop.time()
-                    removed = await store.purge(utcnow() - dt.timedelta(days=settings.retention_days))
+                    removed = await store.deliveries.purge(
+                        utcnow() - dt.timedelta(days=settings.retention_days)
+                    )
                     if removed:
                         log.info("old notifications forgotten", extra={"removed": removed})
-                    await store.forget_idle_test_sends(utcnow())
+                    await store.test_sends.forget_idle(utcnow())
             await asyncio.sleep(5)
 
     async def close() -> None:

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from schemas import Notification
 from schemas.bounds import bound_alert
 from services.common.health import DATABASE_CHECK, Health
-from services.notify.channels import build_channel
+from services.notify.channels import build_channel, channel_rates
 from services.notify.channels.base import Channel, ChannelContext, DeliveryError, Reason, utcnow
 from services.notify.core.model import Subscription
+from services.notify.core.outcome import INTERNAL_ERROR, Dead, Delivered, Failure, outcome, rate_limit_pause
 from services.notify.core.ratelimit import RateLimiter
 from services.notify.core.retry import RetryPolicy
 from services.notify.metrics import NotifyMetrics
@@ -34,14 +35,6 @@ from services.notify.shares import Shares
 from services.notify.store.repository import Claim, NotifyStore, Pending
 
 log = logging.getLogger("exportwatch.notify.dispatch")
-
-
-@dataclass(frozen=True)
-class _Failure:
-    reason: str  # a Reason value, or internal_error
-    detail: str
-    retryable: bool
-    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +51,7 @@ class DispatchSettings:
     lease_seconds: float = 120.0
     poll_seconds: float = 0.5
     send_timeout_seconds: float = 10.0
-    rates: tuple[tuple[str, float], ...] = (("slack", 1.0), ("webhook", 10.0), ("email", 2.0))
+    rates: tuple[tuple[str, float], ...] = channel_rates()  # each channel's default (the registry)
 
 
 class Channels:
@@ -193,7 +186,7 @@ class Dispatcher:
         if free <= 0 or self._stopping.is_set():
             return 0
         now = self.clock()
-        claims = await self.store.claim(
+        claims = await self.store.deliveries.claim(
             now,
             self.holder,
             now + dt.timedelta(seconds=self.settings.lease_seconds),
@@ -205,8 +198,8 @@ class Dispatcher:
             return 0
         # What the sends need, in a few queries for the whole claim rather than a few per notification.
         try:
-            pendings = await self.store.load_many([c.id for c in claims]) if claims else {}
-            subscriptions = {s.id: s for s in await self.store.subscriptions()} if claims else {}
+            pendings = await self.store.deliveries.load_many([c.id for c in claims]) if claims else {}
+            subscriptions = {s.id: s for s in await self.store.subscriptions.all()} if claims else {}
         except Exception:
             await self._give_back(claims)  # nothing was sent: give them back rather than wait for the lease
             raise
@@ -225,7 +218,7 @@ class Dispatcher:
         """Release claims that were not sent (a failure to release leaves them to their lease)."""
         for claim in claims:
             with contextlib.suppress(Exception):
-                await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                await self._release(claim)
 
     async def _record_delivered(self, notification_id: str, now: dt.datetime) -> bool:
         """Record a delivery; deliveries finishing together share one transaction (group commit)."""
@@ -241,7 +234,7 @@ class Dispatcher:
         await asyncio.sleep(0)  # let the sends finishing in this loop turn join the batch
         batch, self._delivered = self._delivered, []
         try:
-            done = await self.store.delivered_many([i for i, _ in batch], self.holder, now)
+            done = await self.store.deliveries.delivered_many([i for i, _ in batch], self.holder, now)
         except Exception as exc:  # the senders see it; their leases run out and they are sent again
             for _, future in batch:
                 if not future.done():
@@ -294,7 +287,7 @@ class Dispatcher:
         is stopping, or the queue for this target is longer than a claim may be held (then it is due
         again when its turn would come, and another replica may take it)."""
         if self._stopping.is_set():  # claimed just before the stop: given back, not sent
-            await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            await self._release(claim)
             return False
         limiter = self._limits.get(channel.type)
         if limiter is None:
@@ -303,7 +296,7 @@ class Dispatcher:
         ahead = limiter.next_free(channel.target, mono)
         if ahead > self.settings.lease_seconds / 3:
             later = self.clock() + dt.timedelta(seconds=ahead)
-            await self.store.release(claim.id, self.holder, self.clock(), later, counted=not claim.in_doubt)
+            await self._release(claim, later)
             return False
         delay = limiter.reserve(channel.target, mono)
         if delay <= 0:
@@ -318,7 +311,7 @@ class Dispatcher:
         finally:
             self._pacing.discard(claim.id)
         if self._stopping.is_set():
-            await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+            await self._release(claim)
             return False
         return True
 
@@ -327,9 +320,7 @@ class Dispatcher:
             await self._deliver_claimed(claim, pending, sub)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
-                await asyncio.shield(
-                    self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
-                )
+                await asyncio.shield(self._release(claim))
             raise
         except Exception as exc:  # a bug or the database: the lease runs out and it is tried again
             log.error(
@@ -337,31 +328,36 @@ class Dispatcher:
                 extra={"notification_id": claim.id, "error": type(exc).__name__},
             )
 
+    async def _release(self, claim: Claim, due_at: dt.datetime | None = None) -> bool:
+        """Give back a claim that was not sent (an in-doubt claim counted no attempt of its own)."""
+        return await self.store.deliveries.release(
+            claim.id, self.holder, self.clock(), due_at, counted=not claim.in_doubt
+        )
+
     async def _deliver_claimed(self, claim: Claim, pending: Pending | None, sub: Subscription | None) -> None:
         if pending is None:
             return
         if sub is None or not sub.enabled or not pending.alerts:
             why = "subscription gone or disabled" if pending.alerts else "no alerts left"
-            if await self.store.cancel(claim.id, self.holder, self.clock(), why):
+            if await self.store.deliveries.cancel(claim.id, self.holder, self.clock(), why):
                 self.metrics.notifications.labels(channel=pending.channel, outcome="cancelled").inc()
             return
         channel = self.channels.get(sub)
-        kind = channel.type
         if claim.in_doubt:
-            self.metrics.in_doubt.labels(channel=kind).inc()
+            self.metrics.in_doubt.labels(channel=channel.type).inc()
             log.warning(
                 "sending again a notification whose sender died before recording it",
-                extra={"notification_id": claim.id, "subscription_id": sub.id, "channel": kind},
+                extra={"notification_id": claim.id, "subscription_id": sub.id, "channel": channel.type},
             )
         if not await self._wait_for_slot(claim, channel):
             return
         async with self._fair_turn(claim, sub.owner, channel.target) as turn:
             if not turn:  # the stop began while it waited for its owner's or target's turn
-                await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                await self._release(claim)
                 return
             async with self._send_slots:
                 if self._stopping.is_set():  # its turn came after the stop began: given back, not sent
-                    await self.store.release(claim.id, self.holder, self.clock(), counted=not claim.in_doubt)
+                    await self._release(claim)
                     return
                 await self._send(claim, pending, sub, channel)
 
@@ -396,30 +392,67 @@ class Dispatcher:
         except TimeoutError:
             raise DeliveryError(Reason.TIMEOUT, f"no complete answer within {deadline:g} s") from None
 
-    async def _send(self, claim: Claim, pending: Pending, sub: Subscription, channel: Channel) -> None:
-        kind = channel.type
-        notification = notification_of(pending, sub)
-        started = time.perf_counter()
-        failure: _Failure | None = None
+    async def _attempt(self, channel: Channel, notification: Notification) -> Failure | None:
+        """Send once: None when delivered, else what failed (a bug in a channel must not lose the
+        notification: it counts as a retryable internal error)."""
         try:
             await self.send(channel, notification)
         except DeliveryError as exc:
-            failure = _Failure(exc.reason.value, exc.detail, exc.reason.retryable, exc.retry_after)
-        except Exception as exc:  # a bug in a channel must not lose the notification
-            log.error("channel failed unexpectedly", extra={"channel": kind, "error": type(exc).__name__})
-            failure = _Failure("internal_error", type(exc).__name__, True)
+            return Failure(exc.reason.value, exc.detail, exc.reason.retryable, exc.retry_after)
+        except Exception as exc:
+            log.error(
+                "channel failed unexpectedly", extra={"channel": channel.type, "error": type(exc).__name__}
+            )
+            return Failure(INTERNAL_ERROR, type(exc).__name__, True)
+        return None
+
+    async def _send(self, claim: Claim, pending: Pending, sub: Subscription, channel: Channel) -> None:
+        kind = channel.type
+        started = time.perf_counter()
+        failure = await self._attempt(channel, notification_of(pending, sub))
         self.metrics.send_seconds.labels(channel=kind).observe(time.perf_counter() - started)
         self.metrics.attempts.labels(channel=kind, result=failure.reason if failure else "ok").inc()
-        if failure is not None:
-            if failure.reason == Reason.RATE_LIMITED.value and failure.retry_after is not None:
-                limiter = self._limits.get(kind)
-                if limiter is not None:  # honoured up to the policy's cap, like the retry delay
-                    wait = min(failure.retry_after, self.policy.max_retry_after_seconds)
-                    limiter.pause(channel.target, time.monotonic() + wait)
-            await self._failed(claim, pending, sub.id, kind, failure)
-            return
+        pause = rate_limit_pause(failure, self.policy)
+        limiter = self._limits.get(kind)
+        if pause is not None and limiter is not None:
+            limiter.pause(channel.target, time.monotonic() + pause)
         now = self.clock()
-        await self._record_delivered(claim.id, now)
+        result = outcome(failure, pending.attempts, pending.first_attempt_at, self.policy, now, self.rng)
+        if isinstance(result, Delivered):
+            await self._record_delivered(claim.id, now)
+            self._count_delivered(pending, kind, now)
+            log.info(
+                "notification delivered",
+                extra={
+                    "notification_id": claim.id,
+                    "subscription_id": sub.id,
+                    "channel": kind,
+                    "alerts": len(pending.alerts),
+                    "attempt": pending.attempts,
+                },
+            )
+            return
+        assert failure is not None  # only a delivery has none
+        context = {
+            "notification_id": claim.id,
+            "subscription_id": sub.id,
+            "channel": kind,
+            "reason": failure.reason,
+            "detail": failure.detail,
+            "attempt": pending.attempts,
+        }
+        if isinstance(result, Dead):
+            await self.store.deliveries.dead(claim.id, self.holder, now, result.reason, result.detail)
+            self.metrics.notifications.labels(channel=kind, outcome="dead").inc()
+            log.error("notification dead", extra=context)
+            return
+        await self.store.deliveries.retry_later(
+            claim.id, self.holder, result.at, result.reason, result.detail
+        )
+        self.metrics.notifications.labels(channel=kind, outcome="retried").inc()
+        log.warning("notification failed, will retry", extra={**context, "delay_s": round(result.delay, 2)})
+
+    def _count_delivered(self, pending: Pending, kind: str, now: dt.datetime) -> None:
         self.metrics.notifications.labels(channel=kind, outcome="delivered").inc()
         self.metrics.notified_alerts.labels(channel=kind).inc(len(pending.alerts))
         for alert in pending.alerts:
@@ -430,41 +463,3 @@ class Dispatcher:
                 self.metrics.end_to_end.labels(channel=kind).observe(
                     max(0.0, (now - alert.event_ingested_at).total_seconds())
                 )
-        log.info(
-            "notification delivered",
-            extra={
-                "notification_id": claim.id,
-                "subscription_id": sub.id,
-                "channel": kind,
-                "alerts": len(pending.alerts),
-                "attempt": pending.attempts,
-            },
-        )
-
-    async def _failed(
-        self, claim: Claim, pending: Pending, subscription_id: str, kind: str, failure: _Failure
-    ) -> None:
-        now = self.clock()
-        give_up = self.policy.give_up(pending.attempts, failure.retryable, pending.first_attempt_at, now)
-        context = {
-            "notification_id": claim.id,
-            "subscription_id": subscription_id,
-            "channel": kind,
-            "reason": failure.reason,
-            "detail": failure.detail,
-            "attempt": pending.attempts,
-        }
-        if give_up is not None:
-            text = (
-                f"{failure.detail} (gave up: {give_up.replace('_', ' ')} after {pending.attempts} attempt(s))"
-            )
-            await self.store.dead(claim.id, self.holder, now, failure.reason, text)
-            self.metrics.notifications.labels(channel=kind, outcome="dead").inc()
-            log.error("notification dead", extra=context)
-            return
-        delay = self.policy.delay(pending.attempts, self.rng, failure.retry_after)
-        await self.store.retry_later(
-            claim.id, self.holder, now + dt.timedelta(seconds=delay), failure.reason, failure.detail
-        )
-        self.metrics.notifications.labels(channel=kind, outcome="retried").inc()
-        log.warning("notification failed, will retry", extra={**context, "delay_s": round(delay, 2)})

@@ -75,15 +75,15 @@ def make_handler(
             return out
         now = clock()
         try:
-            subscriptions = await store.subscriptions()
-            silences = await store.silences(now=now, active_only=True)
+            subscriptions = await store.subscriptions.all()
+            silences = await store.silences.all(now=now, active_only=True)
             intakes = []
             for alert in alerts:
                 targets = plan(alert, subscriptions, silences, now, group_wait)
                 metrics.alerts.labels(outcome="routed" if targets else "unrouted").inc()
                 # routed on the whole alert, kept bounded: a huge title must not fill the queue or a message
                 intakes.append(Intake(alert, bound_alert(alert).model_dump_json(), targets))
-            result = await store.record(intakes, now)
+            result = await store.deliveries.record(intakes, now)
         except Exception as exc:  # the batch is not committed and comes again; /healthz says why meanwhile
             checks.failed(DATABASE_CHECK, now, type(exc).__name__)
             raise

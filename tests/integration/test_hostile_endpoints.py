@@ -1036,7 +1036,7 @@ def subscription_op(client: httpx.Client, api: Notify, plan: Plan) -> None:
         assert who in ("none", "unknown") or response.status_code in (403, 404), response.status_code
         return
     store = api.running.service.state["store"]
-    before = api.running.call(store.subscription(target)) if owner else None
+    before = api.running.call(store.subscriptions.get(target)) if owner else None
     body = plan.body.encode(plan.subscription) if method in ("PATCH", "PUT") else None
     response = call(client, api, method, path, who, body)
     if who in ("none", "unknown"):
@@ -1044,7 +1044,7 @@ def subscription_op(client: httpx.Client, api: Notify, plan: Plan) -> None:
     if foreign:
         # Someone else's subscription is not there for this caller, and stays as it was.
         assert response.status_code in (403, 404), (method, who, owner, response.status_code)
-        assert api.running.call(store.subscription(target)) == before
+        assert api.running.call(store.subscriptions.get(target)) == before
         return
     if owner is not None and method == "GET":
         assert response.status_code == 200 and response.json()["owner"] == owner
@@ -1131,7 +1131,7 @@ def test_subscriptions_api_survives_hostile_requests(notify_api: Notify) -> None
     assert {200, 201, 401, 404, 422} <= set(api.statuses) and len(api.statuses) >= 6, api.statuses
     # Whatever was stored points only at allowed addresses.
     store = api.running.service.state["store"]
-    for sub in api.running.call(store.subscriptions(None)):
+    for sub in api.running.call(store.subscriptions.all(None)):
         url = getattr(sub.channel, "url", None)
         if url is not None:
             assert allowed_url({"url": url.get_secret_value()}), sub.id

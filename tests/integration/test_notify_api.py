@@ -226,8 +226,8 @@ async def test_owners_see_and_change_only_their_own_subscriptions(notify: Notify
         assert response.json()["error"] == f"no subscription {hook_id!r}"
     assert missing.status_code == 404
     assert (await notify.call("POST", f"/v1/subscriptions/{hook_id}/test", bob)).status_code == 404
-    assert (await notify.store.subscription(hook_id)) is not None
-    assert (await notify.store.subscription(hook_id)).name == "Everything of mine"  # type: ignore[union-attr]
+    assert (await notify.store.subscriptions.get(hook_id)) is not None
+    assert (await notify.store.subscriptions.get(hook_id)).name == "Everything of mine"  # type: ignore[union-attr]
     assert sink.requests == 0, "bob's test send reached alice's receiver"
 
     # An owner cannot create for someone else; the admin can.
@@ -288,9 +288,9 @@ async def test_someone_elses_id_answers_exactly_like_a_missing_one_on_create_too
         assert other.status_code == missing.status_code == 404, (method, other.text, missing.text)
         assert other.json() == {"error": f"no subscription {taken!r}"}
         assert missing.json() == {"error": f"no subscription 'alice-nothing-{run}'"}
-    stored = await notify.store.subscription(taken)
+    stored = await notify.store.subscriptions.get(taken)
     assert stored is not None and stored.owner == "alice" and stored.name == "x"
-    assert (await notify.store.subscription(f"alice-nothing-{run}")) is None
+    assert (await notify.store.subscriptions.get(f"alice-nothing-{run}")) is None
 
 
 async def test_the_admin_identity_is_reserved(notify: Notify, sink: WebhookSink) -> None:
@@ -309,7 +309,7 @@ async def test_the_admin_identity_is_reserved(notify: Notify, sink: WebhookSink)
         for_it = await notify.call("POST", "/v1/subscriptions", notify.admin, {**body, "owner": owner})
         assert for_it.status_code == (201 if owner == "admin" else 422), (owner, for_it.text)
     # A token given the name before it was reserved acts as nobody.
-    legacy = await notify.store.add_token("admin", dt.datetime.now(dt.UTC), label="before the rule")
+    legacy = await notify.store.tokens.add("admin", dt.datetime.now(dt.UTC), label="before the rule")
     for method, path, change in (
         ("GET", "/v1/subscriptions", None),
         ("GET", f"/v1/subscriptions/{own.json()['id']}", None),
@@ -317,7 +317,7 @@ async def test_the_admin_identity_is_reserved(notify: Notify, sink: WebhookSink)
     ):
         response = await notify.call(method, path, legacy, change)
         assert response.status_code == 401, (method, path, response.text)
-    stored = await notify.store.subscription(own.json()["id"])
+    stored = await notify.store.subscriptions.get(own.json()["id"])
     assert stored is not None and stored.name == "the admin's"
 
 
@@ -356,7 +356,7 @@ async def test_patch_keeps_the_stored_secret_and_put_replaces_everything(
     assert view["channel"] == {"type": "webhook", "url": "http://127.0.0.1/… (hidden)", "secret": "(hidden)"}
     assert view["updated_at"] > created.json()["updated_at"]
     assert view["created_at"] == created.json()["created_at"]
-    stored = await notify.store.subscription(f"alice-hook-{run}")
+    stored = await notify.store.subscriptions.get(f"alice-hook-{run}")
     assert stored is not None and stored.channel.secret.get_secret_value() == SECRET  # type: ignore[union-attr]
 
     # The test send is still signed with the secret given at creation.
@@ -376,7 +376,7 @@ async def test_patch_keeps_the_stored_secret_and_put_replaces_everything(
         "PATCH", f"/v1/subscriptions/alice-hook-{run}", alice, {"channel": {"secret": NEW_SECRET}}
     )
     assert rotated.status_code == 200, rotated.text
-    stored = await notify.store.subscription(f"alice-hook-{run}")
+    stored = await notify.store.subscriptions.get(f"alice-hook-{run}")
     assert stored is not None and stored.channel.secret.get_secret_value() == NEW_SECRET  # type: ignore[union-attr]
     assert stored.channel.url.get_secret_value() == secret_url(sink)  # type: ignore[union-attr]
 
@@ -667,7 +667,7 @@ async def test_duplicate_ids_and_file_managed_subscriptions_are_conflicts(
         assert "file configuration" in response.json()["error"]
     ops = await notify.token("ops")
     assert (await notify.call("PATCH", path, ops, {"name": "renamed"})).status_code == 409
-    still = await notify.store.subscription(notify.file_id)
+    still = await notify.store.subscriptions.get(notify.file_id)
     assert still is not None and still.name == "Managed in git"
 
 
@@ -722,7 +722,7 @@ async def test_test_send_reaches_the_receiver_or_says_why_not(notify: Notify, si
         assert "ExportWatch test" in str(sink.received[1]["body"])
 
         # A test send is not a notification: nothing is queued or listed as dead.
-        counts, _ = await notify.store.queue_stats()
+        counts, _ = await notify.store.deliveries.queue_stats()
         assert counts == {}
         assert (await notify.call("GET", "/v1/dead", alice)).json() == {"dead": []}
     finally:
@@ -992,7 +992,7 @@ async def notify_settled(notify: Notify) -> None:
     """Nothing waiting or being sent."""
 
     async def settled() -> bool:
-        counts, _ = await notify.store.queue_stats()
+        counts, _ = await notify.store.deliveries.queue_stats()
         return not any(counts.get(s) for s in ("open", "retry", "sending"))
 
     await eventually(settled, timeout=15)

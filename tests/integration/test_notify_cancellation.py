@@ -70,7 +70,7 @@ async def test_a_write_cancelled_anywhere_leaves_no_sqlite_lock_behind(
     hundreds of times: the write lock is always free afterwards, and each batch is recorded whole or
     not at all. Before the fix about one cancellation in a hundred left the lock held."""
     store = sqlite_store
-    await store.sync_subscriptions("api", [sub("s1"), sub("s2")], NOW)
+    await store.subscriptions.sync("api", [sub("s1"), sub("s2")], NOW)
     path = str(tmp_path / "notify.db")
     n = 0
     for i in range(300):
@@ -78,7 +78,7 @@ async def test_a_write_cancelled_anywhere_leaves_no_sqlite_lock_behind(
         for _ in range(3):
             n += 1
             batch.append(intake(alert(n), "s1", "s2", due=NOW))
-        task = asyncio.create_task(store.record(batch, NOW))
+        task = asyncio.create_task(store.deliveries.record(batch, NOW))
         await asyncio.sleep((i % 30) * 0.0001)  # 0 to 3 ms: every step of the transaction
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):  # it may have finished first
@@ -91,7 +91,7 @@ async def test_a_write_cancelled_anywhere_leaves_no_sqlite_lock_behind(
             ).scalar_one()
         assert found in (0, 6), "a batch is recorded whole or not at all"
     now = dt.datetime.now(dt.UTC)
-    assert isinstance(await asyncio.wait_for(store.claim(now, "h", now, 1), 5), list)
+    assert isinstance(await asyncio.wait_for(store.deliveries.claim(now, "h", now, 1), 5), list)
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ async def test_cancelling_run_while_it_claims_gives_the_claims_back(
         handle = make_handler(store, NotifyMetrics(new_registry()), 0.0, lambda: None, clock=clock)
         await handle(records(stories(3)))
         claiming, go_on = asyncio.Event(), asyncio.Event()
-        claim = store.claim
+        claim = store.deliveries.claim
 
         async def slow_claim(*args: Any, **kwargs: Any) -> Any:
             claimed = await claim(*args, **kwargs)
@@ -148,7 +148,7 @@ async def test_cancelling_run_while_it_claims_gives_the_claims_back(
             await go_on.wait()  # the answer is on its way when the service stops
             return claimed
 
-        monkeypatch.setattr(store, "claim", slow_claim)
+        monkeypatch.setattr(store.deliveries, "claim", slow_claim)
         task = asyncio.create_task(dispatcher.run())
         await asyncio.wait_for(claiming.wait(), 5)
         task.cancel()

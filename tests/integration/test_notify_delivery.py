@@ -140,7 +140,7 @@ subscriptions:
         )
 
         async def dead_listed() -> bool:
-            return len(await store.dead_notifications(subscription_id=f"refusing-{run}")) == 2
+            return len(await store.deliveries.dead_notifications(subscription_id=f"refusing-{run}")) == 2
 
         await eventually(dead_listed, timeout=30)
         await asyncio.sleep(0.5)  # nothing more may arrive
@@ -152,7 +152,7 @@ subscriptions:
         assert notification.story == first.event_id
         assert received["notification_id"] == notification.id == received["body"]["id"]
 
-        dead = await store.dead_notifications(subscription_id=f"refusing-{run}")
+        dead = await store.deliveries.dead_notifications(subscription_id=f"refusing-{run}")
         assert {d.reason for d in dead} == {"client_error"}
         assert sorted(a for d in dead for a in d.alert_ids) == sorted([first.id, copy.id, elsewhere.id])
 
@@ -166,7 +166,7 @@ subscriptions:
         service.state["dispatcher"].wake()
         await eventually(lambda: len(refusing_sink.received) == 2, timeout=30)
         assert sorted(refusing_sink.alert_ids()) == sorted([first.id, copy.id, elsewhere.id])
-        assert await store.dead_notifications(subscription_id=f"refusing-{run}") == []
+        assert await store.deliveries.dead_notifications(subscription_id=f"refusing-{run}") == []
 
     invalid = DeadLetter.model_validate_json(next(r.value for r in letters if r.key == f"bad-{run}".encode()))
     assert invalid.reason == "invalid_event" and invalid.source_topic == topics.ALERTS

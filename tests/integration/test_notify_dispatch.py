@@ -131,7 +131,7 @@ async def subscribe(store: NotifyStore, sub_id: str, channel: dict[str, Any], **
             "updated_at": now,
         }
     )
-    assert await store.create_subscription(sub)
+    assert await store.subscriptions.create(sub)
     return sub
 
 
@@ -181,7 +181,7 @@ async def rows(store: NotifyStore) -> list[Any]:
 
 
 async def statuses(store: NotifyStore) -> dict[str, int]:
-    counts, _ = await store.queue_stats()
+    counts, _ = await store.deliveries.queue_stats()
     return counts
 
 
@@ -321,7 +321,7 @@ async def subscribe_as(
             "updated_at": now,
         }
     )
-    assert await store.create_subscription(sub)
+    assert await store.subscriptions.create(sub)
 
 
 async def test_one_owner_with_a_slow_target_holds_only_its_share_of_the_send_slots(
@@ -452,7 +452,7 @@ async def test_permanent_failures_die_at_once_and_server_errors_after_every_atte
                 return (await statuses(store)).get("dead") == 2
 
             await eventually(both_dead, timeout=15)
-        dead = {d.subscription_id: d for d in await store.dead_notifications()}
+        dead = {d.subscription_id: d for d in await store.deliveries.dead_notifications()}
         assert dead["refusing"].attempts == 1 and refusing.requests == 1
         assert dead["refusing"].reason == "client_error"
         assert dead["refusing"].detail == "HTTP 400 (gave up: permanent after 1 attempt(s))"
@@ -509,7 +509,7 @@ async def test_a_claim_that_completes_after_stop_is_given_back_unsent(
     handle = make_handler(store, NotifyMetrics(new_registry()), 0.0, lambda: None, clock=clock)
     await handle(records(stories(1)))
     claiming, go_on = asyncio.Event(), asyncio.Event()
-    claim = store.claim
+    claim = store.deliveries.claim
 
     async def slow_claim(*args: Any, **kwargs: Any) -> Any:
         claimed = await claim(*args, **kwargs)
@@ -517,7 +517,7 @@ async def test_a_claim_that_completes_after_stop_is_given_back_unsent(
         await go_on.wait()  # the database answers just after the stop began
         return claimed
 
-    monkeypatch.setattr(store, "claim", slow_claim)
+    monkeypatch.setattr(store.deliveries, "claim", slow_claim)
     once = asyncio.create_task(dispatcher.dispatch_once())
     await asyncio.wait_for(claiming.wait(), 5)
     await dispatcher.stop()
@@ -538,7 +538,7 @@ async def test_giving_back_an_in_doubt_claim_keeps_the_crashed_attempt_counted(
     handle = make_handler(store, NotifyMetrics(new_registry()), 0.0, lambda: None, clock=lambda: now)
     await handle(records(stories(2)))
     # A replica claimed both and died: its lease runs out after 1 s.
-    crashed = await store.claim(now, "crashed-replica", now + dt.timedelta(seconds=1), 10)
+    crashed = await store.deliveries.claim(now, "crashed-replica", now + dt.timedelta(seconds=1), 10)
     assert len(crashed) == 2 and not any(c.in_doubt for c in crashed)
 
     clock = FakeClock(now + dt.timedelta(seconds=5))

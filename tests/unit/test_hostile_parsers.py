@@ -1109,7 +1109,7 @@ def test_notify_intake_batches(tmp_path: Path, real_alerts: list[dict[str, Any]]
         sub = Subscription.model_validate(
             {**spec, "id": f"s{n}", "owner": "o", "origin": "api", "created_at": NOW, "updated_at": NOW}
         )
-        loop.run_until_complete(store.create_subscription(sub))
+        loop.run_until_complete(store.subscriptions.create(sub))
     handle = notify_handler(store, NotifyMetrics(CollectorRegistry()), 0.0, lambda: None, clock=lambda: NOW)
     seeds = st.sampled_from(real_alerts)
     values = st.one_of(
@@ -1685,7 +1685,7 @@ def test_alerts_the_delivery_log_cannot_store_are_dead_lettered(
                 "updated_at": NOW,
             }
         )
-        loop.run_until_complete(store.create_subscription(sub))
+        loop.run_until_complete(store.subscriptions.create(sub))
         handle = notify_handler(
             store, NotifyMetrics(CollectorRegistry()), 0.0, lambda: None, clock=lambda: NOW
         )

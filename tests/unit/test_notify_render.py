@@ -16,15 +16,14 @@ from services.notify.core.render import (
     SUBJECT_MAX,
     country_name,
     group_digest,
-    highlight_html,
     one_line,
-    render_notification_html,
     render_notification_text,
     render_text,
     safe_link,
     subject,
     technology_name,
 )
+from services.notify.core.render_html import highlight_html, render_notification_html
 
 T0 = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.UTC)
 

@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 from pydantic import SecretStr
@@ -89,6 +89,25 @@ class ChannelContext:
     smtp: SmtpServer | None = None
     source: str = "urn:exportwatch:notify"  # CloudEvents `source` attribute
     clock: Callable[[], dt.datetime] = utcnow
+
+
+@dataclass(frozen=True)
+class ChannelType:
+    """One kind of channel, as the registry (``services.notify.channels``) knows it: its ``name`` (the
+    ``type`` of its settings and of its channel object, a metric label, at most 16 characters), its
+    ``settings`` model, how to ``build`` a channel from settings and the shared context, whether
+    ``owners`` may configure it through the API (False: it acts on the server itself, only the admin and
+    the subscriptions file may), and its default rate limit per target (``per_second``; None: none)."""
+
+    name: str
+    settings: type[Any]
+    build: Callable[[Any, ChannelContext], Channel]
+    owners: bool = True
+    per_second: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.name) <= 16:
+            raise ValueError(f"a channel type name has 1-16 characters, not {self.name!r}")
 
 
 def target_id(*parts: str) -> str:

@@ -6,12 +6,23 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
+
+from pydantic import Field
 
 from schemas import Notification
-from services.notify.channels.base import ChannelContext, target_id
-from services.notify.core.model import ConsoleSettings, FileSettings
+from services.notify.channels.base import ChannelContext, ChannelType, target_id
+from services.notify.core.fields import ChannelConfig
 from services.notify.core.render import render_notification_text
+
+
+class ConsoleSettings(ChannelConfig):
+    type: Literal["console"]
+
+
+class FileSettings(ChannelConfig):
+    type: Literal["file"]
+    path: Path = Field(description="JSON Lines file every notification is appended to.")
 
 
 class ConsoleChannel:
@@ -47,3 +58,8 @@ class FileChannel:
 
     async def send(self, notification: Notification) -> None:
         await asyncio.to_thread(self._append, notification.model_dump_json())
+
+
+# Both write on the server itself: only the admin and the subscriptions file may use them.
+CONSOLE = ChannelType("console", ConsoleSettings, ConsoleChannel, owners=False)
+FILE = ChannelType("file", FileSettings, FileChannel, owners=False)

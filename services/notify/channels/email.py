@@ -15,18 +15,23 @@ import logging
 import re
 import ssl
 from email.message import EmailMessage
+from typing import Literal
 
 import aiosmtplib
+from pydantic import Field, ValidationInfo, field_validator
 
 from schemas import Notification
-from services.notify.channels.base import ChannelContext, DeliveryError, Reason, SmtpServer, target_id
-from services.notify.core.model import EmailSettings
-from services.notify.core.render import (
-    one_line,
-    render_notification_html,
-    render_notification_text,
-    subject,
+from services.notify.channels.base import (
+    ChannelContext,
+    ChannelType,
+    DeliveryError,
+    Reason,
+    SmtpServer,
+    target_id,
 )
+from services.notify.core.fields import EMAIL, MAX_RECIPIENTS, ChannelConfig
+from services.notify.core.render import one_line, render_notification_text, subject
+from services.notify.core.render_html import render_notification_html
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +75,27 @@ def _load_tls_context(ca_file: str | None) -> ssl.SSLContext:
     if ca_file:
         context.load_verify_locations(cafile=ca_file)  # trusted in addition to the system CAs
     return context
+
+
+class EmailSettings(ChannelConfig):
+    type: Literal["email"]
+    to: list[str] = Field(min_length=1, max_length=50, description="Recipient addresses.")
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        cap = info.context.get(MAX_RECIPIENTS) if isinstance(info.context, dict) else None
+        if isinstance(cap, int) and len(values) > cap:
+            raise ValueError(
+                f"at most {cap} recipients (EXPORTWATCH_NOTIFY_MAX_RECIPIENTS), not {len(values)}"
+            )
+        out = []
+        for value in values:
+            address = value.strip()
+            if not EMAIL.match(address):
+                raise ValueError(f"not an e-mail address: {address[:80]!r}")
+            out.append(address)
+        return out
 
 
 class EmailChannel:
@@ -239,3 +265,6 @@ def _classify(exc: Exception, phase: str, smtp: SmtpServer, secrets: list[str]) 
     if isinstance(exc, ValueError):
         return DeliveryError(Reason.CLIENT_ERROR, f"SMTP client refused the message: {type(exc).__name__}")
     return DeliveryError(Reason.SERVER_ERROR, f"unexpected SMTP failure during {phase}: {type(exc).__name__}")
+
+
+EMAIL_CHANNEL = ChannelType("email", EmailSettings, EmailChannel, per_second=2.0)

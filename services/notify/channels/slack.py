@@ -7,14 +7,22 @@ is kept in the error detail."""
 from __future__ import annotations
 
 import json
+from typing import Literal
+
+from pydantic import Field
 
 from schemas import Notification
-from services.notify.channels.base import ChannelContext, target_id
+from services.notify.channels.base import ChannelContext, ChannelType, target_id
 from services.notify.channels.http import post
-from services.notify.core.model import SlackSettings
+from services.notify.core.fields import ChannelConfig, HttpUrl
 from services.notify.core.slack import render
 
 USER_AGENT = "ExportWatch-Slack/1"
+
+
+class SlackSettings(ChannelConfig):
+    type: Literal["slack"]
+    url: HttpUrl = Field(description="Slack incoming-webhook URL. Secret: never logged or shown.")
 
 
 class SlackChannel:
@@ -32,3 +40,6 @@ class SlackChannel:
         body = json.dumps(render(notification), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = {"content-type": "application/json; charset=utf-8", "user-agent": USER_AGENT}
         await post(self._ctx, self._url, body, headers)
+
+
+SLACK = ChannelType("slack", SlackSettings, SlackChannel, per_second=1.0)

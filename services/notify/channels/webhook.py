@@ -8,17 +8,35 @@ across retries) and ``user-agent: ExportWatch-Webhook/1``."""
 from __future__ import annotations
 
 import json
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
 
 from schemas import Notification
-from services.notify.channels.base import ChannelContext, target_id
+from services.notify.channels.base import ChannelContext, ChannelType, target_id
 from services.notify.channels.http import post
 from services.notify.core.cloudevents import CONTENT_TYPE, to_cloudevent
-from services.notify.core.model import WebhookSettings
+from services.notify.core.fields import ChannelConfig, HttpUrl
 from services.notify.core.signing import SIGNATURE_HEADER, sign
 
-__all__ = ["USER_AGENT", "WebhookChannel"]
+__all__ = ["USER_AGENT", "WEBHOOK", "WebhookChannel", "WebhookSettings"]
 
 USER_AGENT = "ExportWatch-Webhook/1"
+
+
+class WebhookSettings(ChannelConfig):
+    type: Literal["webhook"]
+    url: HttpUrl = Field(description="Where CloudEvents are POSTed. Secret: never logged or shown.")
+    secret: SecretStr = Field(
+        description="Shared key for the HMAC-SHA256 signature (at least 16 characters). Secret."
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("the signing secret must have at least 16 characters")
+        return value
 
 
 def encode(notification: Notification, source: str) -> bytes:
@@ -49,3 +67,6 @@ class WebhookChannel:
             "user-agent": USER_AGENT,
         }
         await post(self._ctx, self._url, body, headers)
+
+
+WEBHOOK = ChannelType("webhook", WebhookSettings, WebhookChannel, per_second=10.0)

@@ -6,15 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated, Literal, TypeGuard
+from typing import TYPE_CHECKING, Annotated, Literal, TypeGuard
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     Field,
-    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -22,12 +20,17 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from schemas import Severity
-from services.common.addresses import url_problem
-from services.common.config import Seconds, StrictConfig
+from services.common.config import Seconds
+from services.notify.channels import channel_settings_union, channel_types
+from services.notify.channels.console import ConsoleSettings as ConsoleSettings  # noqa: PLC0414
+from services.notify.channels.console import FileSettings as FileSettings  # noqa: PLC0414
+from services.notify.channels.email import EmailSettings as EmailSettings  # noqa: PLC0414
+from services.notify.channels.slack import SlackSettings as SlackSettings  # noqa: PLC0414
+from services.notify.channels.webhook import WebhookSettings as WebhookSettings  # noqa: PLC0414
+from services.notify.core.fields import MAX_RECIPIENTS, ChannelConfig, Strict
 from services.notify.core.vocabulary import Kind, Vocabulary
 
 EventType = Literal["news_article", "licence_record"]
-_EMAIL = re.compile(r"^[^@\s<>,;:\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?\.[A-Za-z]{2,}$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
@@ -86,9 +89,6 @@ is validated with ``context={VOCABULARY: vocabulary}``. Without it (subscription
 database) ids are not checked, so that one stored before an id was retired still loads."""
 
 
-MAX_RECIPIENTS = "max_recipients"
-"""Validation context key of the most e-mail recipients a subscription may have (what an owner or
-operator writes; subscriptions read back from the database are not checked, so older ones still load)."""
 DEFAULT_MAX_RECIPIENTS = 10
 
 
@@ -117,11 +117,6 @@ MAX_IDS = 300
 TechnologyId = Annotated[str, _known("technology")]
 DestinationId = Annotated[str, _known("destination")]
 VendorId = Annotated[str, _known("vendor")]
-
-
-class Strict(StrictConfig):
-    """Configuration objects: unknown keys are errors (naming the closest known key), so a typo never
-    silently changes routing."""
 
 
 def _lower_unique(values: list[str]) -> list[str]:
@@ -229,74 +224,17 @@ class DigestSchedule(Strict):
         return int(hour), int(minute)
 
 
-def _parsable_url(value: SecretStr) -> SecretStr:
-    """A URL whose host and port can be read (never repeated in the error: it is a secret)."""
-    problem = url_problem(value.get_secret_value())
-    if problem is not None:
-        raise ValueError(problem)
-    return value
-
-
-HttpUrl = Annotated[SecretStr, AfterValidator(_parsable_url)]
-
-
-class SlackSettings(Strict):
-    type: Literal["slack"]
-    url: HttpUrl = Field(description="Slack incoming-webhook URL. Secret: never logged or shown.")
-
-
-class WebhookSettings(Strict):
-    type: Literal["webhook"]
-    url: HttpUrl = Field(description="Where CloudEvents are POSTed. Secret: never logged or shown.")
-    secret: SecretStr = Field(
-        description="Shared key for the HMAC-SHA256 signature (at least 16 characters). Secret."
-    )
-
-    @field_validator("secret")
-    @classmethod
-    def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 16:
-            raise ValueError("the signing secret must have at least 16 characters")
-        return value
-
-
-class EmailSettings(Strict):
-    type: Literal["email"]
-    to: list[str] = Field(min_length=1, max_length=50, description="Recipient addresses.")
-
-    @field_validator("to")
-    @classmethod
-    def _addresses(cls, values: list[str], info: ValidationInfo) -> list[str]:
-        cap = info.context.get(MAX_RECIPIENTS) if isinstance(info.context, dict) else None
-        if isinstance(cap, int) and len(values) > cap:
-            raise ValueError(
-                f"at most {cap} recipients (EXPORTWATCH_NOTIFY_MAX_RECIPIENTS), not {len(values)}"
-            )
-        out = []
-        for value in values:
-            address = value.strip()
-            if not _EMAIL.match(address):
-                raise ValueError(f"not an e-mail address: {address[:80]!r}")
-            out.append(address)
-        return out
-
-
-class ConsoleSettings(Strict):
-    type: Literal["console"]
-
-
-class FileSettings(Strict):
-    type: Literal["file"]
-    path: Path = Field(description="JSON Lines file every notification is appended to.")
-
-
-ChannelSettings = Annotated[
-    SlackSettings | WebhookSettings | EmailSettings | ConsoleSettings | FileSettings,
-    Field(discriminator="type"),
-]
-CHANNEL_TYPES = ("slack", "webhook", "email", "console", "file")
+# Each channel's settings are defined in its own module (services/notify/channels/<type>.py) and
+# registered in services/notify/channels/__init__.py; the union, the type names and the types an owner may
+# use through the API all follow from that registry. (The settings classes imported above are only
+# re-exported, for the modules and tests that import them from here.)
+if TYPE_CHECKING:
+    ChannelSettings = ChannelConfig
+else:
+    ChannelSettings = channel_settings_union()
+CHANNEL_TYPES = channel_types()
 # Channels an owner may configure through the API; console and file write on the server itself.
-API_CHANNEL_TYPES = ("slack", "webhook", "email")
+API_CHANNEL_TYPES = channel_types(owners_only=True)
 
 
 class Mode(StrEnum):

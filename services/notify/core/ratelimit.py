@@ -4,7 +4,7 @@ per owner. Pure: the caller passes the time in and sleeps for, or refuses over, 
 A generic cell rate algorithm (GCRA): each reservation takes the next free slot, ``1/rate`` seconds after
 the previous one, and up to ``burst`` reservations may go at once after a quiet spell. The whole state of
 a key is one number, its theoretical arrival time (TAT), so it can live in a dict (``RateLimiter``, per
-process) or in a database row shared by replicas (``NotifyStore.reserve_test_send``); both step it with
+process) or in a database row shared by replicas (``SendPacingStore.reserve``); both step it with
 ``gcra`` below, the only place the arithmetic is written."""
 
 from __future__ import annotations
