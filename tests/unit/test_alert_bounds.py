@@ -9,11 +9,9 @@ from schemas.bounds import (
     EVIDENCE_MAX_ITEMS,
     SNIPPET_MAX_CHARS,
     SUMMARY_MAX_CHARS,
-    TITLE_MAX_CHARS,
     bound_alert,
 )
-from schemas.events import Alert, Evidence, EvidenceKind, NewsArticle, Severity
-from services.match.core.engine import Matcher
+from schemas.events import Alert, Evidence, EvidenceKind, Severity
 from services.notify.core.planning import MAX_ALERTS_PER_NOTIFICATION, joins
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -39,25 +37,6 @@ def _evidence(i: int, snippet: str) -> Evidence:
     return Evidence(
         field="body", start=i, end=i + 1, text="x", snippet=snippet, kind=EvidenceKind.TECHNOLOGY, ref="t"
     )
-
-
-def test_a_huge_article_title_gives_a_bounded_title_that_says_it_was_shortened() -> None:
-    title = "Spyware sold to Iran" + " very" * 180_000
-    article = NewsArticle(
-        id="big-1",
-        source="test",
-        url="https://example.org/a",
-        title=title,
-        body="The company sold facial recognition software to Iran.",
-        published_at=NOW,
-    )
-    alerts = Matcher.load().evaluate(article, NOW)
-    assert alerts
-    for alert in alerts:
-        assert len(alert.title) <= TITLE_MAX_CHARS
-        assert alert.title.startswith("Spyware sold to Iran")
-        assert f"shortened from {len(title):,} characters" in alert.title
-        assert len(alert.model_dump_json()) < 20_000
 
 
 def test_bounds_leave_a_small_alert_as_it_is() -> None:
