@@ -36,6 +36,28 @@ class FakeConsumer:
         return self.positions[partition]
 
 
+class Rounds:
+    """A sampler's ``sleep`` that returns only when the test lets it: ``await rounds.first()`` waits for
+    the first round to be measured, ``await rounds.next()`` runs exactly one more. No real time passes."""
+
+    def __init__(self) -> None:
+        self.intervals: list[float] = []
+        self._asleep: asyncio.Queue[None] = asyncio.Queue()
+        self._wake: asyncio.Queue[None] = asyncio.Queue()
+
+    async def sleep(self, seconds: float) -> None:
+        self.intervals.append(seconds)
+        self._asleep.put_nowait(None)
+        await self._wake.get()
+
+    async def first(self) -> None:
+        await asyncio.wait_for(self._asleep.get(), 5)
+
+    async def next(self) -> None:
+        self._wake.put_nowait(None)
+        await asyncio.wait_for(self._asleep.get(), 5)
+
+
 def _value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
     return registry.get_sample_value(name, labels)
 
@@ -60,13 +82,14 @@ async def test_lag_gauges_follow_the_assignment() -> None:
     tp0, tp1 = TopicPartition(news, 0), TopicPartition(news, 1)
     consumer = FakeConsumer({tp0: 10, tp1: 25}, {tp0: 4, tp1: 25})
     current: list[FakeConsumer | None] = [None]
-    job = lag_sampler(lambda: current[0], metrics.lag, interval=0.01)
+    rounds = Rounds()
+    job = lag_sampler(lambda: current[0], metrics.lag, interval=5, sleep=rounds.sleep)
     task = asyncio.create_task(job())
     try:
-        await asyncio.sleep(0.03)
+        await rounds.first()
         assert _value(registry, "exportwatch_match_assigned_partitions", topic=news) == 0
         current[0] = consumer
-        await asyncio.sleep(0.05)
+        await rounds.next()
         name = "exportwatch_match_consumer_lag_messages"
         assert _value(registry, name, topic=news, partition="0") == 6
         assert _value(registry, name, topic=news, partition="1") == 0
@@ -74,11 +97,12 @@ async def test_lag_gauges_follow_the_assignment() -> None:
         # A rebalance takes partition 1 away: its series disappears instead of freezing at a value.
         del consumer.ends[tp1]
         consumer.positions[tp0] = 10
-        await asyncio.sleep(0.05)
+        await rounds.next()
         assert _value(registry, name, topic=news, partition="0") == 0
         assert _value(registry, name, topic=news, partition="1") is None
         assert _value(registry, "exportwatch_match_assigned_partitions", topic=news) == 1
         assert _value(registry, "exportwatch_match_assigned_partitions", topic="exportwatch.licences.v1") == 0
+        assert rounds.intervals == [5, 5, 5]
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
