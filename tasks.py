@@ -2,7 +2,7 @@
 """The two set-up commands, with nothing but Python 3.11+ needed to start them.
 
     python3 tasks.py run    # embedded broker + the three services + bundled samples; alerts on screen
-    python3 tasks.py test   # ruff, mypy and the whole test suite (what .ci/run calls)
+    python3 tasks.py test   # ruff, mypy, tests/unit (timed), then the other layers (what .ci/run calls)
 
 Each creates or reuses ``.venv`` and installs the project into it when pyproject.toml changed. ``test``
 also installs the programs the suite runs (promtool and prometheus, kubectl: Debian packages, as root or
@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -189,7 +190,33 @@ def main() -> int:
         if run(*step) != 0:
             print(f"FAILED: {' '.join(step)}", file=sys.stderr)
             return 1
-    return run(str(BIN / "pytest"), *(extra or ["-ra"]))
+    if extra:  # the caller chose what to run
+        return run(str(BIN / "pytest"), *extra)
+    return run_layers()
+
+
+# The test pyramid (CONTRIBUTING.md, "Tests"): the pure unit layer runs first and alone, so its time is
+# seen on every run; then every other layer in one session. Together they are the whole of tests/.
+UNIT = "tests/unit"
+UNIT_BUDGET_SECONDS = 15.0
+
+
+def run_layers() -> int:
+    """The unit layer, with its time against its budget (a report line: a loaded machine must not fail
+    the run on time), then the rest of the suite. Both run even when the first fails; the exit status
+    is the first failure's."""
+    pytest = str(BIN / "pytest")
+    began = time.monotonic()
+    unit = run(pytest, "-ra", UNIT)
+    took = time.monotonic() - began
+    verdict = "within" if took <= UNIT_BUDGET_SECONDS else "OVER"
+    print(
+        f"{UNIT}: {took:.1f} s, {verdict} its budget of {UNIT_BUDGET_SECONDS:.0f} s"
+        + ("" if took <= UNIT_BUDGET_SECONDS else " (a slow test belongs in another layer: CONTRIBUTING.md)"),
+        flush=True,
+    )
+    rest = run(pytest, "-ra", "tests", f"--ignore={UNIT}")
+    return unit or rest
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Coverage-guided fuzzing of the parsers that read outside input, with atheris (libFuzzer for Python).
 
-Not part of the test suite: tests/unit/test_hostile_parsers.py checks the same properties on every run;
+Not part of the test suite: tests/hostile/test_hostile_parsers.py checks the same properties on every run;
 this runs for as long as you let it and keeps what it learns in its corpus.
 
     .venv/bin/pip install -e '.[fuzz]'            # atheris

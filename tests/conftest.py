@@ -12,11 +12,14 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tools.embedded import EmbeddedBroker
+
+if TYPE_CHECKING:
+    from services.match.core.engine import Matcher
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLES = ROOT.parent / "shared" / "samples"
@@ -34,6 +37,15 @@ def samples_dir() -> Path:
 def news_samples(samples_dir: Path) -> dict[str, dict[str, Any]]:
     lines = (samples_dir / "news.jsonl").read_text(encoding="utf-8").splitlines()
     return {doc["id"]: doc for doc in (json.loads(line) for line in lines if line.strip())}
+
+
+@pytest.fixture(scope="session")
+def matcher() -> Matcher:
+    """The matcher of the bundled watchlists, compiled once for the session (a compile takes about
+    0.3 s): tests only read it. A test of other lists builds its own."""
+    from services.match.core.engine import Matcher
+
+    return Matcher.load()
 
 
 @contextlib.contextmanager

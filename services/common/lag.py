@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -123,10 +123,14 @@ def lag_sampler(
     gauges: LagGauges,
     interval: float = 5.0,
     handling: Callable[[], Mapping[tuple[str, int], int]] = dict,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Callable[[], Coroutine[Any, Any, None]]:
     """A background job: every ``interval`` seconds, measure the consumer's lag into ``gauges``.
     ``consumer`` returns the running consumer (None while it is not started); ``handling`` the first
-    offset of each partition's batch being handled."""
+    offset of each partition's batch being handled. ``clock`` (Unix seconds, for the last-success
+    gauge) and ``sleep`` are the real ones but for tests, which step the sampler one round at a time."""
 
     async def run() -> None:
         while True:
@@ -137,10 +141,10 @@ def lag_sampler(
                 else:
                     assignment = set(current.assignment())
                     lags = await measure(current, handling=handling())
-                    gauges.show(lags, assignment, now=time.time())
+                    gauges.show(lags, assignment, now=clock())
             except Exception:
                 log.debug("lag measurement failed", exc_info=True)
                 gauges.unknown()
-            await asyncio.sleep(interval)
+            await sleep(interval)
 
     return run

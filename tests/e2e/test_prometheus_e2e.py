@@ -21,8 +21,8 @@ import yaml
 
 from schemas import topics
 from tests.conftest import ROOT, require_executable, start_service, wait_ready
-from tests.unit.test_alert_rules import rule_queries
-from tests.unit.test_dashboards import dashboard_queries
+from tests.deploy.test_alert_rules import rule_queries
+from tests.deploy.test_dashboards import dashboard_queries
 from tools.embedded import EmbeddedBroker, free_port
 from tools.stack import STACK_WEBHOOK_SECRET, service_env
 from tools.webhook_sink import WebhookSink

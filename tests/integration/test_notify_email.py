@@ -25,7 +25,7 @@ from schemas import Notification
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason, SmtpServer, target_id
 from services.notify.channels.email import EmailChannel, message_id
 from services.notify.core.model import EmailSettings
-from tests.unit.test_notify_render import DAY, T0, digest_alerts, make_alert, make_notification
+from tests.unit.test_notify_render import DAY, T0, digest_alerts, make_notification, rendered_alert
 from tools.embedded import free_port
 
 HOST = "127.0.0.1"
@@ -152,7 +152,7 @@ def channel(http: httpx.AsyncClient) -> Callable[..., EmailChannel]:
 def alert_notification(
     title: str = "Dutch firm sold facial recognition cameras to Chinese police",
 ) -> Notification:
-    return make_notification([make_alert(title)])
+    return make_notification([rendered_alert(title=title)])
 
 
 async def send_error(channel: EmailChannel, notification: Notification | None = None) -> DeliveryError:
@@ -208,7 +208,7 @@ async def test_header_injection_attempt_adds_no_header_or_recipient(
 ) -> None:
     recorder = Recorder()
     attack = "Subject\r\nBcc: victim@example.org\r\nX-Injected: yes\r\n\r\nforged body"
-    notification = make_notification([make_alert(attack)], name="Watch\r\nCc: other@example.org")
+    notification = make_notification([rendered_alert(title=attack)], name="Watch\r\nCc: other@example.org")
     with smtp_server(recorder) as port:
         await channel(port).send(notification)
 
@@ -232,9 +232,13 @@ async def test_header_injection_attempt_adds_no_header_or_recipient(
 async def test_non_ascii_text_survives(channel: Callable[..., EmailChannel]) -> None:
     recorder = Recorder()
     alerts = [
-        make_alert("Nederlands bedrijf leverde gezichtsherkenning aan Chinese politie", alert_id="a1"),
-        make_alert("Une entreprise a vendu de la reconnaissance faciale à la police", alert_id="a2"),
-        make_alert("شركة هولندية باعت تقنية التعرف على الوجه", alert_id="a3"),
+        rendered_alert(
+            title="Nederlands bedrijf leverde gezichtsherkenning aan Chinese politie", alert_id="a1"
+        ),
+        rendered_alert(
+            title="Une entreprise a vendu de la reconnaissance faciale à la police", alert_id="a2"
+        ),
+        rendered_alert(title="شركة هولندية باعت تقنية التعرف على الوجه", alert_id="a3"),
     ]
     with smtp_server(recorder) as port:
         await channel(port).send(make_notification(alerts, name="Überwachung"))

@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 from pydantic import SecretStr
 
-from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
+from schemas import EvidenceKind, Notification
 from services.common.addresses import TargetPolicy
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
 from services.notify.channels.http import check_url, post
@@ -29,6 +29,7 @@ from services.notify.channels.webhook import WebhookChannel
 from services.notify.core.cloudevents import CONTENT_TYPE, DATA_SCHEMA, EVENT_TYPE
 from services.notify.core.model import SlackSettings, WebhookSettings
 from services.notify.core.signing import SIGNATURE_HEADER, verify
+from tests.alerts import make_alert
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "SECRET-TOKEN-123"
@@ -183,42 +184,26 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFi
 # --- test data --------------------------------------------------------------------------------------
 
 
-def evidence(field: str, source: str, term: str, kind: EvidenceKind, ref: str) -> Evidence:
-    start = source.index(term)
-    return Evidence(
-        field=field,
-        start=start,
-        end=start + len(term),
-        text=source[start : start + len(term)],
-        snippet=source,
-        kind=kind,
-        ref=ref,
-    )
-
-
-def make_alert(alert_id: str = "alert-7f3a", url: str = "https://www.nrc.nl/nieuws/2024/05/01/vidi") -> Alert:
-    return Alert(
-        id=alert_id,
-        event_type="news_article",
-        event_id="news-5f1c2a9e0b7d4c61",
-        title=TITLE,
-        url=url,
-        severity=Severity.HIGH,
-        score=0.91,
-        technologies=["facial-recognition"],
-        destinations=["CN"],
-        entities=["vidi-systems"],
-        evidence=[
-            evidence("title", TITLE, "facial recognition", EvidenceKind.TECHNOLOGY, "facial-recognition"),
-            evidence("title", TITLE, "Chinese", EvidenceKind.DESTINATION, "CN"),
-            evidence("body", BODY, "facial recognition", EvidenceKind.TECHNOLOGY, "facial-recognition"),
-            evidence("body", BODY, "China", EvidenceKind.DESTINATION, "CN"),
-        ],
-        rule="news.tech_destination",
-        summary="Facial recognition technology exported to China, for police use.",
-        watchlist_version="2024.05.1",
-        created_at=NOW - dt.timedelta(minutes=3),
-    )
+# Title evidence quotes "Chinese", body evidence "China", as match writes them.
+ALERT = make_alert(
+    "alert-7f3a",
+    event_id="news-5f1c2a9e0b7d4c61",
+    title=TITLE,
+    body=BODY,
+    url="https://www.nrc.nl/nieuws/2024/05/01/vidi",
+    evidence_in=("title", "body"),
+    terms=[
+        ("facial recognition", EvidenceKind.TECHNOLOGY, "facial-recognition"),
+        ("Chinese", EvidenceKind.DESTINATION, "CN"),
+        ("China", EvidenceKind.DESTINATION, "CN"),
+    ],
+    score=0.91,
+    entities=["vidi-systems"],
+    rule="news.tech_destination",
+    summary="Facial recognition technology exported to China, for police use.",
+    watchlist_version="2024.05.1",
+    created_at=NOW - dt.timedelta(minutes=3),
+)
 
 
 def make_notification(kind: str = "alerts") -> Notification:
@@ -228,7 +213,7 @@ def make_notification(kind: str = "alerts") -> Notification:
         subscription_id="sub-amnesty-tech",
         subscription_name="Amnesty tech: China",
         story="news-5f1c2a9e0b7d4c61" if kind == "alerts" else None,
-        alerts=[make_alert()],
+        alerts=[ALERT],
         created_at=NOW - dt.timedelta(minutes=1),
     )
 

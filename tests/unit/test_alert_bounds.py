@@ -4,35 +4,33 @@ where alerts are made, and an immediate notification carries a bounded number of
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 from schemas.bounds import (
     EVIDENCE_MAX_ITEMS,
     SNIPPET_MAX_CHARS,
     SUMMARY_MAX_CHARS,
-    TITLE_MAX_CHARS,
     bound_alert,
 )
-from schemas.events import Alert, Evidence, EvidenceKind, NewsArticle, Severity
-from services.match.core.engine import Matcher
+from schemas.events import Evidence, EvidenceKind
 from services.notify.core.planning import MAX_ALERTS_PER_NOTIFICATION, joins
+from tests.alerts import make_alert
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
 
-def _alert(title: str, summary: str, evidence: list[Evidence]) -> Alert:
-    return Alert(
-        id="a-1",
-        event_type="news_article",
-        event_id="e-1",
-        title=title,
-        severity=Severity.HIGH,
-        score=0.7,
-        evidence=evidence,
-        rule="news.tech_destination",
-        summary=summary,
-        watchlist_version="v1",
-        created_at=NOW,
-    )
+# An alert with nothing but what the bounds look at (tests/alerts.py builds it).
+bounds_alert = partial(
+    make_alert,
+    "a-1",
+    event_id="e-1",
+    url=None,
+    score=0.7,
+    technologies=(),
+    destinations=(),
+    watchlist_version="v1",
+    created_at=NOW,
+)
 
 
 def _evidence(i: int, snippet: str) -> Evidence:
@@ -41,33 +39,14 @@ def _evidence(i: int, snippet: str) -> Evidence:
     )
 
 
-def test_a_huge_article_title_gives_a_bounded_title_that_says_it_was_shortened() -> None:
-    title = "Spyware sold to Iran" + " very" * 180_000
-    article = NewsArticle(
-        id="big-1",
-        source="test",
-        url="https://example.org/a",
-        title=title,
-        body="The company sold facial recognition software to Iran.",
-        published_at=NOW,
-    )
-    alerts = Matcher.load().evaluate(article, NOW)
-    assert alerts
-    for alert in alerts:
-        assert len(alert.title) <= TITLE_MAX_CHARS
-        assert alert.title.startswith("Spyware sold to Iran")
-        assert f"shortened from {len(title):,} characters" in alert.title
-        assert len(alert.model_dump_json()) < 20_000
-
-
 def test_bounds_leave_a_small_alert_as_it_is() -> None:
-    alert = _alert("A title", "A summary.", [_evidence(0, "a snippet")])
+    alert = bounds_alert(title="A title", summary="A summary.", evidence=[_evidence(0, "a snippet")])
     assert bound_alert(alert) == alert
 
 
 def test_evidence_is_capped_with_the_rest_counted_and_snippets_cut() -> None:
     evidence = [_evidence(i, "s" * 5_000) for i in range(EVIDENCE_MAX_ITEMS + 12)]
-    bounded = bound_alert(_alert("t", "S" * 50_000, evidence))
+    bounded = bound_alert(bounds_alert(title="t", summary="S" * 50_000, evidence=evidence))
     assert len(bounded.evidence) == EVIDENCE_MAX_ITEMS
     assert all(len(e.snippet) <= SNIPPET_MAX_CHARS and e.snippet.endswith("…") for e in bounded.evidence)
     assert len(bounded.summary) <= SUMMARY_MAX_CHARS

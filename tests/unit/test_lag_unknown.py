@@ -5,7 +5,6 @@ taken, a failed measurement removes the series instead of leaving old values, an
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from aiokafka import TopicPartition
@@ -13,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from services.common.lag import PartitionLag, lag_sampler, measure
 from services.common.pipeline import PipelineMetrics
-from tests.unit.test_metrics import FakeConsumer
+from tests.unit.test_metrics import FakeConsumer, Rounds
 
 NEWS = "exportwatch.news.v1"
 LAG = "exportwatch_match_consumer_lag_messages"
@@ -44,18 +43,19 @@ async def test_an_unmeasurable_lag_is_absent_and_the_last_success_stays_old() ->
     metrics = PipelineMetrics("match", registry, (NEWS,))
     tp0 = TopicPartition(NEWS, 0)
     consumer = Failing({tp0: 10}, {tp0: 4})
-    before = time.time()
-    task = asyncio.create_task(lag_sampler(lambda: consumer, metrics.lag, interval=0.01)())
+    now = [1_000.0]
+    rounds = Rounds()
+    job = lag_sampler(lambda: consumer, metrics.lag, interval=5, clock=lambda: now[0], sleep=rounds.sleep)
+    task = asyncio.create_task(job())
     try:
-        await asyncio.sleep(0.05)
+        await rounds.first()
         assert registry.get_sample_value(LAG, {"topic": NEWS, "partition": "0"}) == 6
-        measured = registry.get_sample_value(LAST)
-        assert measured is not None and measured >= before
+        assert registry.get_sample_value(LAST) == 1_000.0
         consumer.broken = True
-        await asyncio.sleep(0.05)
+        now[0] = 1_005.0
+        await rounds.next()
         assert registry.get_sample_value(LAG, {"topic": NEWS, "partition": "0"}) is None
-        assert registry.get_sample_value(LAST) is not None
-        assert registry.get_sample_value(LAST) <= time.time() - 0.03  # type: ignore[operator]
+        assert registry.get_sample_value(LAST) == 1_000.0  # the last success, not this failed round
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -13,11 +13,6 @@ from tests.unit.test_match_rules import news, only_alert
 
 
 @pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    return Matcher.load()
-
-
-@pytest.fixture(scope="module")
 def optional_matcher(tmp_path_factory: pytest.TempPathFactory) -> Matcher:
     """The bundled lists with the optional tier switched on by an operator folder."""
     folder: Path = tmp_path_factory.mktemp("operator")

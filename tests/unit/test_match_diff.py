@@ -148,9 +148,9 @@ def test_compare(old: list[Alert], new_alerts: list[Alert], expected: list[Any],
     assert same == unchanged
 
 
-@pytest.fixture(scope="module")
-def bundled() -> Matcher:
-    return Matcher.load()
+@pytest.fixture
+def bundled(matcher: Matcher) -> Matcher:
+    return matcher
 
 
 def test_preview_on_real_watchlists_sorts_groups_by_severity(bundled: Matcher, tmp_path: Path) -> None:

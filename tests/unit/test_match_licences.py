@@ -13,11 +13,6 @@ from services.match.core.engine import Matcher
 from tests.unit.test_match_rules import NOW, only_alert
 
 
-@pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    return Matcher.load()
-
-
 def licence(
     code: str | None,
     country: str | None,

@@ -3,24 +3,16 @@ say what was left out, and an event within the limits is matched exactly as befo
 
 from __future__ import annotations
 
-import pytest
-
 from schemas.bounds import SUMMARY_MAX_CHARS, TITLE_MAX_CHARS
 from schemas.events import LicenceItem
 from services.match.core.engine import Matcher
 from services.match.core.limits import MatchLimits
 from tests.unit.test_match_licences import licence
 from tests.unit.test_match_rules import NOW, check_alert, news, only_alert
-from tools.evaluation import load_cases
 
 SMALL = MatchLimits(body_chars=2_000, title_chars=300, items=5)
 ALERTING = "A European firm sold spyware to the police in Iran. "
 FILLER = "The weather in the capital was mild and the markets were calm that week. "
-
-
-@pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    return Matcher.load()
 
 
 def test_an_event_within_the_limits_is_matched_as_it_is(matcher: Matcher) -> None:
@@ -76,9 +68,3 @@ def test_a_licence_with_many_items_is_read_up_to_the_limit(matcher: Matcher) -> 
     )
     [alert] = matcher.evaluate(many, NOW, SMALL)
     assert alert.summary.endswith(" Only part of this licence record was read: the first 5 of its 21 items.")
-
-
-def test_no_eval_case_is_cut_by_the_default_limits() -> None:
-    cases = load_cases()
-    assert cases
-    assert [c.case.id for c in cases if MatchLimits().exceeded_by(c.event)] == []

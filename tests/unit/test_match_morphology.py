@@ -11,11 +11,6 @@ from services.match.core.engine import Matcher
 from tests.unit.test_match_rules import news, only_alert
 
 
-@pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    return Matcher.load()
-
-
 @pytest.mark.parametrize(
     ("key", "language", "expected"),
     [

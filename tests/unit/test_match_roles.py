@@ -15,11 +15,6 @@ from tests.unit.test_match_rules import news, only_alert
 
 
 @pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    return Matcher.load()
-
-
-@pytest.fixture(scope="module")
 def cues() -> RoleCues:
     return RoleCues(watchlists.load().roles)
 

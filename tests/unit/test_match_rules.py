@@ -19,11 +19,6 @@ BANDS = {
 }
 
 
-@pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    return Matcher.load()
-
-
 def news(body: str, title: str = "", language: str | None = None, event_id: str = "t-1") -> NewsArticle:
     return NewsArticle(
         id=event_id,

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from services.match.core.engine import Matcher
 from services.match.core.summaries import Pairing, join, news_summary
 from tests.unit.test_match_rules import news, only_alert
-
-
-@pytest.fixture(scope="module")
-def matcher() -> Matcher:
-    return Matcher.load()
 
 
 def test_join() -> None:

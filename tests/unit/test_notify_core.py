@@ -5,46 +5,28 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from functools import partial
 
 import httpx
 import pytest
 
-from schemas import Alert, Evidence, EvidenceKind, Severity
 from services.notify.channels.base import Reason
 from services.notify.channels.http import classify
 from services.notify.core.render import render_text
 from services.notify.core.retry import RetryPolicy
+from tests.alerts import make_alert
 
-
-def make_alert(severity: Severity = Severity.HIGH, alert_id: str = "alert-1") -> Alert:
-    body = "EU firms sold facial recognition to police in China."
-    start = body.index("facial recognition")
-    return Alert(
-        id=alert_id,
-        event_type="news_article",
-        event_id="n1",
-        title="EU firms sold surveillance",
-        url="https://example.org/a",
-        severity=severity,
-        score=0.9,
-        technologies=["facial-recognition"],
-        destinations=["CN"],
-        evidence=[
-            Evidence(
-                field="body",
-                start=start,
-                end=start + 18,
-                text="facial recognition",
-                snippet=body,
-                kind=EvidenceKind.TECHNOLOGY,
-                ref="facial-recognition",
-            )
-        ],
-        rule="news.technology_destination",
-        summary="Facial recognition and China in the same sentence.",
-        watchlist_version="wl-test",
-        created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    )
+# The alert these tests render, built by the shared factory.
+core_alert = partial(
+    make_alert,
+    event_id="n1",
+    title="EU firms sold surveillance",
+    body="EU firms sold facial recognition to police in China.",
+    url="https://example.org/a",
+    rule="news.technology_destination",
+    summary="Facial recognition and China in the same sentence.",
+    created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+)
 
 
 def test_backoff_grows_and_is_capped() -> None:
@@ -106,7 +88,7 @@ def test_reasons_know_whether_to_retry() -> None:
 
 
 def test_render_text_explains_the_alert() -> None:
-    text = render_text(make_alert())
+    text = render_text(core_alert())
     assert text.startswith("[HIGH] Facial recognition and China in the same sentence.")
     assert "https://example.org/a" in text
     assert 'technology facial-recognition: "facial recognition" in body' in text
@@ -114,7 +96,7 @@ def test_render_text_explains_the_alert() -> None:
 
 
 def test_render_text_shows_a_window_around_long_evidence() -> None:
-    alert = make_alert()
+    alert = core_alert()
     long_snippet = "x " * 200 + alert.evidence[0].text + " y" * 200
     alert = alert.model_copy(
         update={"evidence": [alert.evidence[0].model_copy(update={"snippet": long_snippet})]}

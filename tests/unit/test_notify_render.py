@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from functools import partial
 from html.parser import HTMLParser
 from typing import Literal
 
 import pytest
 
-from schemas import Alert, Evidence, EvidenceKind, Notification, Severity
+from schemas import Alert, EvidenceKind, Notification, Severity
 from services.notify.core.render import (
     NO_DESTINATION,
     SUBJECT_MAX,
@@ -24,63 +25,21 @@ from services.notify.core.render import (
     technology_name,
 )
 from services.notify.core.render_html import highlight_html, render_notification_html
+from tests.alerts import make_alert
 
 T0 = dt.datetime(2026, 11, 23, 7, 0, tzinfo=dt.UTC)
 
-_KINDS = {
-    "facial-recognition": ("facial recognition", EvidenceKind.TECHNOLOGY),
-    "spyware": ("spyware", EvidenceKind.TECHNOLOGY),
-    "telecom-interception": ("IMSI catchers", EvidenceKind.TECHNOLOGY),
-}
-
-
-def make_alert(
-    title: str = "Dutch firm sold facial recognition cameras to Chinese police",
-    *,
-    alert_id: str = "alert-1",
-    event_id: str = "news-1",
-    severity: Severity = Severity.HIGH,
-    technologies: tuple[str, ...] = ("facial-recognition",),
-    destinations: tuple[str, ...] = ("CN",),
-    url: str | None = "https://www.example.org/news/dutch-firm-facial-recognition",
-    terms: tuple[tuple[str, EvidenceKind, str], ...] | None = None,
-    snippet: str | None = None,
-    minutes: int = 0,
-) -> Alert:
-    """A realistic alert whose title evidence points at the right offsets of the title."""
-    if terms is None:
-        terms = tuple((_KINDS[t][0], _KINDS[t][1], t) for t in technologies if t in _KINDS)
-    evidence = []
-    for text, kind, ref in terms:
-        start = title.find(text)
-        if start >= 0:
-            evidence.append(
-                Evidence(
-                    field="title",
-                    start=start,
-                    end=start + len(text),
-                    text=text,
-                    snippet=snippet if snippet is not None else title,
-                    kind=kind,
-                    ref=ref,
-                )
-            )
-    return Alert(
-        id=alert_id,
-        event_type="news_article",
-        event_id=event_id,
-        title=title,
-        url=url,
-        severity=severity,
-        score=0.87,
-        technologies=list(technologies),
-        destinations=list(destinations),
-        evidence=evidence,
-        rule="news.technology_destination",
-        summary="A surveillance technology and a high-risk destination are named together.",
-        watchlist_version="wl-2026.11",
-        created_at=T0 + dt.timedelta(minutes=minutes),
-    )
+# Evidence in the title, where these tests look for it (tests/alerts.py builds it).
+rendered_alert = partial(
+    make_alert,
+    evidence_in=("title",),
+    url="https://www.example.org/news/dutch-firm-facial-recognition",
+    score=0.87,
+    rule="news.technology_destination",
+    summary="A surveillance technology and a high-risk destination are named together.",
+    watchlist_version="wl-2026.11",
+    created_at=T0,
+)
 
 
 def make_notification(
@@ -155,15 +114,15 @@ def digest_alerts() -> list[Alert]:
     ]
     severities = [Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.HIGH, Severity.LOW]
     return [
-        make_alert(
-            title,
+        rendered_alert(
+            title=title,
             alert_id=f"alert-{i}",
             event_id=f"news-{i}",
             technologies=techs,
             destinations=dests,
             severity=severities[i % len(severities)],
             url=f"https://news.example.org/{i}",
-            minutes=i,
+            created_at=T0 + dt.timedelta(minutes=i),
         )
         for i, (title, techs, dests) in enumerate(specs)
     ]
@@ -231,7 +190,7 @@ def test_highlight_escapes_before_marking() -> None:
 
 
 def test_single_alert_text_html_subject() -> None:
-    alert = make_alert()
+    alert = rendered_alert()
     n = make_notification([alert])
 
     text = render_notification_text(n)
@@ -262,16 +221,16 @@ def test_html_is_email_client_safe() -> None:
 
 def test_grouped_story_of_three_alerts() -> None:
     alerts = [
-        make_alert(alert_id="a-1", event_id="news-1", severity=Severity.MEDIUM),
-        make_alert(
-            "Nederlands bedrijf leverde gezichtsherkenning aan Chinese politie",
+        rendered_alert(alert_id="a-1", event_id="news-1", severity=Severity.MEDIUM),
+        rendered_alert(
+            title="Nederlands bedrijf leverde gezichtsherkenning aan Chinese politie",
             alert_id="a-2",
             event_id="news-2",
             terms=(("gezichtsherkenning", EvidenceKind.TECHNOLOGY, "facial-recognition"),),
             severity=Severity.HIGH,
         ),
-        make_alert(
-            "Une entreprise néerlandaise a vendu de la reconnaissance faciale à la police chinoise",
+        rendered_alert(
+            title="Une entreprise néerlandaise a vendu de la reconnaissance faciale à la police chinoise",
             alert_id="a-3",
             event_id="news-3",
             terms=(("reconnaissance faciale", EvidenceKind.TECHNOLOGY, "facial-recognition"),),
@@ -298,8 +257,8 @@ def test_grouped_story_of_three_alerts() -> None:
 
 def test_non_latin_text_is_kept() -> None:
     title = "شركة هولندية باعت تقنية التعرف على الوجه للشرطة الصينية"
-    alert = make_alert(
-        title,
+    alert = rendered_alert(
+        title=title,
         terms=(("التعرف على الوجه", EvidenceKind.TECHNOLOGY, "facial-recognition"),),
     )
     n = make_notification([alert], name="Überwachung & Golf")
@@ -319,7 +278,7 @@ HOSTILE_TITLE = 'Vendor <script>alert("x")</script> sold "><img src=x onerror=al
 
 def test_hostile_title_snippet_and_url_are_escaped() -> None:
     snippet = 'Body says "><img src=x onerror=alert(2)> and <script>steal()</script> facial recognition.'
-    alert = make_alert(HOSTILE_TITLE, snippet=snippet, url="javascript:alert(document.cookie)")
+    alert = rendered_alert(title=HOSTILE_TITLE, snippet=snippet, url="javascript:alert(document.cookie)")
     alert = alert.model_copy(
         update={
             "summary": "<b onmouseover=alert(3)>summary</b>",
@@ -347,14 +306,14 @@ def test_hostile_title_snippet_and_url_are_escaped() -> None:
 
 def test_link_attribute_is_escaped() -> None:
     url = 'https://example.org/a?x="><script>alert(1)</script>&y=1'
-    page = render_notification_html(make_notification([make_alert(url=url)]))
+    page = render_notification_html(make_notification([rendered_alert(url=url)]))
     links = [attrs["href"] for tag, attrs in parse_html(page).tags if tag == "a"]
     assert links == [url]
     assert "<script>" not in page
 
 
 def test_wrong_evidence_offsets_are_not_marked() -> None:
-    alert = make_alert()
+    alert = rendered_alert()
     bad = alert.evidence[0].model_copy(update={"start": 0, "end": 5})  # text does not match the offsets
     alert = alert.model_copy(update={"evidence": [bad]})
     parsed = parse_html(render_notification_html(make_notification([alert])))
@@ -372,7 +331,7 @@ def test_wrong_evidence_offsets_are_not_marked() -> None:
     ],
 )
 def test_subject_is_one_line(title: str) -> None:
-    line = subject(make_notification([make_alert(title)]))
+    line = subject(make_notification([rendered_alert(title=title)]))
     assert line == "[HIGH] Subject Bcc: victim@example.org (CN)"
     assert all(ch.isprintable() for ch in line)
 
@@ -380,13 +339,14 @@ def test_subject_is_one_line(title: str) -> None:
 def test_subject_is_at_most_200_characters() -> None:
     title = "Gezichtsherkenning " * 40
     alerts = [
-        make_alert(title, destinations=("CN", "AE", "RU", "IR", "SA"), alert_id=f"a{i}") for i in range(3)
+        rendered_alert(title=title, destinations=("CN", "AE", "RU", "IR", "SA"), alert_id=f"a{i}")
+        for i in range(3)
     ]
     line = subject(make_notification(alerts))
     assert len(line) <= SUBJECT_MAX
     assert line.startswith("[HIGH] Gezichtsherkenning")
     assert line.endswith("… (CN, AE, RU +2) · 3 sources")
-    digest = subject(make_notification([make_alert()], "digest", period=DAY, name="x" * 500))
+    digest = subject(make_notification([rendered_alert()], "digest", period=DAY, name="x" * 500))
     assert len(digest) <= SUBJECT_MAX
 
 
@@ -416,7 +376,7 @@ def test_digest_groups_by_destination_then_technology() -> None:
 
 
 def test_digest_lists_each_alert_once_per_group() -> None:
-    alert = make_alert(technologies=("spyware", "spyware"), destinations=("CN", "CN"))
+    alert = rendered_alert(technologies=("spyware", "spyware"), destinations=("CN", "CN"))
     groups = group_digest([alert, alert])
     assert groups == [("China (CN)", [("spyware", [alert])])]
 

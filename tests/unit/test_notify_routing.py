@@ -3,83 +3,65 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from typing import Any
 
 import pytest
 
-from schemas import Alert, Evidence, EvidenceKind, Severity
+from schemas import Alert
 from services.notify.core.model import Filters, Silence, Subscription
 from services.notify.core.routing import fold, routes, silencing, story_key, wants
+from tests.alerts import make_alert
 
 NOW = dt.datetime(2026, 5, 4, 12, 0, tzinfo=dt.UTC)
 
 
-def make_alert(**kw: Any) -> Alert:
-    snippet = "EU firms sold facial recognition to police in China."
-    base: dict[str, Any] = {
-        "id": "alert-1",
-        "event_type": "news_article",
-        "event_id": "n1",
-        "title": "EU firms sold surveillance",
-        "url": "https://example.org/stingray",
-        "severity": Severity.HIGH,
-        "score": 0.9,
-        "technologies": ["facial-recognition"],
-        "destinations": ["CN"],
-        "entities": ["acme"],
-        "evidence": [
-            Evidence(
-                field="body",
-                start=20,
-                end=38,
-                text="facial recognition",
-                snippet=snippet,
-                kind=EvidenceKind.TECHNOLOGY,
-                ref="facial-recognition",
-            )
-        ],
-        "rule": "news.technology_destination",
-        "summary": "Facial recognition and China in the same sentence.",
-        "watchlist_version": "wl-test",
-        "created_at": NOW,
-    }
-    return Alert.model_validate(base | kw)
+routed_alert = partial(
+    make_alert,
+    event_id="n1",
+    title="EU firms sold surveillance",
+    body="EU firms sold facial recognition to police in China.",
+    url="https://example.org/stingray",
+    entities=["acme"],
+    rule="news.technology_destination",
+    summary="Facial recognition and China in the same sentence.",
+    created_at=NOW,
+)
 
 
 def with_snippet(snippet: str, **kw: Any) -> Alert:
-    alert = make_alert(**kw)
-    return alert.model_copy(update={"evidence": [alert.evidence[0].model_copy(update={"snippet": snippet})]})
+    return routed_alert(snippet=snippet, **kw)
 
 
 @pytest.mark.parametrize(
     ("filters", "alert", "expected"),
     [
-        ({}, make_alert(), True),
+        ({}, routed_alert(), True),
         # severity: at least min_severity
-        ({"min_severity": "high"}, make_alert(), True),
-        ({"min_severity": "critical"}, make_alert(), False),
-        ({"min_severity": "medium"}, make_alert(severity="low"), False),
-        ({"min_severity": "low"}, make_alert(severity="low"), True),
+        ({"min_severity": "high"}, routed_alert(), True),
+        ({"min_severity": "critical"}, routed_alert(), False),
+        ({"min_severity": "medium"}, routed_alert(severity="low"), False),
+        ({"min_severity": "low"}, routed_alert(severity="low"), True),
         # event types
-        ({"event_types": ["news_article"]}, make_alert(), True),
-        ({"event_types": ["licence_record"]}, make_alert(), False),
-        ({"event_types": ["licence_record", "news_article"]}, make_alert(), True),
+        ({"event_types": ["news_article"]}, routed_alert(), True),
+        ({"event_types": ["licence_record"]}, routed_alert(), False),
+        ({"event_types": ["licence_record", "news_article"]}, routed_alert(), True),
         # technologies: OR within the kind, ids compared case-insensitively
-        ({"technologies": ["spyware", "Facial-Recognition"]}, make_alert(), True),
-        ({"technologies": ["spyware"]}, make_alert(), False),
-        ({"technologies": ["spyware"]}, make_alert(technologies=[]), False),
+        ({"technologies": ["spyware", "Facial-Recognition"]}, routed_alert(), True),
+        ({"technologies": ["spyware"]}, routed_alert(), False),
+        ({"technologies": ["spyware"]}, routed_alert(technologies=[]), False),
         # destinations
-        ({"destinations": ["cn"]}, make_alert(), True),
-        ({"destinations": ["AE", "RU"]}, make_alert(), False),
-        ({"destinations": ["AE", "CN"]}, make_alert(destinations=["RU", "CN"]), True),
+        ({"destinations": ["cn"]}, routed_alert(), True),
+        ({"destinations": ["AE", "RU"]}, routed_alert(), False),
+        ({"destinations": ["AE", "CN"]}, routed_alert(destinations=["RU", "CN"]), True),
         # entities
-        ({"entities": ["ACME"]}, make_alert(), True),
-        ({"entities": ["globex"]}, make_alert(), False),
+        ({"entities": ["ACME"]}, routed_alert(), True),
+        ({"entities": ["globex"]}, routed_alert(), False),
         # AND across kinds
-        ({"technologies": ["facial-recognition"], "destinations": ["CN"]}, make_alert(), True),
-        ({"technologies": ["facial-recognition"], "destinations": ["AE"]}, make_alert(), False),
-        ({"technologies": ["facial-recognition"], "min_severity": "critical"}, make_alert(), False),
-        ({"destinations": ["CN"], "keyword": "nothing like it"}, make_alert(), False),
+        ({"technologies": ["facial-recognition"], "destinations": ["CN"]}, routed_alert(), True),
+        ({"technologies": ["facial-recognition"], "destinations": ["AE"]}, routed_alert(), False),
+        ({"technologies": ["facial-recognition"], "min_severity": "critical"}, routed_alert(), False),
+        ({"destinations": ["CN"], "keyword": "nothing like it"}, routed_alert(), False),
     ],
 )
 def test_filters(filters: dict[str, Any], alert: Alert, expected: bool) -> None:
@@ -90,32 +72,32 @@ def test_filters(filters: dict[str, Any], alert: Alert, expected: bool) -> None:
     ("keyword", "alert", "expected"),
     [
         # whole words, case ignored
-        ("stingray", make_alert(title="Police bought a Stingray's successor"), True),
-        ("STINGRAY", make_alert(title="stingray"), True),
-        ("stingray", make_alert(title="Stingrays everywhere"), False),
-        ("ai", make_alert(title="The minister said nothing"), False),
-        ("ai", make_alert(title="AI cameras for the border"), True),
-        ("ai", make_alert(title="Cameras (AI) sold"), True),
-        ("ray", make_alert(title="x-ray scanners"), True),
+        ("stingray", routed_alert(title="Police bought a Stingray's successor"), True),
+        ("STINGRAY", routed_alert(title="stingray"), True),
+        ("stingray", routed_alert(title="Stingrays everywhere"), False),
+        ("ai", routed_alert(title="The minister said nothing"), False),
+        ("ai", routed_alert(title="AI cameras for the border"), True),
+        ("ai", routed_alert(title="Cameras (AI) sold"), True),
+        ("ray", routed_alert(title="x-ray scanners"), True),
         # accents ignored both ways, and compatibility forms
-        ("defense", make_alert(title="Ministère de la Défense"), True),
-        ("défense", make_alert(title="DEFENSE ministry"), True),
-        ("strasse", make_alert(title="Sold from the Hauptstraße office"), False),
-        ("hauptstrasse", make_alert(title="Sold from the Hauptstraße office"), True),
-        ("ﬁnfisher", make_alert(title="FinFisher again"), True),
-        ("nso's", make_alert(title="NSO’s Pegasus"), True),
+        ("defense", routed_alert(title="Ministère de la Défense"), True),
+        ("défense", routed_alert(title="DEFENSE ministry"), True),
+        ("strasse", routed_alert(title="Sold from the Hauptstraße office"), False),
+        ("hauptstrasse", routed_alert(title="Sold from the Hauptstraße office"), True),
+        ("ﬁnfisher", routed_alert(title="FinFisher again"), True),
+        ("nso's", routed_alert(title="NSO’s Pegasus"), True),
         # phrases: any whitespace between the words, but all the words, in order
         ("facial recognition", with_snippet("sold facial\n  recognition systems"), True),
-        ("facial   recognition", make_alert(), True),
-        ("recognition facial", make_alert(), False),
-        ("facial recognitions", make_alert(), False),
+        ("facial   recognition", routed_alert(), True),
+        ("recognition facial", routed_alert(), False),
+        ("facial recognitions", routed_alert(), False),
         # where: title, summary, every evidence snippet; not the URL or ids
-        ("police", make_alert(), True),  # only in the snippet
-        ("same sentence", make_alert(), True),  # only in the summary
-        ("example", make_alert(), False),  # only in the URL
-        ("acme", make_alert(), False),  # only an entity id
-        ("c++", make_alert(title="Written in C++ by the vendor"), True),
-        ("police", make_alert(evidence=[]), False),
+        ("police", routed_alert(), True),  # only in the snippet
+        ("same sentence", routed_alert(), True),  # only in the summary
+        ("example", routed_alert(), False),  # only in the URL
+        ("acme", routed_alert(), False),  # only an entity id
+        ("c++", routed_alert(title="Written in C++ by the vendor"), True),
+        ("police", routed_alert(evidence=[]), False),
     ],
 )
 def test_keyword(keyword: str, alert: Alert, expected: bool) -> None:
@@ -134,7 +116,7 @@ def test_fold(text: str, folded: str) -> None:
     ("duplicate_of", "expected"), [(None, "n1"), ("n0", "n0")], ids=["original", "near-duplicate"]
 )
 def test_story_key(duplicate_of: str | None, expected: str) -> None:
-    assert story_key(make_alert(duplicate_of=duplicate_of)) == expected
+    assert story_key(routed_alert(duplicate_of=duplicate_of)) == expected
 
 
 def make_subscription(ident: str, owner: str = "amnesty", **kw: Any) -> Subscription:
@@ -159,8 +141,8 @@ def test_routes_keeps_enabled_subscriptions_that_want_the_alert_in_order() -> No
         make_subscription("critical", filters={"min_severity": "critical"}),
         make_subscription("a-any", owner="pi"),
     ]
-    assert [s.id for s in routes(subscriptions, make_alert())] == ["z-any", "cn", "kw", "a-any"]
-    assert routes([], make_alert()) == []
+    assert [s.id for s in routes(subscriptions, routed_alert())] == ["z-any", "cn", "kw", "a-any"]
+    assert routes([], routed_alert()) == []
 
 
 def make_silence(ident: str, owner: str = "amnesty", **kw: Any) -> Silence:
@@ -201,7 +183,7 @@ def make_silence(ident: str, owner: str = "amnesty", **kw: Any) -> Silence:
 )
 def test_silencing(silence: Silence, mutes: bool) -> None:
     subscription = make_subscription("sub-1")
-    result = silencing([silence], subscription, make_alert(), NOW)
+    result = silencing([silence], subscription, routed_alert(), NOW)
     assert (result is silence) if mutes else (result is None)
 
 
@@ -212,6 +194,6 @@ def test_silencing_returns_the_first_silence_that_mutes() -> None:
         make_silence("first"),
         make_silence("second", owner="*"),
     ]
-    found = silencing(silences, make_subscription("sub-1"), make_alert(), NOW)
+    found = silencing(silences, make_subscription("sub-1"), routed_alert(), NOW)
     assert found is not None and found.id == "first"
-    assert silencing([], make_subscription("sub-1"), make_alert(), NOW) is None
+    assert silencing([], make_subscription("sub-1"), routed_alert(), NOW) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from functools import partial
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from services.notify.core.slack import (
     render,
     safe_url,
 )
+from tests.alerts import make_alert
 
 NOW = dt.datetime(2024, 5, 2, 8, 0, tzinfo=dt.UTC)
 TITLE = "Dutch firm sold facial recognition cameras to Chinese police"
@@ -45,50 +47,27 @@ def evidence(field: str, source: str, term: str, kind: EvidenceKind, ref: str) -
     )
 
 
-def make_alert(
-    alert_id: str = "alert-1",
-    title: str = TITLE,
-    body: str = BODY,
-    url: str | None = "https://www.nrc.nl/nieuws/2024/05/01/camera-export",
-    severity: Severity = Severity.HIGH,
-    destinations: tuple[str, ...] = ("CN",),
-    technologies: tuple[str, ...] = ("facial-recognition",),
-    summary: str = "Facial recognition exported to China (police end user).",
-) -> Alert:
-    found = [
-        evidence("title", title, term, kind, ref)
-        for term, kind, ref in [
-            ("facial recognition", EvidenceKind.TECHNOLOGY, "facial-recognition"),
-            ("Chinese", EvidenceKind.DESTINATION, "CN"),
-        ]
-        if term in title
-    ]
-    found += [
-        evidence("body", body, term, kind, ref)
-        for term, kind, ref in [
-            ("facial recognition", EvidenceKind.TECHNOLOGY, "facial-recognition"),
-            ("China", EvidenceKind.DESTINATION, "CN"),
-        ]
-        if term in body
-    ]
-    return Alert(
-        id=alert_id,
-        event_type="news_article",
-        event_id=f"news-{alert_id}",
-        title=title,
-        url=url,
-        severity=severity,
-        score=0.92,
-        technologies=list(technologies),
-        destinations=list(destinations),
-        entities=["hikvision"],
-        control_codes=["5A001.j"],
-        evidence=found,
-        rule="news.tech_destination",
-        summary=summary,
-        watchlist_version="2024.05.1",
-        created_at=NOW,
-    )
+# Title evidence quotes "Chinese", body evidence "China": as match writes them (tests/alerts.py builds it).
+slack_alert = partial(
+    make_alert,
+    event_id="news-alert-1",
+    title=TITLE,
+    body=BODY,
+    url="https://www.nrc.nl/nieuws/2024/05/01/camera-export",
+    evidence_in=("title", "body"),
+    terms=[
+        ("facial recognition", EvidenceKind.TECHNOLOGY, "facial-recognition"),
+        ("Chinese", EvidenceKind.DESTINATION, "CN"),
+        ("China", EvidenceKind.DESTINATION, "CN"),
+    ],
+    score=0.92,
+    entities=["hikvision"],
+    control_codes=["5A001.j"],
+    rule="news.tech_destination",
+    summary="Facial recognition exported to China (police end user).",
+    watchlist_version="2024.05.1",
+    created_at=NOW,
+)
 
 
 def notification(alerts: list[Alert], kind: str = "alerts", **extra: Any) -> Notification:
@@ -165,7 +144,7 @@ def test_hostile_article_body_cannot_mention_or_link() -> None:
 
 
 def test_hostile_alert_renders_inert() -> None:
-    alert = make_alert(
+    alert = slack_alert(
         title="<!channel> <https://evil.example|Official statement> @here",
         body=HOSTILE,
         summary="Summary <@U024BE7LH> @everyone",
@@ -190,14 +169,14 @@ def test_bold_terms_escapes_first_then_bolds() -> None:
 
 
 def test_evidence_snippet_bolds_matched_terms() -> None:
-    payload = render(notification([make_alert()]))
+    payload = render(notification([slack_alert()]))
     joined = "\n".join(texts(payload))
     assert "*facial recognition* cameras to the police in Xinjiang, *China*" in joined
     assert "_title_: Dutch firm sold *facial recognition* cameras to *Chinese* police" in joined
 
 
 def test_single_alert_layout() -> None:
-    payload = render(notification([make_alert()]))
+    payload = render(notification([slack_alert()]))
     check_limits(payload)
     header, section = payload["blocks"][0], payload["blocks"][1]
     assert header["type"] == "header" and header["text"]["text"].startswith("🟠 High: Dutch firm sold")
@@ -213,9 +192,9 @@ def test_single_alert_layout() -> None:
 
 def test_several_sources_about_one_story() -> None:
     alerts = [
-        make_alert("a1", url="https://www.nrc.nl/a"),
-        make_alert("a2", url="https://www.lemonde.fr/b", severity=Severity.CRITICAL),
-        make_alert("a3", url="https://www.volkskrant.nl/c"),
+        slack_alert("a1", event_id="news-a1", url="https://www.nrc.nl/a"),
+        slack_alert("a2", event_id="news-a2", url="https://www.lemonde.fr/b", severity=Severity.CRITICAL),
+        slack_alert("a3", event_id="news-a3", url="https://www.volkskrant.nl/c"),
     ]
     payload = render(notification(alerts))
     check_limits(payload)
@@ -233,7 +212,7 @@ def test_accented_titles_are_unharmed() -> None:
         "Une société française a vendu des logiciels d’écoute à l’Égypte",
     ]
     for title in titles:
-        payload = render(notification([make_alert(title=title)]))
+        payload = render(notification([slack_alert(title=title)]))
         joined = "\n".join(texts(payload))
         assert title in joined
         assert title in json.loads(json.dumps(payload, ensure_ascii=False))["blocks"][0]["text"]["text"]
@@ -249,7 +228,7 @@ def test_urls_are_linked_only_when_safe() -> None:
     assert safe_url("javascript:alert(1)") is None
     assert safe_url("ftp://example.org/x") is None
     assert safe_url("https://x.example/a|b<c>d?q=1&r=2") == "https://x.example/a%7Cb%3Cc%3Ed?q=1&amp;r=2"
-    payload = render(notification([make_alert(url="javascript:alert(1)")]))
+    payload = render(notification([slack_alert(url="javascript:alert(1)")]))
     assert "javascript" not in json.dumps(payload)
     assert TITLE in payload["blocks"][1]["text"]["text"]
 
@@ -257,7 +236,7 @@ def test_urls_are_linked_only_when_safe() -> None:
 def test_huge_snippet_and_title_stay_within_limits() -> None:
     body = ("Surveillance exports continue. " * 330) + "facial recognition sold to China. " + "x" * 10_000
     assert len(body) > 20_000
-    alert = make_alert(title="T" * 2000 + " facial recognition", body=body, summary="S&<" * 2000)
+    alert = slack_alert(title="T" * 2000 + " facial recognition", body=body, summary="S&<" * 2000)
     payload = render(notification([alert]))
     check_limits(payload)
     joined = "\n".join(texts(payload))
@@ -268,8 +247,9 @@ def test_huge_snippet_and_title_stay_within_limits() -> None:
 def test_sixty_alert_digest_respects_limits() -> None:
     destinations = ["CN", "AE", "EG", "SA", "RU", "IR", "MM", "BY", "ET", "VN", "PK", "BH"]
     alerts = [
-        make_alert(
+        slack_alert(
             f"a{i}",
+            event_id=f"news-a{i}",
             title=f"Story {i}: " + TITLE,
             body=BODY + " " + ("Lorem ipsum & <x> " * 200),
             severity=list(Severity)[i % 4],
@@ -308,7 +288,9 @@ def test_empty_digest_and_test_message() -> None:
 
 
 def test_many_alerts_about_one_story_are_truncated() -> None:
-    alerts = [make_alert(f"a{i}", url=f"https://news{i}.example/story") for i in range(40)]
+    alerts = [
+        slack_alert(f"a{i}", event_id=f"news-a{i}", url=f"https://news{i}.example/story") for i in range(40)
+    ]
     payload = render(notification(alerts))
     check_limits(payload)
     joined = "\n".join(texts(payload))
@@ -318,5 +300,5 @@ def test_many_alerts_about_one_story_are_truncated() -> None:
 
 def test_payload_is_json_serialisable() -> None:
     for kind in ("alerts", "digest", "test"):
-        payload = render(notification([make_alert()], kind=kind))
+        payload = render(notification([slack_alert()], kind=kind))
         assert json.loads(json.dumps(payload)) == payload

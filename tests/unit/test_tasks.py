@@ -76,3 +76,19 @@ def test_nothing_is_installed_when_asked_not_to(
     tasks.ensure_system_programs()
     err = capsys.readouterr().err
     assert "promtool, prometheus, kubectl" in err and "the tests that need them will fail" in err
+
+
+def test_the_suite_runs_the_unit_layer_first_with_its_budget_then_every_other_layer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tasks = _tasks()
+    calls: list[tuple[str, ...]] = []
+    results = iter([1, 0])  # the unit layer fails: the rest still runs, and the run fails
+    monkeypatch.setattr(tasks, "run", lambda *cmd: calls.append(cmd) or next(results))
+    assert tasks.run_layers() == 1
+    unit, rest = calls
+    assert unit[-1] == "tests/unit"
+    assert rest[-2:] == ("tests", "--ignore=tests/unit")
+    assert "tests/unit: " in capsys.readouterr().out and tasks.UNIT_BUDGET_SECONDS == 15
+    layers = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
+    assert layers == {"unit", "component", "integration", "e2e", "deploy", "hostile"}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.match.core.engine import Matcher
+from services.match.core.limits import MatchLimits
 from tools.cli import main
 from tools.evaluation import (
     LANGUAGES,
@@ -184,3 +185,10 @@ def test_cli_eval(capsys: pytest.CaptureFixture[str], samples_dir: Path, tmp_pat
 
     assert main(["eval", "--cases", str(tmp_path / "none.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_no_eval_case_is_cut_by_the_default_limits() -> None:
+    """(From tests/unit/test_match_limits.py: it reads the whole labelled set.)"""
+    cases = load_cases()
+    assert cases
+    assert [c.case.id for c in cases if MatchLimits().exceeded_by(c.event)] == []

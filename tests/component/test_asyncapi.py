@@ -250,8 +250,7 @@ def _licences() -> list[LicenceRecord]:
     return [r.model_copy(update={"ingested_at": NOW}) for r in records]
 
 
-def _alerts(events: list[NewsArticle | LicenceRecord]) -> list[Alert]:
-    matcher = Matcher.load()
+def _alerts(matcher: Matcher, events: list[NewsArticle | LicenceRecord]) -> list[Alert]:
     alerts = [alert for event in events for alert in matcher.evaluate(event, NOW)]
     assert {a.event_type for a in alerts} == {"news_article", "licence_record"}
     return [*alerts, make_alert(), make_alert("alert-2", destinations=[], event_ingested_at=NOW)]
@@ -273,12 +272,12 @@ def _dead_letters() -> list[DeadLetter]:
 
 
 @pytest.fixture(scope="module")
-def examples() -> dict[str, list[BaseModel]]:
+def examples(matcher: Matcher) -> dict[str, list[BaseModel]]:
     news, licences = _news(), _licences()
     return {
         "NewsArticle": list(news),
         "LicenceRecord": list(licences),
-        "Alert": list(_alerts([*news, *licences])),
+        "Alert": list(_alerts(matcher, [*news, *licences])),
         "DeadLetter": list(_dead_letters()),
     }
 

@@ -1,0 +1,123 @@
+"""Ingest on the in-memory broker: events pushed to the API and read from a feed go to the news topic,
+once each, through the ingestor create_service wires (SQLite in a temporary folder)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from schemas import topics
+from services.common.runtime import Service
+from services.common.settings import CommonSettings
+from services.ingest import app
+from services.ingest.app import create_service
+from services.ingest.settings import IngestSettings
+from tests.component.harness import BrokerProducer, Recorder, on_test_broker
+from tests.conftest import BUNDLED_SAMPLES
+
+TOKEN = "component-token"
+
+
+def ingest_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Service:
+    monkeypatch.setattr(app, "Producer", BrokerProducer)
+    service = create_service(
+        IngestSettings(
+            common=CommonSettings(kafka_embedded=False),
+            database_url=f"sqlite:///{tmp_path / 'ingest.db'}",
+            api_tokens=[TOKEN],
+            **settings,
+        )
+    )
+    service.state["ingestor"].producer.broker = service.broker
+    return service
+
+
+def article(event_id: str, body: str = "Spyware was sold to Egypt.") -> dict[str, Any]:
+    return {
+        "type": "news_article",
+        "id": event_id,
+        "source": "test",
+        "url": f"https://news.example.org/{event_id}",
+        "title": "Exports",
+        "body": body,
+        "language": "en",
+        "published_at": "2026-01-01T00:00:00Z",
+    }
+
+
+@pytest.fixture
+async def api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[httpx.AsyncClient, Recorder]]:
+    service = ingest_service(tmp_path, monkeypatch)
+    out = Recorder(service.broker, topics.NEWS, topics.LICENCES, topics.DEADLETTER)
+    async with on_test_broker(service):
+        transport = httpx.ASGITransport(app=service.asgi())
+        headers = {"authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://ingest", headers=headers
+        ) as client:
+            yield client, out
+
+
+async def test_a_pushed_article_is_published_on_the_news_topic_keyed_by_its_id(
+    api: tuple[httpx.AsyncClient, Recorder],
+) -> None:
+    client, out = api
+    response = await client.post("/v1/events", json=[article("push-1"), article("push-2")])
+    assert response.status_code == 202 and response.json()["ids"] == ["push-1", "push-2"]
+    assert [(r.key, r.json()["id"]) for r in out.on(topics.NEWS)] == [
+        (b"push-1", "push-1"),
+        (b"push-2", "push-2"),
+    ]
+    assert out.on(topics.LICENCES) == out.on(topics.DEADLETTER) == []
+
+
+async def test_a_repeat_is_not_published_again_and_a_correction_is(
+    api: tuple[httpx.AsyncClient, Recorder],
+) -> None:
+    client, out = api
+    statuses = []
+    for body in ("Spyware was sold to Egypt.", "Spyware was sold to Egypt.", "Spyware was sold to Bahrain."):
+        response = await client.post("/v1/events", json=article("rep-1", body))
+        statuses.append(response.json()["results"][0]["status"])
+    assert statuses == ["published", "duplicate", "updated"]
+    assert [r.json()["body"] for r in out.on(topics.NEWS)] == [
+        "Spyware was sold to Egypt.",
+        "Spyware was sold to Bahrain.",
+    ]
+
+
+async def test_a_push_with_a_bad_line_publishes_nothing(api: tuple[httpx.AsyncClient, Recorder]) -> None:
+    client, out = api
+    response = await client.post("/v1/events", content=json.dumps(article("ok-1")) + "\n{oops\n")
+    assert response.status_code == 400
+    assert [e["reason"] for e in response.json()["errors"]] == ["invalid_json"]
+    assert out.records == []
+
+
+async def test_a_feed_read_by_its_poller_is_published_on_the_news_topic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed = tmp_path / "feeds" / "watchdog-feed.rss"
+    feed.parent.mkdir()
+    shutil.copy2(BUNDLED_SAMPLES / "watchdog-feed.rss", feed)  # its old mtime: settled, read at once
+    service = ingest_service(tmp_path, monkeypatch, sources=[feed], feed_language="en")
+    out = Recorder(service.broker, topics.NEWS)
+    async with on_test_broker(service):
+        (poller,) = service.state["pollers"]
+        await poller.poll_once()
+        first = list(out.on(topics.NEWS))
+        await poller.poll_once()  # nothing new in the file: nothing published again
+    assert first and out.on(topics.NEWS) == first
+    events = [r.json() for r in first]
+    assert {e["type"] for e in events} == {"news_article"}
+    assert all(
+        r.key == e["id"].encode() and e["url"].startswith("http") for r, e in zip(first, events, strict=True)
+    )
