@@ -27,65 +27,68 @@ def _answer(status: bytes) -> bytes:
     return b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
-def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
-    class GuardedH11Protocol(H11Protocol):
-        _deadline: asyncio.TimerHandle | None = None
-        _phase = "headers"  # headers -> body -> app (the request is read; the application answers)
+class GuardedH11Protocol(H11Protocol):
+    guard_limits = HttpLimits()  # each server's, set by guarded_protocol()
+    _deadline: asyncio.TimerHandle | None = None
+    _phase = "headers"  # headers -> body -> app (the request is read; the application answers)
 
-        def _arm(self, seconds: float) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-            self._deadline = self.loop.call_later(seconds, self._too_slow)
+    def _arm(self, seconds: float) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = self.loop.call_later(seconds, self._too_slow)
 
-        def _disarm(self) -> None:
-            if self._deadline is not None:
-                self._deadline.cancel()
-                self._deadline = None
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if len(self.connections) > limits.max_connections:
-                transport.write(_answer(b"503 Service Unavailable"))
-                transport.close()
-                return
-            self._phase = "headers"
-            self._arm(limits.header_seconds)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm()
-            super().connection_lost(exc)
-
-        def handle_events(self) -> None:
-            super().handle_events()
-            cycle = self.cycle
-            if self._phase == "headers" and cycle is not None and not cycle.response_complete:
-                self._phase = "body"
-                self._arm(limits.body_seconds)
-            if self._phase == "body" and cycle is not None and not cycle.more_body:
-                self._phase = "app"
-                self._disarm()
-
-        def on_response_complete(self) -> None:
-            self._phase = "headers"  # the next request on this connection has its own deadlines
-            if not self.transport.is_closing():
-                self._arm(limits.header_seconds)
-            super().on_response_complete()
-
-        def _too_slow(self) -> None:
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
             self._deadline = None
-            if self.transport.is_closing() or self._phase == "app":
-                return
-            cycle = self.cycle
-            if self._phase == "body" and cycle is not None:
-                if cycle.response_started:  # the application answered already: just end it
-                    self.transport.close()
-                    return
-                cycle.disconnected = True  # the application's receive() sees the client gone
-                cycle.message_event.set()
-            self.transport.write(_answer(b"408 Request Timeout"))
-            self.transport.close()
 
-    return GuardedH11Protocol
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.guard_limits.max_connections:
+            transport.write(_answer(b"503 Service Unavailable"))
+            transport.close()
+            return
+        self._phase = "headers"
+        self._arm(self.guard_limits.header_seconds)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        cycle = self.cycle
+        if self._phase == "headers" and cycle is not None and not cycle.response_complete:
+            self._phase = "body"
+            self._arm(self.guard_limits.body_seconds)
+        if self._phase == "body" and cycle is not None and not cycle.more_body:
+            self._phase = "app"
+            self._disarm()
+
+    def on_response_complete(self) -> None:
+        self._phase = "headers"  # the next request on this connection has its own deadlines
+        if not self.transport.is_closing():
+            self._arm(self.guard_limits.header_seconds)
+        super().on_response_complete()
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing() or self._phase == "app":
+            return
+        cycle = self.cycle
+        if self._phase == "body" and cycle is not None:
+            if cycle.response_started:  # the application answered already: just end it
+                self.transport.close()
+                return
+            cycle.disconnected = True  # the application's receive() sees the client gone
+            cycle.message_event.set()
+        self.transport.write(_answer(b"408 Request Timeout"))
+        self.transport.close()
+
+
+def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
+    """The protocol class uvicorn makes each connection with, bound to ``limits``."""
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"guard_limits": limits})
 
 
 def server_config(app: object, host: str, port: int, limits: HttpLimits) -> uvicorn.Config:
