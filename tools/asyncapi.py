@@ -94,7 +94,7 @@ PRODUCES: dict[str, dict[str, str]] = {
         "the next `revision`, when its source corrects it.",
         topics.DEADLETTER: "Items of polled files, folders and feeds that are not valid events (a JSON "
         "Lines line, a CSV row, a feed entry), with the reason and the original bytes. Events pushed to "
-        "POST /v1/events are refused with 400 instead.",
+        "POST /v1/events are refused with 422 (400 for a line that is not JSON) instead.",
     },
     "match": {
         topics.ALERTS: "One alert for each rule that fires on an event.",

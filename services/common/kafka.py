@@ -109,34 +109,45 @@ class KafkaSettings(BaseModel):
         return self
 
     def _problems(self) -> list[str]:
-        protocol = self.kafka_security_protocol
         problems: list[str] = []
         if not self.servers:
             problems.append(
                 "EXPORTWATCH_KAFKA_BOOTSTRAP is empty: give the brokers' host:port (comma-separated)"
             )
+        problems += self._sasl_problems()
+        return problems + self._tls_problems(bool(problems))
+
+    def _sasl_problems(self) -> list[str]:
+        protocol = self.kafka_security_protocol
         sasl = ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
         if protocol in SASL_PROTOCOLS:
             missing = [env_name(f) for f in sasl if getattr(self, f) is None]
             if self.kafka_sasl_mechanism is None:
                 missing[0] += " (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
             if missing:
-                problems.append(f"EXPORTWATCH_KAFKA_SECURITY_PROTOCOL={protocol} needs {_and(missing)}")
+                return [f"EXPORTWATCH_KAFKA_SECURITY_PROTOCOL={protocol} needs {_and(missing)}"]
         elif given := [env_name(f) for f in sasl if getattr(self, f) is not None]:
-            problems.append(
+            return [
                 f"{_and(given)} {'is' if len(given) == 1 else 'are'} set but "
                 f"EXPORTWATCH_KAFKA_SECURITY_PROTOCOL={protocol} logs in with no SASL: set it to SASL_SSL "
                 "(or SASL_PLAINTEXT)"
-            )
+            ]
+        return []
+
+    def _tls_problems(self, others: bool) -> list[str]:
+        """The TLS settings' problems; ``others``: whether other settings have problems already (then the
+        files are not read)."""
+        protocol = self.kafka_security_protocol
         tls = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile", "kafka_ssl_key_password")
         if protocol not in TLS_PROTOCOLS:
             if given := [env_name(f) for f in tls if getattr(self, f) is not None]:
-                problems.append(
+                return [
                     f"{_and(given)} {'is' if len(given) == 1 else 'are'} set but "
                     f"EXPORTWATCH_KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS: set it to SSL "
                     "(or SASL_SSL)"
-                )
-            return problems
+                ]
+            return []
+        problems: list[str] = []
         if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
             problems.append(
                 "EXPORTWATCH_KAFKA_SSL_KEYFILE needs EXPORTWATCH_KAFKA_SSL_CERTFILE, its certificate"
@@ -146,15 +157,8 @@ class KafkaSettings(BaseModel):
                 "EXPORTWATCH_KAFKA_SSL_KEY_PASSWORD needs EXPORTWATCH_KAFKA_SSL_CERTFILE and "
                 "EXPORTWATCH_KAFKA_SSL_KEYFILE"
             )
-        for field in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
-            path: Path | None = getattr(self, field)
-            if path is None:
-                continue
-            if not path.is_file():
-                problems.append(f"{env_name(field)}={path}: no such file")
-            elif not os.access(path, os.R_OK):
-                problems.append(f"{env_name(field)}={path}: not readable by this user")
-        if problems:  # the files are read below only when the rest is coherent
+        problems += self._unreadable_files()
+        if problems or others:  # the files are read below only when the rest is coherent
             return problems
         certfile = self.kafka_ssl_certfile
         if certfile is not None and self.kafka_ssl_keyfile is None and _PEM_KEY not in certfile.read_bytes():
@@ -165,7 +169,19 @@ class KafkaSettings(BaseModel):
         try:  # load the files now, so that a bad one stops the start with its name
             self.ssl_context()
         except ValueError as exc:
-            problems.append(str(exc))
+            return [str(exc)]
+        return []
+
+    def _unreadable_files(self) -> list[str]:
+        problems: list[str] = []
+        for field in ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile"):
+            path: Path | None = getattr(self, field)
+            if path is None:
+                continue
+            if not path.is_file():
+                problems.append(f"{env_name(field)}={path}: no such file")
+            elif not os.access(path, os.R_OK):
+                problems.append(f"{env_name(field)}={path}: not readable by this user")
         return problems
 
     @property

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from schemas import topics
+from services.common import httpapi
 from services.common.health import Health
 from services.common.httpserver import HttpLimits, server_config
 from services.common.kafka import check_reachable
@@ -37,7 +38,15 @@ log = logging.getLogger("exportwatch.runtime")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": "no such endpoint"}, status_code=404)
+    return httpapi.not_found("no such endpoint").response(request)
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    allow = getattr(exc, "headers", None) or {}
+    problem = httpapi.ApiProblem(
+        405, "method-not-allowed", f"method {request.method} not allowed here", headers=allow
+    )
+    return problem.response(request)
 
 
 class _QuietServer(uvicorn.Server):
@@ -118,8 +127,9 @@ class Service:
                 Route("/metrics", self.metrics, methods=["GET"]),
                 *self.routes,
             ],
-            # Paths no route takes (one with a line break is not even seen by a catch-all route): JSON.
-            exception_handlers={404: _not_found},
+            # Paths no route takes (one with a line break is not even seen by a catch-all route) and methods
+            # a route does not take: problem details, as the APIs answer.
+            exception_handlers={404: _not_found, 405: _not_allowed},
         )
 
     @contextlib.asynccontextmanager

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from schemas import topics
 from tests.alerts import make_alert
 from tests.conftest import eventually, running_broker, start_service, wait_ready
+from tests.problems import problem
 from tools.embedded import EmbeddedBroker, free_port
 from tools.stack import example_event, service_env
 
@@ -184,7 +185,9 @@ async def test_ingest_healthz_is_503_and_a_push_is_refused_while_the_database_is
             refused = await client.post("/v1/events", json=event, headers=push)
             assert refused.status_code == 503, refused.text
             assert refused.headers["retry-after"].isdigit()
-            assert refused.json() == {"error": "database unavailable, retry later"}
+            answer = problem(refused, 503, "unavailable")
+            assert answer["detail"] == "database unavailable; try again in 5 s", answer
+            assert answer["retry_after_seconds"] == 5 and refused.headers["retry-after"] == "5"
             assert "Traceback" not in refused.text and "sqlite" not in refused.text.lower()
             assert not has_row(ingest.db, "ingest_items", event_id)
             assert_database_failing(await client.get("/healthz"), ingest.db)

@@ -42,6 +42,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from schemas import InvalidEvent, parse_event, topics
+from services.common.httpapi import PROBLEM_JSON, TYPE_PREFIX
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
 from services.ingest.app import create_service as create_ingest
@@ -50,6 +51,7 @@ from services.ingest.settings import IngestSettings
 from services.notify.app import create_service as create_notify
 from services.notify.settings import NotifySettings
 from tests.conftest import read_topic, read_until_quiet
+from tests.problems import lines
 from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = [
@@ -433,11 +435,20 @@ AUTHS: list[tuple[str | None, int | None]] = [  # (authorization header, the sta
     (f"Basic {TOKEN}", 401),
     (TOKEN, 401),
     ("Bearer", 401),
-    ("Bearer wrong-token", 403),
-    (f"Bearer {TOKEN}x", 403),
-    (f"Bearer {TOKEN[:-1]}", 403),
-    ("Bearer " + "é" * 40, 403),
+    # A well-formed token that is not accepted: 401 as well (403 before the APIs shared one toolkit).
+    ("Bearer wrong-token", 401),
+    (f"Bearer {TOKEN}x", 401),
+    (f"Bearer {TOKEN[:-1]}", 401),
+    ("Bearer " + "é" * 40, 401),
 ]
+# The content types a body may be declared with; the others of CONTENT_TYPES get 415.
+JSON_CONTENT_TYPES = {
+    None,
+    "application/json",
+    "application/x-ndjson",
+    "application/cloudevents+json",
+    "text/plain",
+}
 
 
 @dataclass
@@ -493,28 +504,36 @@ def check_push(
     answer = response.json()
     assert isinstance(answer, dict)
     if status != 202:
-        assert isinstance(answer.get("error"), str) and answer["error"], answer
+        assert response.headers["content-type"] == PROBLEM_JSON, response.headers
+        assert answer["status"] == status and answer["type"].startswith(TYPE_PREFIX), answer
+        assert isinstance(answer.get("detail"), str) and answer["detail"], answer
         assert len(ingest.calls) == calls, "a refused body reached the ingestor"
         log.refused.add(fresh)
     if must is not None:
         assert status == must, (header, status)
         if status == 401:
-            assert response.headers["www-authenticate"] == "Bearer"
+            assert response.headers["www-authenticate"].startswith("Bearer"), response.headers
+        return
+    if content_type not in JSON_CONTENT_TYPES:
+        assert status == 415 and answer["type"] == TYPE_PREFIX + "unsupported-media-type", (status, answer)
         return
     if len(body) > LIMIT:
-        assert status == 413 and str(LIMIT) in answer["error"], (status, answer)
+        assert status == 413 and str(LIMIT) in answer["detail"], (status, answer)
         return
     if not body.strip():
-        assert status == 400 and answer == {"error": "empty body", "errors": []}
+        assert status == 400 and answer["detail"] == "empty body", answer
         return
     expected = expected_errors(body)
-    if status == 400:
+    if status in (400, 422):
         errors = answer["errors"]
         assert errors, answer
         for error in errors:
             assert isinstance(error["line"], int) and error["line"] >= 1, error
             assert error["reason"] in REASONS, error
-            assert isinstance(error["detail"], str) and error["detail"], error
+            assert isinstance(error["message"], str) and error["message"], error
+        # A line that is not JSON makes the body malformed (400); events the schema refuses alone, 422.
+        malformed = any(e["reason"] == "invalid_json" for e in errors)
+        assert status == (400 if malformed else 422), (status, errors)
         if expected is not None:
             # The first 100 invalid items are named, all of them counted.
             assert [e["line"] for e in errors] == sorted(expected)[:100], (errors, body[:300])
@@ -557,8 +576,8 @@ def test_push_api_survives_hostile_bodies(ingest: Ingest) -> None:
         one()
 
     # Several kinds of answers happened, and nothing else than these.
-    assert {202, 400, 401, 403, 413} <= set(log.statuses), log.statuses
-    assert set(log.statuses) <= {202, 400, 401, 403, 413}, log.statuses
+    assert {202, 400, 401, 413, 415, 422} <= set(log.statuses), log.statuses
+    assert set(log.statuses) <= {202, 400, 401, 413, 415, 422}, log.statuses
     print(f"\npush API answers: {dict(sorted(log.statuses.items()))}")
     # What was accepted is on the topic; nothing of a refused body is.
     assert log.published
@@ -579,16 +598,16 @@ def test_push_api_refuses_oversize_bodies_while_they_stream(ingest: Ingest) -> N
         {**auth, "content-length": str(50 * LIMIT), "content-type": "application/json"},
         iter([]),
     )
-    assert declared.status == 413 and declared.json() == {"error": f"body larger than {LIMIT} bytes"}
+    assert declared.status == 413 and declared.json()["detail"] == f"request body over {LIMIT} bytes"
     # Chunked, without a length: refused as soon as the limit is passed, not after 100 times the limit.
     streamed = raw_post(
         ingest.port, "/v1/events", {**auth, "transfer-encoding": "chunked"}, chunked(100 * LIMIT), pace=0.002
     )
-    assert streamed.status == 413 and streamed.json() == {"error": f"body larger than {LIMIT} bytes"}
+    assert streamed.status == 413 and streamed.json()["detail"] == f"request body over {LIMIT} bytes"
     assert streamed.sent < 10 * LIMIT, f"{streamed.sent} bytes sent before the server answered"
     # Chunked and small enough: read whole, answered per line.
     small = raw_post(ingest.port, "/v1/events", {**auth, "transfer-encoding": "chunked"}, chunked(8192))
-    assert small.status == 400 and small.json()["errors"]
+    assert small.status in (400, 422) and small.json()["errors"]
     assert {e["reason"] for e in small.json()["errors"]} <= {"invalid_event", "invalid_json"}
     assert len(ingest.calls) == calls
 
@@ -653,7 +672,11 @@ def test_push_api_bounds_a_body_of_millions_of_tiny_items(ingest_at_defaults: In
     assert response.status_code == 413, (response.status_code, len(response.content))
     assert len(response.content) < 64 * 1024, len(response.content)
     assert response.json() == {
-        "error": "more than 1000 events in one request (the limit); send them in several requests",
+        "type": TYPE_PREFIX + "body-too-large",
+        "title": "Request body too large",
+        "status": 413,
+        "detail": "more than 1000 events in one request (the limit); send them in several requests",
+        "instance": "/v1/events",
         "max_items": 1000,
     }
     assert max(waits) < 1.0, f"/healthz took {max(waits):.1f} s while the body was judged"
@@ -669,11 +692,11 @@ def test_push_api_lists_the_first_100_problems_and_counts_them_all(ingest_at_def
         response = client.post(
             ingest_at_defaults.url, content=body, headers={"authorization": f"Bearer {TOKEN}"}
         )
-    assert response.status_code == 400
+    assert response.status_code == 422  # JSON, every item of it refused by the schema
     answer = response.json()
     assert answer["invalid"] == 1000
     assert [e["line"] for e in answer["errors"]] == list(range(1, 101))
-    assert answer["error"] == "1000 invalid events, the first 100 listed; nothing was accepted"
+    assert answer["detail"] == "1000 invalid events, the first 100 listed; nothing was accepted"
     assert len(response.content) < 64 * 1024
     assert ingest_at_defaults.calls == []
 
@@ -691,7 +714,7 @@ def test_push_api_refuses_an_oversize_event_in_an_array_and_publishes_nothing(
     """Issue 17 item 4: in a JSON array, an event over EXPORTWATCH_INGEST_MAX_EVENT_BYTES was not measured:
     its neighbour was published, then the broker refused the big one and the answer was a 503 with
     Retry-After, so the client sent the body again and the neighbour was published again each time. Now
-    an array is measured item by item like JSON Lines: a 400 naming the item as too_large, nothing
+    an array is measured item by item like JSON Lines: a 422 naming the item as too_large, nothing
     published, and the same answer every time."""
     ingest = ingest_at_defaults
     run = uuid.uuid4().hex[:8]
@@ -705,13 +728,13 @@ def test_push_api_refuses_an_oversize_event_in_an_array_and_publishes_nothing(
         answers = [client.post(ingest.url, content=array, headers=auth) for _ in range(3)]
         as_lines = client.post(ingest.url, content=lines, headers=auth)
     for response in answers:
-        assert response.status_code == 400, (response.status_code, response.text[:300])
+        assert response.status_code == 422, (response.status_code, response.text[:300])
         assert "retry-after" not in response.headers
     answer = answers[0].json()
     assert answer["invalid"] == 1
     assert [(e["line"], e["reason"]) for e in answer["errors"]] == [(2, "too_large")]
     assert all(r.json() == answer for r in answers[1:]), "a repeat got another answer"
-    assert as_lines.status_code == 400 and as_lines.json() == answer, "an array is judged unlike JSON Lines"
+    assert as_lines.status_code == 422 and as_lines.json() == answer, "an array is judged unlike JSON Lines"
     assert ingest.calls == []
     records = asyncio.run(read_until_quiet(ingest.bootstrap, topics.NEWS))
     published = {r.key for r in records}
@@ -993,12 +1016,14 @@ def call(
         answer = response.json()
         assert isinstance(answer, dict), answer
         if response.status_code >= 400:
-            assert isinstance(answer.get("error"), str) and answer["error"], answer
-            assert all(isinstance(p, str) and p for p in answer.get("problems", [])), answer
+            assert response.headers["content-type"] == PROBLEM_JSON, response.headers
+            assert answer["status"] == response.status_code and answer["type"].startswith(TYPE_PREFIX), answer
+            assert isinstance(answer.get("detail"), str) and answer["detail"], answer
+            assert all(e["location"] and e["message"] for e in answer.get("errors", [])), answer
     if who in ("none", "unknown") and response.status_code not in (404, 405):
         # Every endpoint wants a known token (an unknown path or method is a 404 or 405 for everyone).
         assert response.status_code == 401, (who, response.status_code)
-        assert response.headers["www-authenticate"] == "Bearer"
+        assert response.headers["www-authenticate"].startswith("Bearer"), response.headers
     return response
 
 
@@ -1155,7 +1180,7 @@ def test_subscriptions_api_regressions(notify_api: Notify) -> None:
         for method in ("GET", "PATCH", "PUT", "DELETE"):
             body = dumps({"name": "x"}) if method in ("PATCH", "PUT") else None
             response = call(client, api, method, "/v1/subscriptions/a%00b", "alice", body)
-            assert response.status_code == 404 and response.json()["error"] == "no subscription 'a\\x00b'"
+            assert response.status_code == 404 and response.json()["detail"] == "no subscription 'a\\x00b'"
         assert call(client, api, "DELETE", "/v1/silences/sil-%00", "alice").status_code == 404
         assert call(client, api, "GET", "/v1/subscriptions?owner=%00", "admin").status_code == 422
         assert call(client, api, "GET", "/v1/dead?subscription=%00", "admin").json() == {"dead": []}
@@ -1173,7 +1198,7 @@ def test_subscriptions_api_regressions(notify_api: Notify) -> None:
         # Nesting deeper than the recursion limit.
         for deep in (b"[" * 5000, b'{"a":' * 5000):
             response = call(client, api, "POST", "/v1/subscriptions", "alice", deep)
-            assert response.status_code == 400 and response.json() == {"error": "the body is not valid JSON"}
+            assert response.status_code == 400 and response.json()["detail"] == "the body is not valid JSON"
         # Time zones naming a folder of the zone database, or too long for a file name.
         for zone in ("America", "Europe", "a" * 300):
             digest = {
@@ -1184,7 +1209,7 @@ def test_subscriptions_api_regressions(notify_api: Notify) -> None:
             }
             response = call(client, api, "POST", "/v1/subscriptions", "alice", dumps(digest))
             assert response.status_code == 422, response.text
-            [problem] = response.json()["problems"]
+            [problem] = lines(response.json())
             assert problem.startswith("digest.timezone: unknown time zone '"), problem
             assert problem.endswith("; use an IANA name such as Europe/Paris"), problem
             assert (
@@ -1210,7 +1235,7 @@ def test_subscriptions_api_regressions(notify_api: Notify) -> None:
                 **({"starts_at": starts} if starts else {}),
             }
             response = call(client, api, "POST", "/v1/silences", "alice", dumps(edge))
-            assert response.status_code == 422 and response.json()["problems"] == [
+            assert response.status_code == 422 and lines(response.json()) == [
                 "starts_at, ends_at: out of range"
             ]
         far = call(
@@ -1224,11 +1249,11 @@ def test_subscriptions_api_regressions(notify_api: Notify) -> None:
         assert far.status_code == 201 and far.json()["ends_at"] == "9999-12-30T19:00:00Z"
         # Unknown endpoints and methods answer in JSON too.
         nowhere = call(client, api, "GET", "/v1/nowhere", "alice")
-        assert nowhere.status_code == 404 and nowhere.json() == {"error": "no such endpoint"}
+        assert nowhere.status_code == 404 and nowhere.json()["detail"] == "no such endpoint"
         wrong = call(client, api, "PATCH", "/v1/silences", "alice", b"{}")
         assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD, POST"
         trailing = call(client, api, "GET", "/v1/subscriptions/", "alice")
-        assert trailing.status_code == 404 and trailing.json() == {"error": "no such endpoint"}
+        assert trailing.status_code == 404 and trailing.json()["detail"] == "no such endpoint"
 
 
 def test_subscriptions_api_refuses_oversize_bodies_while_they_stream(notify_api: Notify) -> None:
@@ -1236,7 +1261,7 @@ def test_subscriptions_api_refuses_oversize_bodies_while_they_stream(notify_api:
     declared = raw_post(
         notify_api.port, "/v1/subscriptions", {**auth, "content-length": str(10 * MAX_BODY)}, iter([])
     )
-    assert declared.status == 413 and declared.json() == {"error": "request body over 64 KiB"}
+    assert declared.status == 413 and declared.json()["detail"] == f"request body over {MAX_BODY} bytes"
     streamed = raw_post(
         notify_api.port,
         "/v1/subscriptions",
@@ -1244,7 +1269,7 @@ def test_subscriptions_api_refuses_oversize_bodies_while_they_stream(notify_api:
         chunked(100 * MAX_BODY),
         pace=0.002,
     )
-    assert streamed.status == 413 and streamed.json() == {"error": "request body over 64 KiB"}
+    assert streamed.status == 413 and streamed.json()["detail"] == f"request body over {MAX_BODY} bytes"
     assert streamed.sent < 10 * MAX_BODY, f"{streamed.sent} bytes sent before the server answered"
     for path in ("/v1/silences", "/v1/subscriptions/whatever"):
         method_ok = raw_post(  # 405 for a method the path does not take, before the body matters
@@ -1270,7 +1295,7 @@ def test_subscriptions_api_refuses_oversize_bodies_while_they_stream(notify_api:
                     dumps({"name": "x", "channel": channel}),
                 )
                 assert response.status_code == 422, (url, response.text)
-                [problem] = response.json()["problems"]
+                [problem] = lines(response.json())
                 assert problem.startswith("channel.url: "), problem
                 host = urllib.parse.urlsplit(url).hostname
                 assert not host or host not in problem

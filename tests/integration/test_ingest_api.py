@@ -15,6 +15,7 @@ from services.common.settings import CommonSettings
 from services.ingest.app import create_service
 from services.ingest.settings import IngestSettings
 from tests.conftest import read_topic
+from tests.problems import problem
 from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
@@ -52,9 +53,13 @@ def _article(event_id: str, **extra: Any) -> dict[str, Any]:
 async def test_push_api_authentication(ingest_url: str) -> None:
     async with httpx.AsyncClient(base_url=ingest_url) as client:
         body = json.dumps(_article("auth-1"))
-        assert (await client.post("/v1/events", content=body)).status_code == 401
+        missing = await client.post("/v1/events", content=body)
+        assert "bearer token" in problem(missing, 401, "missing-credentials")["detail"]
+        assert missing.headers["www-authenticate"] == "Bearer"
+        # An unknown token is a 401 too (it was a 403 before the APIs shared one toolkit), as on notify.
         wrong = await client.post("/v1/events", content=body, headers={"authorization": "Bearer nope"})
-        assert wrong.status_code == 403
+        assert problem(wrong, 401, "invalid-token")["detail"] == "unknown or revoked token"
+        assert wrong.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
 async def test_push_api_reports_every_bad_line_and_publishes_nothing(ingest_url: str) -> None:
@@ -66,20 +71,33 @@ async def test_push_api_reports_every_bad_line_and_publishes_nothing(ingest_url:
     ]
     async with httpx.AsyncClient(base_url=ingest_url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
         response = await client.post("/v1/events", content="\n".join(lines))
-    assert response.status_code == 400
-    errors = response.json()["errors"]
+    # A line that is not JSON makes the body malformed: 400, every bad line listed all the same.
+    answer = problem(response, 400, "invalid-json")
+    assert answer["invalid"] == 3
+    errors = answer["errors"]
     assert [(e["line"], e["reason"]) for e in errors] == [
         (2, "invalid_json"),
         (3, "unknown_event_type"),
         (4, "invalid_event"),
     ]
-    assert "published_at" in errors[2]["detail"]
+    assert "published_at" in errors[2]["message"] and errors[2]["location"] == "line 4"
+
+
+async def test_push_api_schema_problems_alone_are_a_422(ingest_url: str) -> None:
+    lines = [json.dumps(_article("schema-ok-1")), json.dumps({"type": "tweet"})]
+    async with httpx.AsyncClient(base_url=ingest_url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
+        response = await client.post("/v1/events", content="\n".join(lines))
+        xml = await client.post("/v1/events", content=lines[0], headers={"content-type": "application/xml"})
+    answer = problem(response, 422, "invalid-body")
+    assert [(e["line"], e["reason"]) for e in answer["errors"]] == [(2, "unknown_event_type")]
+    problem(xml, 415, "unsupported-media-type")
 
 
 async def test_push_api_size_limit(ingest_url: str) -> None:
     big = json.dumps(_article("too-big", body="x" * 30_000))
     async with httpx.AsyncClient(base_url=ingest_url, headers={"authorization": f"Bearer {TOKEN}"}) as client:
-        assert (await client.post("/v1/events", content=big)).status_code == 413
+        answer = problem(await client.post("/v1/events", content=big), 413, "body-too-large")
+    assert answer["detail"] == "request body over 20000 bytes" and answer["limit"] == 20000
 
 
 async def test_push_api_accepts_object_array_and_lines_and_publishes(

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
 from schemas import Alert, Notification, topics
+from services.common.httpapi import PROBLEM_JSON
 from services.common.settings import CommonSettings
 from services.notify.app import create_service
 from services.notify.settings import NotifySettings
@@ -26,6 +27,7 @@ from services.notify.store import tables
 from services.notify.store.repository import NotifyStore
 from tests.alerts import make_alert
 from tests.conftest import eventually
+from tests.problems import lines, problem
 from tests.trickle import trickling_target
 from tools.embedded import EmbeddedBroker, free_port
 from tools.webhook_sink import Reply, WebhookSink
@@ -139,14 +141,12 @@ subscriptions:
 async def test_every_call_needs_a_known_bearer_token(notify: Notify) -> None:
     for headers in ({}, {"authorization": "Basic YWxpY2U6c2VjcmV0"}, {"authorization": "Bearer"}):
         response = await notify.call("GET", "/v1/subscriptions", headers=headers)
-        assert response.status_code == 401
+        assert "bearer token" in problem(response, 401, "missing-credentials")["detail"]
         assert response.headers["www-authenticate"] == "Bearer"
-        assert "bearer token" in response.json()["error"]
     for path in ("/v1/subscriptions", "/v1/silences", "/v1/dead"):
         response = await notify.call("GET", path, "ewt_not-a-real-token")
-        assert response.status_code == 401
-        assert response.headers["www-authenticate"] == "Bearer"
-        assert response.json() == {"error": "unknown or revoked token"}
+        assert problem(response, 401, "invalid-token")["detail"] == "unknown or revoked token"
+        assert response.headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
     # The admin makes owner tokens; owners cannot.
     alice = await notify.token("alice")
@@ -223,7 +223,7 @@ async def test_owners_see_and_change_only_their_own_subscriptions(notify: Notify
     ):
         response = await notify.call(method, f"/v1/subscriptions/{hook_id}", bob, body)
         assert response.status_code == 404, (method, response.text)
-        assert response.json()["error"] == f"no subscription {hook_id!r}"
+        assert response.json()["detail"] == f"no subscription {hook_id!r}"
     assert missing.status_code == 404
     assert (await notify.call("POST", f"/v1/subscriptions/{hook_id}/test", bob)).status_code == 404
     assert (await notify.store.subscriptions.get(hook_id)) is not None
@@ -269,7 +269,7 @@ async def test_someone_elses_id_answers_exactly_like_a_missing_one_on_create_too
         answers.append((response.status_code, response.json()))
     assert answers[0] == answers[1] == answers[2], answers
     status, problem = answers[0]
-    assert status == 422 and problem["problems"] == [
+    assert status == 422 and lines(problem) == [
         "id: an id you choose must start with 'bob-' (or leave it out for one made for you)"
     ], problem
     # The admin acting for bob is held to bob's range too; for itself it may choose any id.
@@ -286,8 +286,8 @@ async def test_someone_elses_id_answers_exactly_like_a_missing_one_on_create_too
         other = await notify.call(method, f"/v1/subscriptions/{taken}", bob, change)
         missing = await notify.call(method, f"/v1/subscriptions/alice-nothing-{run}", bob, change)
         assert other.status_code == missing.status_code == 404, (method, other.text, missing.text)
-        assert other.json() == {"error": f"no subscription {taken!r}"}
-        assert missing.json() == {"error": f"no subscription 'alice-nothing-{run}'"}
+        assert other.json()["detail"] == f"no subscription {taken!r}"
+        assert missing.json()["detail"] == f"no subscription 'alice-nothing-{run}'"
     stored = await notify.store.subscriptions.get(taken)
     assert stored is not None and stored.owner == "alice" and stored.name == "x"
     assert (await notify.store.subscriptions.get(f"alice-nothing-{run}")) is None
@@ -305,7 +305,7 @@ async def test_the_admin_identity_is_reserved(notify: Notify, sink: WebhookSink)
     for owner in ("admin", "Admin", "ADMIN"):
         refused = await notify.call("POST", "/v1/tokens", notify.admin, {"owner": owner})
         assert refused.status_code == 422, (owner, refused.text)
-        assert "'admin' is reserved for the admin token" in refused.json()["error"], refused.text
+        assert "'admin' is reserved for the admin token" in refused.json()["detail"], refused.text
         for_it = await notify.call("POST", "/v1/subscriptions", notify.admin, {**body, "owner": owner})
         assert for_it.status_code == (201 if owner == "admin" else 422), (owner, for_it.text)
     # A token given the name before it was reserved acts as nobody.
@@ -402,7 +402,7 @@ async def test_patch_keeps_the_stored_secret_and_put_replaces_everything(
     # A PUT without what a full subscription needs is refused.
     partial = await notify.call("PUT", f"/v1/subscriptions/alice-hook-{run}", alice, {"name": "no channel"})
     assert partial.status_code == 422
-    assert any(p.startswith("channel:") for p in partial.json()["problems"])
+    assert any(p.startswith("channel:") for p in lines(partial.json()))
     # The owner cannot be changed by the body.
     moved = await notify.call(
         "PATCH", f"/v1/subscriptions/alice-hook-{run}", alice, {"owner": "bob", "id": "other"}
@@ -423,7 +423,7 @@ async def test_invalid_subscriptions_are_refused_with_readable_problems(
     async def problems(body: Any, token: str = alice) -> list[str]:
         response = await notify.call("POST", "/v1/subscriptions", token, body)
         assert response.status_code == 422, response.text
-        found: list[str] = response.json().get("problems", [response.json()["error"]])
+        found: list[str] = lines(response.json()) or [response.json()["detail"]]
         return found
 
     base: dict[str, Any] = {
@@ -483,7 +483,7 @@ async def test_invalid_subscriptions_are_refused_with_readable_problems(
     assert ok.status_code == 201
     path = f"/v1/subscriptions/{ok.json()['id']}"
     bad_patch = await notify.call("PATCH", path, alice, {"channel": {"url": "http://10.1.2.3/x"}})
-    assert bad_patch.status_code == 422 and "private" in bad_patch.json()["problems"][0]
+    assert bad_patch.status_code == 422 and "private" in lines(bad_patch.json())[0]
     bad_put = await notify.call("PUT", path, alice, {**base, "filters": {"destinations": ["XYZ"]}})
     assert bad_put.status_code == 422
     assert (await notify.call("PATCH", path, alice, {"channel": {"type": "console"}})).status_code == 422
@@ -494,7 +494,7 @@ async def test_invalid_subscriptions_are_refused_with_readable_problems(
         content=b"{not json",
         headers={"authorization": f"Bearer {alice}", "content-type": "application/json"},
     )
-    assert raw.status_code == 400 and raw.json()["error"] == "the body is not valid JSON"
+    assert raw.status_code == 400 and raw.json()["detail"] == "the body is not valid JSON"
     assert (await notify.call("POST", "/v1/subscriptions", alice, ["a list"])).status_code == 400
     bad_id = await notify.call("POST", "/v1/subscriptions", alice, {**base, "id": "../etc"})
     assert bad_id.status_code == 422
@@ -538,8 +538,8 @@ async def test_hostile_host_names_ports_and_literals_are_422_problems_never_500(
         ):
             response = await notify.call(method, where, alice, body)
             assert response.status_code == 422, (url, method, response.status_code, response.text)
-            assert response.headers["content-type"] == "application/json", (url, response.text)
-            problems = response.json()["problems"]
+            assert response.headers["content-type"] == PROBLEM_JSON, (url, response.text)
+            problems = lines(response.json())
             found = [p for p in problems if p.startswith("channel.") and "url:" in p and why in p]
             assert found, (url, problems)
             assert all(url not in p for p in problems)
@@ -565,12 +565,12 @@ async def test_unknown_ids_are_refused_all_at_once_with_the_closest_known_ones(
     response = await notify.call("POST", "/v1/subscriptions", alice, body)
     assert response.status_code == 422, response.text
     answer = response.json()
-    assert answer["error"] == "invalid subscription"
+    assert answer["detail"] == "invalid subscription"
     xx = (
         "unknown destination 'XX': use the ISO alpha-2 code of a country the watchlists know, such as CN "
         "or AE"
     )
-    assert answer["details"] == [
+    assert answer["errors"] == [
         {
             "location": "filters.technologies[1]",
             "value": "spywar",
@@ -590,12 +590,12 @@ async def test_unknown_ids_are_refused_all_at_once_with_the_closest_known_ones(
             "message": "unknown vendor 'nso'; did you mean 'nso-group'?",
             "suggestion": "nso-group",
         },
-        answer["details"][4],
-        answer["details"][5],
+        answer["errors"][4],
+        answer["errors"][5],
     ]
-    assert answer["details"][4]["location"] == "digest.timezone"
-    assert answer["details"][5]["location"] == "channel.url" and "private" in answer["details"][5]["message"]
-    assert answer["problems"] == [f"{d['location']}: {d['message']}" for d in answer["details"]]
+    assert answer["errors"][4]["location"] == "digest.timezone"
+    assert answer["errors"][5]["location"] == "channel.url" and "private" in answer["errors"][5]["message"]
+    assert lines(answer) == [f"{d['location']}: {d['message']}" for d in answer["errors"]]
     assert "10.1.2.3" not in response.text
 
     # The same on PUT and PATCH; a vendor the operator added (the run's own) is known.
@@ -606,12 +606,12 @@ async def test_unknown_ids_are_refused_all_at_once_with_the_closest_known_ones(
     path = f"/v1/subscriptions/{created.json()['id']}"
     put = await notify.call("PUT", path, alice, {**good, "filters": {"technologies": ["Spyware ", "drones"]}})
     assert put.status_code == 422
-    [drones] = put.json()["details"]
+    [drones] = put.json()["errors"]
     assert drones["location"] == "filters.technologies[1]" and drones["suggestion"] is None
     assert drones["message"].startswith("unknown technology 'drones'; known: biometric-identification, ")
     patch = await notify.call("PATCH", path, alice, {"filters": {"destinations": ["UK", "Turky"]}})
     assert patch.status_code == 422
-    assert [(d["location"], d["suggestion"]) for d in patch.json()["details"]] == [
+    assert [(d["location"], d["suggestion"]) for d in patch.json()["errors"]] == [
         ("filters.destinations[0]", "GB"),
         ("filters.destinations[1]", "TR"),
     ]
@@ -626,8 +626,8 @@ async def test_unknown_ids_are_refused_all_at_once_with_the_closest_known_ones(
         alice,
         {"filters": {"technologies": ["spywar"]}, "duration": "2h", "comment": "typo"},
     )
-    assert silence.status_code == 422 and silence.json()["error"] == "invalid silence"
-    assert silence.json()["problems"] == [
+    assert silence.status_code == 422 and silence.json()["detail"] == "invalid silence"
+    assert lines(silence.json()) == [
         "filters.technologies[0]: unknown technology 'spywar'; did you mean 'spyware'?"
     ]
     notify.assert_no_secret()
@@ -645,7 +645,7 @@ async def test_duplicate_ids_and_file_managed_subscriptions_are_conflicts(
     }
     assert (await notify.call("POST", "/v1/subscriptions", alice, body)).status_code == 201
     again = await notify.call("POST", "/v1/subscriptions", alice, {**body, "name": "second"})
-    assert again.status_code == 409 and "exists already" in again.json()["error"]
+    assert again.status_code == 409 and "exists already" in again.json()["detail"]
     bob = await notify.token("bob")  # someone else's id is no conflict of bob's: see the isolation test
     assert (await notify.call("POST", "/v1/subscriptions", bob, body)).status_code == 422
     mine = await notify.call("GET", f"/v1/subscriptions/alice-dup-{notify.run}", alice)
@@ -664,7 +664,7 @@ async def test_duplicate_ids_and_file_managed_subscriptions_are_conflicts(
     ):
         response = await notify.call(method, path, notify.admin, change)
         assert response.status_code == 409, (method, response.text)
-        assert "file configuration" in response.json()["error"]
+        assert "file configuration" in response.json()["detail"]
     ops = await notify.token("ops")
     assert (await notify.call("PATCH", path, ops, {"name": "renamed"})).status_code == 409
     still = await notify.store.subscriptions.get(notify.file_id)
@@ -707,8 +707,11 @@ async def test_test_send_reaches_the_receiver_or_says_why_not(notify: Notify, si
         assert received["body"]["data"]["subscription_id"] == good.json()["id"]
 
         failed = await notify.call("POST", f"/v1/subscriptions/{bad.json()['id']}/test", alice)
-        assert failed.status_code == 502
-        assert failed.json() == {
+        assert problem(failed, 502, "delivery-failed") == {
+            "type": "urn:exportwatch:problem:delivery-failed",
+            "title": "Delivery failed",
+            "status": 502,
+            "instance": f"/v1/subscriptions/{bad.json()['id']}/test",
             "delivered": False,
             "reason": "client_error",
             "detail": "HTTP 404",
@@ -789,7 +792,7 @@ async def test_silences_are_created_listed_and_expired_by_their_owner(
         {"filters": {}, "ends_at": (now - dt.timedelta(minutes=1)).isoformat(), "comment": "late"},
     )
     assert past.status_code == 422
-    assert past.json()["problems"] == ["ends_at: must be after starts_at and in the future"]
+    assert lines(past.json()) == ["ends_at: must be after starts_at and in the future"]
     backwards = await notify.call(
         "POST",
         "/v1/silences",
@@ -805,7 +808,7 @@ async def test_silences_are_created_listed_and_expired_by_their_owner(
     naive = await notify.call(
         "POST", "/v1/silences", alice, {"filters": {}, "ends_at": "2099-01-01T00:00:00", "comment": "x"}
     )
-    assert naive.status_code == 422 and naive.json()["problems"][0].startswith("ends_at:")
+    assert naive.status_code == 422 and lines(naive.json())[0].startswith("ends_at:")
     # A duration instead of a time (what the README's example uses: it works whenever it is pasted).
     week = await notify.call(
         "POST", "/v1/silences", alice, {"filters": {}, "duration": "7d", "comment": "for a week"}
@@ -822,14 +825,12 @@ async def test_silences_are_created_listed_and_expired_by_their_owner(
         "POST", "/v1/silences", alice, {"filters": {}, "duration": "soon", "comment": "x"}
     )
     assert both.status_code == neither.status_code == bad.status_code == 422
-    assert any("exactly one of ends_at" in p for p in both.json()["problems"] + neither.json()["problems"])
-    assert any("is not a duration" in p for p in bad.json()["problems"])
+    assert any("exactly one of ends_at" in p for p in lines(both.json()) + lines(neither.json()))
+    assert any("is not a duration" in p for p in lines(bad.json()))
     typo = await notify.call("POST", "/v1/silences", alice, {"filter": {}, "ends_at": soon, "comment": "x"})
-    assert typo.status_code == 422 and any("did you mean 'filters'" in p for p in typo.json()["problems"])
+    assert typo.status_code == 422 and any("did you mean 'filters'" in p for p in lines(typo.json()))
     no_comment = await notify.call("POST", "/v1/silences", alice, {"filters": {}, "ends_at": soon})
-    assert no_comment.status_code == 422 and any(
-        p.startswith("comment:") for p in no_comment.json()["problems"]
-    )
+    assert no_comment.status_code == 422 and any(p.startswith("comment:") for p in lines(no_comment.json()))
     bobs = await notify.call(
         "POST",
         "/v1/subscriptions",
@@ -864,7 +865,7 @@ async def test_silences_are_created_listed_and_expired_by_their_owner(
         },
     )
     assert mismatch.status_code == 422, mismatch.text
-    assert mismatch.json()["problems"] == ["subscription_id: the subscription is not 'alice''s"]
+    assert lines(mismatch.json()) == ["subscription_id: the subscription is not 'alice''s"]
     for_everyone = await notify.call(
         "POST",
         "/v1/silences",
@@ -1024,10 +1025,9 @@ async def test_a_test_send_to_a_target_that_trickles_its_answer_ends_at_the_send
     assert took < 3.5, f"/test took {took:.1f} s against a 2 s deadline"
 
 
-async def test_a_path_with_a_line_break_gets_a_json_404(notify: Notify) -> None:
+async def test_a_path_with_a_line_break_gets_a_problem_404(notify: Notify) -> None:
     """No route takes a path with an encoded line break (the catch-all's pattern stops at it); the
     answer is still JSON, as for every other unknown path."""
     for path in ("/v1/a%0Ab/c", "/nowhere%0A"):
         answer = await notify.call("POST", path, notify.admin)
-        assert answer.status_code == 404
-        assert answer.json() == {"error": "no such endpoint"}
+        assert problem(answer, 404, "not-found")["detail"] == "no such endpoint"

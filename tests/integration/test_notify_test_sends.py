@@ -21,6 +21,7 @@ from services.notify.app import create_service
 from services.notify.settings import NotifySettings
 from services.notify.store.repository import NotifyStore
 from tests.integration.test_notify_email import Recorder, smtp_server
+from tests.problems import lines, problem
 from tools.embedded import EmbeddedBroker, free_port
 
 pytestmark = pytest.mark.broker
@@ -132,7 +133,7 @@ async def test_twenty_quick_test_sends_reach_the_mail_server_three_times(running
         wait = int(refused.headers["retry-after"])
         assert 1 <= wait <= 120  # 30 an hour: the next one frees in two minutes at most
         assert refused.json()["retry_after_seconds"] == wait
-        assert f"try again in {wait} s" in refused.json()["error"]
+        assert f"try again in {wait} s" in refused.json()["detail"]
 
     # The limit is per owner: another owner still gets their test send.
     bob = await running.token("bob")
@@ -163,7 +164,7 @@ async def test_twenty_quick_test_sends_across_two_replicas_reach_the_mail_server
         wait = int(refused.headers["retry-after"])
         assert 1 <= wait <= 120
         assert refused.json()["retry_after_seconds"] == wait
-        assert f"try again in {wait} s" in refused.json()["error"]
+        assert f"try again in {wait} s" in refused.json()["detail"]
     # Both replicas refused some: the shared pace held on each side.
     assert {a.url.port for a in answers if a.status_code == 429} == {
         int(r.base.rsplit(":", 1)[1]) for r in replicas
@@ -184,8 +185,12 @@ async def test_a_database_failure_while_pacing_is_a_503_and_sends_nothing(runnin
 
     assert refused.status_code == 503, refused.text
     assert refused.headers["retry-after"] == "5"
-    assert refused.json() == {
-        "error": "the database is unavailable, nothing was sent; try again in 5 s",
+    assert problem(refused, 503, "unavailable") == {
+        "type": "urn:exportwatch:problem:unavailable",
+        "title": "Service unavailable",
+        "status": 503,
+        "detail": "the database is unavailable, nothing was sent; try again in 5 s",
+        "instance": f"/v1/subscriptions/{made.json()['id']}/test",
         "retry_after_seconds": 5,
     }
     assert running.recorder.messages == []
@@ -195,7 +200,7 @@ async def test_more_than_ten_recipients_are_a_422_problem(running: Running, tmp_
     alice = await running.token("alice")
     over = await running.subscription(alice, addresses(11))
     assert over.status_code == 422, over.text
-    assert any("at most 10 recipients" in p for p in over.json()["problems"])
+    assert any("at most 10 recipients" in p for p in lines(over.json()))
 
     made = await running.subscription(alice, addresses(10))
     assert made.status_code == 201, made.text

@@ -1,0 +1,134 @@
+"""``/v1/subscriptions``: list, create, read, change and delete subscriptions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from services.common import httpapi
+from services.notify.channels.http import check_url
+from services.notify.core.model import (
+    API_CHANNEL_TYPES,
+    CHANNEL_TYPES,
+    ID_RULE,
+    SlackSettings,
+    Subscription,
+    SubscriptionSpec,
+    WebhookSettings,
+    chosen_id_prefix,
+    is_safe_id,
+)
+from services.notify.routes.base import ApiBase, Caller, Problems, invalid_field
+from services.notify.routes.views import merge, public_view, spec_dict
+from services.notify.store.repository import new_id
+
+log = logging.getLogger("exportwatch.notify.api")
+
+
+class SubscriptionRoutes(ApiBase):
+    async def _validate_spec(self, caller: Caller, data: dict[str, Any]) -> SubscriptionSpec:
+        """The subscription in ``data``, or a 422 listing every problem at once: the fields, the ids of
+        the filters (each unknown one with the closest known id), the channel type and URL."""
+        problems = Problems()
+        spec: SubscriptionSpec | None = None
+        try:
+            spec = SubscriptionSpec.model_validate(data, context=self.known_ids)
+        except ValidationError as exc:
+            problems.add_errors(exc)
+        raw = data.get("channel")
+        channel: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        kind = spec.channel.type if spec is not None else channel.get("type")
+        if kind in CHANNEL_TYPES and kind not in API_CHANNEL_TYPES and not caller.admin:
+            problems.add(
+                "channel.type", f"channel type {kind!r} writes on the server: only the admin may use it"
+            )
+        url: str | None = None
+        if spec is not None and isinstance(spec.channel, SlackSettings | WebhookSettings):
+            url = spec.channel.url.get_secret_value()
+        elif kind in ("slack", "webhook") and isinstance(channel.get("url"), str):
+            wrong = problems.located("channel.url") or problems.located(f"channel.{kind}.url")
+            url = None if wrong else channel["url"]
+        if url is not None:
+            problem = await check_url(url, self.targets)
+            if problem:
+                problems.add("channel.url", problem)
+        error = problems.error("invalid subscription")
+        if error is not None or spec is None:
+            raise error or httpapi.invalid_body("invalid subscription")
+        return spec
+
+    async def list_subscriptions(self, request: Request, caller: Caller) -> Response:
+        owner = request.query_params.get("owner") if caller.admin else caller.owner
+        if owner is not None and not is_safe_id(owner):
+            raise invalid_field("owner", ID_RULE)
+        subs = await self.store.subscriptions.all(owner)
+        return JSONResponse({"subscriptions": [public_view(s) for s in subs]})
+
+    async def create_subscription(self, request: Request, caller: Caller) -> Response:
+        body = await self._json(request)
+        owner = self._owner_for(caller, body)
+        chosen = body.pop("id", None)
+        sub_id = chosen or new_id("sub")
+        if not is_safe_id(sub_id):
+            raise invalid_field("id", ID_RULE)
+        prefix = chosen_id_prefix(owner)
+        if chosen and not (caller.admin and owner == caller.owner) and not sub_id.startswith(prefix):
+            # Ids are unique across owners: a "taken" answer for someone else's id would reveal that it
+            # exists, so an id one chooses is in one's own range, whether or not it is taken.
+            message = f"an id you choose must start with {prefix!r} (or leave it out for one made for you)"
+            raise invalid_field("id", message, "invalid subscription")
+        spec = await self._validate_spec(caller, body)
+        now = self.clock()
+        sub = Subscription.from_spec(
+            spec, id=sub_id, owner=owner, origin="api", created_at=now, updated_at=now
+        )
+        if not await self.store.subscriptions.create(sub):
+            raise httpapi.conflict(f"a subscription {sub_id!r} exists already")
+        log.info(
+            "subscription created",
+            extra={"subscription_id": sub.id, "owner": owner, "channel": spec.channel.type},
+        )
+        return JSONResponse(
+            public_view(sub), status_code=201, headers={"location": f"/v1/subscriptions/{sub.id}"}
+        )
+
+    async def get_subscription(self, request: Request, caller: Caller) -> Response:
+        sub = await self._own_subscription(caller, request.path_params["id"])
+        return JSONResponse(public_view(sub))
+
+    async def change_subscription(self, request: Request, caller: Caller) -> Response:
+        sub = await self._own_subscription(caller, request.path_params["id"])
+        if sub.origin != "api":
+            raise httpapi.conflict(
+                f"subscription {sub.id!r} is managed in the {sub.origin} configuration; change it there"
+            )
+        body = await self._json(request)
+        body.pop("id", None)
+        body.pop("owner", None)
+        data = body if request.method == "PUT" else merge(spec_dict(sub), body)
+        spec = await self._validate_spec(caller, data)
+        updated = Subscription.from_spec(
+            spec,
+            id=sub.id,
+            owner=sub.owner,
+            origin=sub.origin,
+            created_at=sub.created_at,
+            updated_at=max(self.clock(), sub.updated_at + dt.timedelta(microseconds=1)),
+        )
+        if not await self.store.subscriptions.replace(updated):
+            raise httpapi.not_found(f"no subscription {sub.id!r}")
+        log.info("subscription changed", extra={"subscription_id": sub.id, "owner": sub.owner})
+        return JSONResponse(public_view(updated))
+
+    async def delete_subscription(self, request: Request, caller: Caller) -> Response:
+        sub = await self._own_subscription(caller, request.path_params["id"])
+        if sub.origin != "api":
+            raise httpapi.conflict(f"subscription {sub.id!r} is managed in the {sub.origin} configuration")
+        await self.store.subscriptions.delete(sub.id, self.clock())
+        log.info("subscription deleted", extra={"subscription_id": sub.id, "owner": sub.owner})
+        return Response(status_code=204)
