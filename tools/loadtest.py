@@ -33,9 +33,6 @@ import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
-import platform
-import random
 import shutil
 import statistics
 import subprocess
@@ -43,264 +40,61 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from schemas import parse_event, topics
-from services.common.kafka import KafkaSettings
+from schemas import topics
 from tools.embedded import EmbeddedBroker, free_port
-from tools.processes import cpu_seconds, die_with_parent, peak_rss_mib, spawn_service, stop_in_order
+from tools.loadtest_ceiling import RAW_TOPIC, _client_options, _raw_consume, raw_ceiling
+from tools.loadtest_events import (
+    LANGUAGES,
+    ORDINARY_CODES,
+    ORDINARY_DESTINATIONS,
+    WATCHED_CODES,
+    WATCHED_DESTINATIONS,
+    EventSource,
+    LoadConfig,
+    Workload,
+    prepare,
+)
+from tools.loadtest_report import LoadReport, check, render
+from tools.processes import cpu_seconds, peak_rss_mib, spawn_service, stop_in_order
 from tools.webhook_sink import WebhookSink
 
-LANGUAGES = ("en", "nl", "fr", "de", "es")
+# The harness's parts live in tools/loadtest_events.py (options, events, workload), loadtest_ceiling.py
+# (the raw aiokafka ceiling) and loadtest_report.py (figures, checks, table); this module drives the
+# pipeline, and every public name is importable from here as before.
+__all__ = [
+    "LANGUAGES",
+    "ORDINARY_CODES",
+    "ORDINARY_DESTINATIONS",
+    "POISON",
+    "RAW_TOPIC",
+    "SECRET",
+    "SERVICES",
+    "SUBSCRIPTIONS",
+    "TOKEN",
+    "WATCHED_CODES",
+    "WATCHED_DESTINATIONS",
+    "EventSource",
+    "LoadConfig",
+    "LoadReport",
+    "Processes",
+    "Workload",
+    "check",
+    "main",
+    "prepare",
+    "raw_ceiling",
+    "render",
+    "run_load",
+]
+
 TOKEN = "load-harness-token"  # noqa: S105 - loopback only, this run only
 SECRET = "load-harness-signing-key"  # noqa: S105 - loopback only, this run only
-RAW_TOPIC = "exportwatch.loadtest.raw"
 SERVICES = ("notify", "match", "ingest")  # start order: consumers first
-
-# Licence data: most licences are for goods of no interest or to destinations not watched; surveillance
-# codes to watched destinations are the few that alert. The matcher decides, offline, which do.
-ORDINARY_CODES = ("ML1a", "ML10d", "1C350", "2B350", "9A610", "6A003", "ML22a", "3A001.a", "End Use")
-WATCHED_CODES = ("5A001.j", "5A001.f", "4A005", "4D004", "5D001.a", "5A004.a")
-ORDINARY_DESTINATIONS = ("US", "NO", "JP", "CH", "AU", "CA", "KR", "NZ", "FR", "DE")
-WATCHED_DESTINATIONS = ("CN", "RU", "EG", "SA", "AE", "BH", "IR", "BY")
 POISON = (b"{not json", b"\xff\xfe\x00broken", b'{"type": "news_article", "id": 42}', b"[]")
-
-
-@dataclasses.dataclass(frozen=True)
-class LoadConfig:
-    events: int = 200_000
-    match_share: float = 0.05
-    licence_share: float = 0.25
-    body_bytes: int = 2000
-    batch: int = 500
-    senders: int = 4
-    poison_every: int = 20_000
-    raw: bool = True
-    timeout: float = 1800.0
-    seed: int = 2026
-    notify_concurrency: int = 32
-
-
-# --- the events ---------------------------------------------------------------------------------------
-
-
-def _lines(name: str) -> list[str]:
-    text = resources.files("tools.benchdata").joinpath(name).read_text(encoding="utf-8")
-    return [line for line in text.splitlines() if line.strip()]
-
-
-class EventSource:
-    """The events of a run, the same for the same options and seed."""
-
-    def __init__(self, cfg: LoadConfig, run: str) -> None:
-        self.cfg = cfg
-        self.run = run
-        rng = random.Random(cfg.seed)
-        self.sentences: dict[str, list[str]] = {}
-        for lang in LANGUAGES:
-            # Ordinary news vocabulary in random order: thousands of distinct sentences per language, so
-            # that no two articles share enough text to be taken for copies of one story.
-            words = sorted({w.strip(".,;:«»\"'") for w in " ".join(_lines(f"{lang}.txt")).split()} - {""})
-            self.sentences[lang] = [
-                " ".join(rng.choices(words, k=rng.randint(8, 18))).capitalize() + "." for _ in range(4000)
-            ]
-        self.watched: dict[str, list[str]] = {lang: [] for lang in LANGUAGES}
-        for line in _lines("watched.txt"):
-            lang, sentence = line.split("\t", 1)
-            self.watched[lang].append(sentence)
-        self.start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
-
-    def _news(self, i: int, rng: random.Random) -> dict[str, Any]:
-        lang = LANGUAGES[i % len(LANGUAGES)]
-        pool = self.sentences[lang]
-        paragraphs: list[str] = []
-        size = 0
-        while size < self.cfg.body_bytes:
-            paragraph = " ".join(rng.choices(pool, k=rng.randint(2, 4)))
-            paragraphs.append(paragraph)
-            size += len(paragraph.encode()) + 2
-        if rng.random() < self.cfg.match_share:
-            paragraphs.insert(rng.randrange(len(paragraphs) + 1), rng.choice(self.watched[lang]))
-        return {
-            "type": "news_article",
-            "id": f"load-{self.run}-{i}",
-            "source": f"outlet-{i % 37}.example",
-            "url": f"https://outlet-{i % 37}.example/{self.run}/{i}",
-            "title": rng.choice(pool)[:90],
-            "body": "\n\n".join(paragraphs),
-            "language": lang,
-            "published_at": (self.start + dt.timedelta(seconds=i)).isoformat(),
-        }
-
-    def _licence(self, i: int, rng: random.Random) -> dict[str, Any]:
-        if rng.random() < self.cfg.match_share:
-            code, destination = rng.choice(WATCHED_CODES), rng.choice(WATCHED_DESTINATIONS)
-        elif rng.random() < 0.5:
-            code, destination = rng.choice(WATCHED_CODES), rng.choice(ORDINARY_DESTINATIONS)
-        else:
-            code = rng.choice(ORDINARY_CODES)
-            destination = rng.choice(ORDINARY_DESTINATIONS + WATCHED_DESTINATIONS)
-        return {
-            "type": "licence_record",
-            "id": f"load-{self.run}-{i}",
-            "authority": "Load harness (synthetic)",
-            "licensing_country": "NL",
-            "destination_country": destination,
-            "exporter": f"Exporter {i % 211} B.V.",
-            "items": [{"control_code": code, "description": f"goods line {i}"}],
-            "value": float(rng.randint(1_000, 5_000_000)),
-            "currency": "EUR",
-            "decision": rng.choice(("granted", "granted", "granted", "refused")),
-            "decided_on": (self.start.date() - dt.timedelta(days=i % 900)).isoformat(),
-        }
-
-    def events(self) -> Iterator[dict[str, Any]]:
-        rng = random.Random(self.cfg.seed + 1)
-        for i in range(self.cfg.events):
-            yield self._licence(i, rng) if rng.random() < self.cfg.licence_share else self._news(i, rng)
-
-
-@dataclasses.dataclass
-class Workload:
-    """The push bodies (JSON Lines of ``batch`` events), made before the clock starts, and the alerts the
-    bundled watchlists must raise on them (alert id -> event id), computed offline by the same matcher."""
-
-    bodies: list[bytes]
-    events: int
-    expected: dict[str, str]
-
-    def messages(self) -> Iterator[bytes]:
-        for body in self.bodies:
-            yield from body.split(b"\n")
-
-
-def prepare(source: EventSource) -> Workload:
-    from services.match.core.engine import Matcher
-
-    matcher = Matcher.load()
-    now = dt.datetime.now(dt.UTC)
-    expected: dict[str, str] = {}
-    bodies: list[bytes] = []
-    chunk: list[bytes] = []
-    count = 0
-    for raw in source.events():
-        count += 1
-        event = parse_event(raw)
-        for alert in matcher.evaluate(event, now):
-            expected[alert.id] = event.id
-        chunk.append(json.dumps(raw, ensure_ascii=False).encode())
-        if len(chunk) == source.cfg.batch:
-            bodies.append(b"\n".join(chunk))
-            chunk = []
-    if chunk:
-        bodies.append(b"\n".join(chunk))
-    return Workload(bodies, count, expected)
-
-
-# --- the ceiling: bare aiokafka -----------------------------------------------------------------------
-
-
-def _client_options(bootstrap: str) -> dict[str, Any]:
-    """The harness only ever talks to the embedded broker it started itself: plaintext, whatever the
-    EXPORTWATCH_KAFKA_* variables say about another cluster (the services it starts ignore them too)."""
-    return KafkaSettings(kafka_bootstrap=bootstrap).client_options()
-
-
-async def _raw_consume(bootstrap: str, topic: str, count: int, timeout: float) -> dict[str, float]:
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
-        topic,
-        **_client_options(bootstrap),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-        fetch_max_bytes=16 * 1024 * 1024,
-    )
-    await consumer.start()
-    print(json.dumps({"ready": time.time()}), flush=True)
-    got, first, last = 0, 0.0, 0.0
-    deadline = time.monotonic() + timeout
-    try:
-        while got < count and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for records in batches.values():
-                if records and not first:
-                    first = time.time()
-                got += len(records)
-            if batches:
-                last = time.time()
-    finally:
-        await consumer.stop()
-    return {"count": got, "first": first, "last": last}
-
-
-def raw_ceiling(bootstrap: str, work: Workload, limit: int) -> dict[str, float]:
-    """Produce the run's messages (up to ``limit``, same bytes) with a bare producer while a bare consumer
-    in another process reads them: messages per second from the first send to the last message read."""
-    from services.common.topics import ensure_topics
-
-    asyncio.run(ensure_topics(KafkaSettings(kafka_bootstrap=bootstrap), [RAW_TOPIC], 4))
-    count = min(limit, work.events)
-    consumer = subprocess.Popen(
-        [sys.executable, "-m", "tools.loadtest", "_raw-consume", bootstrap, RAW_TOPIC, str(count)],
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=die_with_parent(),  # noqa: PLW1509 - only calls prctl
-    )
-    try:
-        assert consumer.stdout is not None
-        consumer.stdout.readline()  # ready: started and subscribed
-        started, produced = asyncio.run(_raw_produce(bootstrap, work, count))
-        out, _ = consumer.communicate(None, 600)
-    finally:
-        if consumer.poll() is None:
-            consumer.kill()
-    result = json.loads(out.decode().strip().splitlines()[-1])
-    elapsed = max(1e-6, result["last"] - started)
-    return {
-        "messages": count,
-        "consumed": result["count"],
-        "produce_per_s": count / max(1e-6, produced - started),
-        "per_s": result["count"] / elapsed,
-        "seconds": elapsed,
-    }
-
-
-async def _raw_produce(bootstrap: str, work: Workload, count: int) -> tuple[float, float]:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(
-        **_client_options(bootstrap),
-        acks="all",
-        linger_ms=5,
-        max_batch_size=1024 * 1024,
-        max_request_size=4 * 1024 * 1024,
-    )
-    await producer.start()
-    started = time.time()
-    try:
-        pending = []
-        for sent, message in enumerate(work.messages()):
-            if sent == count:
-                break
-            pending.append(await producer.send(RAW_TOPIC, message, key=b"raw-%d" % sent))
-            if len(pending) >= 1000:
-                await asyncio.gather(*pending)
-                pending = []
-        await asyncio.gather(*pending)
-        return started, time.time()
-    finally:
-        await producer.stop()
-
-
-# --- the pipeline -------------------------------------------------------------------------------------
 
 
 def _metrics(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -433,85 +227,6 @@ def _quantile(values: Sequence[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@dataclasses.dataclass
-class LoadReport:
-    cfg: LoadConfig
-    raw: dict[str, float] | None = None
-    pushed: int = 0
-    statuses: dict[str, int] = dataclasses.field(default_factory=dict)
-    poison: int = 0
-    consumed_ok: float = 0
-    consumed_dead: float = 0
-    outcomes: dict[str, float] = dataclasses.field(default_factory=dict)
-    alerts_made: float = 0
-    expected: int = 0
-    received_alerts: int = 0
-    missing: int = 0
-    unexpected: int = 0
-    duplicates: int = 0
-    notifications: int = 0
-    notification_repeats: int = 0
-    unsigned: int = 0
-    push_seconds: float = 0
-    match_seconds: float = 0
-    deliver_seconds: float = 0
-    latency: dict[str, float] = dataclasses.field(default_factory=dict)
-    processes: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
-    notify_dead: float = 0
-    notify_in_doubt: float = 0
-    finished: bool = False
-    problems: list[str] = dataclasses.field(default_factory=list)
-
-    @property
-    def events_per_s(self) -> float:
-        return self.pushed / self.match_seconds if self.match_seconds else 0.0
-
-    @property
-    def alerts_per_s(self) -> float:
-        return self.received_alerts / self.deliver_seconds if self.deliver_seconds else 0.0
-
-    @property
-    def ratio(self) -> float | None:
-        if not self.raw or not self.raw["per_s"]:
-            return None
-        return self.events_per_s / self.raw["per_s"]
-
-
-def check(report: LoadReport) -> list[str]:
-    """What does not add up: every problem named with its numbers. Empty when everything is accounted for."""
-    r = report
-    problems = []
-    if not r.finished:
-        problems.append("the run did not finish within the timeout")
-    accepted = r.statuses.get("published", 0)
-    if accepted != r.pushed:
-        problems.append(f"ingest published {accepted} of {r.pushed} pushed events ({dict(r.statuses)})")
-    on_topics = accepted + r.poison
-    if r.consumed_ok + r.consumed_dead != on_topics:
-        problems.append(
-            f"match consumed {r.consumed_ok:.0f} ok + {r.consumed_dead:.0f} dead-lettered, "
-            f"but {on_topics} records were written"
-        )
-    if r.consumed_dead != r.poison:
-        problems.append(f"{r.consumed_dead:.0f} dead letters for {r.poison} poison messages")
-    evaluated = sum(v for k, v in r.outcomes.items() if k in ("alerted", "no_match"))
-    if evaluated != accepted:
-        problems.append(f"match evaluated {evaluated:.0f} events of {accepted} ({r.outcomes})")
-    if r.alerts_made != r.expected:
-        problems.append(f"match made {r.alerts_made:.0f} alerts, {r.expected} expected")
-    if r.missing:
-        problems.append(f"{r.missing} expected alerts never reached the receiver")
-    if r.unexpected:
-        problems.append(f"{r.unexpected} alerts reached the receiver that were not expected")
-    if r.duplicates:
-        problems.append(f"{r.duplicates} alerts reached the receiver more than once")
-    if r.unsigned:
-        problems.append(f"{r.unsigned} deliveries did not carry a valid signature")
-    if r.notify_dead:
-        problems.append(f"{r.notify_dead:.0f} notifications died")
-    return problems
 
 
 def run_load(
@@ -651,65 +366,6 @@ def _tally(report: LoadReport, sink: WebhookSink, expected: dict[str, str], star
         "max": max(latencies) if latencies else float("nan"),
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
     }
-
-
-def render(report: LoadReport) -> str:
-    r, cfg = report, report.cfg
-    raw = r.raw or {}
-    lat = r.latency
-    published = r.statuses.get("published", 0)
-    outcomes = {k: int(v) for k, v in r.outcomes.items()}
-    lines = [
-        "# ExportWatch load run",
-        "",
-        f"Machine: {os.cpu_count()} CPUs, {platform.machine()}, {platform.processor() or 'cpu'}, "
-        f"Python {platform.python_version()}, {platform.platform(terse=True)}",
-        f"Events: {cfg.events:,}: {1 - cfg.licence_share:.0%} news articles of about {cfg.body_bytes} "
-        f"bytes in {len(LANGUAGES)} languages, {cfg.licence_share:.0%} licence records; about "
-        f"{cfg.match_share:.0%} carry a watched technology and destination. Pushed in bodies of "
-        f"{cfg.batch} by {cfg.senders} senders; {r.poison} poison messages written straight onto the "
-        "news topic.",
-        "State: SQLite files (ingest's and notify's); notify: group wait "
-        f"0, concurrency {cfg.notify_concurrency}, one webhook subscription taking every alert.",
-        "",
-        "| figure | value |",
-        "|---|---:|",
-    ]
-    if raw:
-        lines += [
-            f"| raw aiokafka produce→consume, {raw['messages']:,.0f} messages: msg/s | {raw['per_s']:,.0f} |",
-            f"| raw aiokafka produce alone: msg/s | {raw['produce_per_s']:,.0f} |",
-        ]
-    lines += [
-        f"| pipeline: events/s (first push to the last event matched) | {r.events_per_s:,.0f} |",
-        f"| push API alone: events/s | {r.pushed / r.push_seconds if r.push_seconds else 0:,.0f} |",
-    ]
-    if r.ratio is not None:
-        lines.append(f"| **ratio pipeline / raw ceiling** | **{r.ratio:.3f}** |")
-    lines += [
-        f"| alerts delivered/s (first push to the last delivery) | {r.alerts_per_s:,.1f} |",
-        f"| end-to-end latency p50 / p95 / p99, s | {lat.get('p50', 0):.2f} / {lat.get('p95', 0):.2f}"
-        f" / {lat.get('p99', 0):.2f} |",
-        f"| wall time: push / match / last delivery, s | {r.push_seconds:.1f} / {r.match_seconds:.1f}"
-        f" / {r.deliver_seconds:.1f} |",
-        "",
-        "| process | peak memory (MiB) | CPU (s) |",
-        "|---|---:|---:|",
-        *(f"| {name} | {f['peak_mib']:,.0f} | {f['cpu_s']:,.1f} |" for name, f in r.processes.items()),
-        "",
-        "Accounting:",
-        f"- pushed {r.pushed:,}; ingest answered {dict(sorted(r.statuses.items()))}",
-        f"- written to the topics {published + r.poison:,} = match consumed {r.consumed_ok:,.0f} ok + "
-        f"{r.consumed_dead:,.0f} dead-lettered; evaluated {outcomes}",
-        f"- alerts expected {r.expected:,}, made by match {r.alerts_made:,.0f}, received "
-        f"{r.received_alerts:,} in {r.notifications:,} notifications",
-        f"- missing {r.missing}, unexpected {r.unexpected}, duplicates by alert id {r.duplicates}, "
-        f"repeated notifications {r.notification_repeats}, unsigned {r.unsigned}, dead "
-        f"{r.notify_dead:.0f}, in doubt {r.notify_in_doubt:.0f}",
-        "",
-        "Result: " + ("everything accounted for" if not r.problems else "PROBLEMS: " + "; ".join(r.problems)),
-    ]
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
