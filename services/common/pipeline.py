@@ -35,22 +35,15 @@ from prometheus_client import (
 )
 from pydantic import BaseModel
 
-from schemas import DeadLetter, topics
+from schemas import DeadLetter, DeadLetterReason, topics
+from schemas.reasons import CONSUMER_REASONS
 from services.common.inflight import InFlight
 from services.common.lag import LagGauges, lag_sampler
 from services.common.topics import TopicGuard
 
 log = logging.getLogger("exportwatch.pipeline")
 
-DEADLETTER_REASONS = (
-    "invalid_json",
-    "invalid_encoding",
-    "unknown_event_type",
-    "invalid_event",
-    "too_large",
-    "processing_error",
-    "delivery_failed",
-)
+DEADLETTER_REASONS = CONSUMER_REASONS
 OUTCOMES = ("ok", "deadlettered")
 # The largest message a consumer hands to its service: ingest's largest accepted event (its default
 # EXPORTWATCH_INGEST_MAX_EVENT_BYTES). A larger one is dead-lettered as too_large.
@@ -78,7 +71,7 @@ def encode(value: BaseModel | bytes) -> bytes:
 
 def dead_letter(
     service: str,
-    reason: str,
+    reason: DeadLetterReason,
     detail: str,
     raw: bytes,
     *,
@@ -303,7 +296,7 @@ def subscribe_batches(
                     extra={"topic": r.topic, "partition": r.partition, "offset": r.offset, "bytes": size},
                 )
                 detail = f"message of {size} bytes exceeds the limit of {max_record_bytes}"
-                outgoing.append(dead_letter_record(metrics.service, r, "too_large", detail))
+                outgoing.append(dead_letter_record(metrics.service, r, DeadLetterReason.TOO_LARGE, detail))
         try:
             await publish_all(broker, outgoing, metrics, guard=guard)
         except Exception:
@@ -343,7 +336,7 @@ def subscribe_batches(
 
 
 def dead_letter_record(
-    service: str, record: ConsumerRecord[bytes, bytes], reason: str, detail: str
+    service: str, record: ConsumerRecord[bytes, bytes], reason: DeadLetterReason, detail: str
 ) -> Outgoing:
     """A dead letter for a consumed record, pointing back at its topic, partition and offset."""
     return dead_letter(

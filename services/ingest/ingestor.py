@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import LicenceRecord, NewsArticle, topics
+from schemas import DeadLetterReason, LicenceRecord, NewsArticle, topics
 from services.common.pipeline import Outgoing, PipelineMetrics, dead_letter
 from services.common.producer import Producer
 from services.ingest.core.dedup import NearDuplicateIndex, Sketch, Sketcher, text_fingerprint
@@ -250,7 +250,7 @@ class Ingestor:
             elif status == "near_duplicate":
                 self.metrics.duplicates.labels(kind="near").inc(n)
             elif status == "rejected":
-                self.pipeline.deadlettered.labels(reason=reason or "invalid_event").inc(n)
+                self.pipeline.deadlettered.labels(reason=reason or DeadLetterReason.INVALID_EVENT).inc(n)
         for out in plan.outgoing:
             if not isinstance(out.value, bytes) and out.topic != topics.DEADLETTER:
                 self._warn(out.value)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from aiokafka import ConsumerRecord
 
-from schemas import InvalidEvent, parse_event, topics
+from schemas import DeadLetterReason, InvalidEvent, parse_event, topics
 from services.common.pipeline import (
     BatchHandler,
     Outgoing,
@@ -73,7 +73,8 @@ def evaluate_batch(
         except Exception as exc:  # a bug on one event must not stop the partition
             metrics.events.labels(event_type=event.type, outcome="error").inc()
             log.exception("matching failed", extra={"event_id": event.id})
-            out.append(dead_letter_record(SERVICE, r, "processing_error", f"{type(exc).__name__}: {exc}"))
+            detail = f"{type(exc).__name__}: {exc}"
+            out.append(dead_letter_record(SERVICE, r, DeadLetterReason.PROCESSING_ERROR, detail))
             continue
         metrics.seconds.observe(time.perf_counter() - started)
         metrics.events.labels(event_type=event.type, outcome="alerted" if alerts else "no_match").inc()

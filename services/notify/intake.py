@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from schemas import Alert
+from schemas import Alert, DeadLetterReason
 from schemas.bounds import bound_alert
 from services.common.config import describe_errors
 from services.common.health import DATABASE_CHECK, Health
@@ -64,11 +64,11 @@ def make_handler(
                 alert = Alert.model_validate_json(record.value or b"")
             except ValidationError as exc:
                 detail = f"not a valid alert: {describe_errors(exc, limit=5)}"
-                out.append(dead_letter_record(SERVICE, record, "invalid_event", detail))
+                out.append(dead_letter_record(SERVICE, record, DeadLetterReason.INVALID_EVENT, detail))
                 continue
             if problem := unstorable(alert):
                 detail = f"not a valid alert: {problem}"
-                out.append(dead_letter_record(SERVICE, record, "invalid_event", detail))
+                out.append(dead_letter_record(SERVICE, record, DeadLetterReason.INVALID_EVENT, detail))
                 continue
             alerts.append(alert)
         if not alerts:

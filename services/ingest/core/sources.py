@@ -6,6 +6,8 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from pathlib import PurePath
 
+from schemas import DeadLetterReason
+from schemas.reasons import EVENT_REASONS
 from services.ingest.core.caat import is_caat_values, parse_caat_values
 from services.ingest.core.feeds import parse_feed
 from services.ingest.core.jsonl import parse_jsonl
@@ -17,12 +19,13 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 SUFFIXES = (*FEED_SUFFIXES, *JSONL_SUFFIXES, ".csv")
 
 
-def rejection_reasons() -> tuple[str, ...]:
+def rejection_reasons() -> tuple[DeadLetterReason, ...]:
     """Every reason a parser can reject an item with (metric labels that start at zero)."""
     from services.ingest.core import feeds, tabular
 
-    jsonl = ("invalid_json", "invalid_encoding", "unknown_event_type", "invalid_event", "too_large")
-    return tuple(dict.fromkeys((*feeds.REASONS, *tabular.REASONS, *jsonl, "unsupported_source")))
+    jsonl = (*EVENT_REASONS, DeadLetterReason.TOO_LARGE)
+    unsupported = DeadLetterReason.UNSUPPORTED_SOURCE
+    return tuple(dict.fromkeys((*feeds.REASONS, *tabular.REASONS, *jsonl, unsupported)))
 
 
 def is_ratings_table(name: str, data: bytes) -> bool:
@@ -71,11 +74,13 @@ def parse_source(
     elif PurePath(name).suffix.lower() == ".csv":
         header = data[:500].decode("utf-8-sig", "replace").split("\n", 1)[0]
         yield Rejected(
-            "unsupported_source",
+            DeadLetterReason.UNSUPPORTED_SOURCE,
             f"unknown CSV layout (header: {header[:120]!r}); configure a csv source with a column mapping",
             data[:4096],
             name,
         )
     else:
         suffix = PurePath(name).suffix.lower() or "(none)"
-        yield Rejected("unsupported_source", f"no parser for files ending in {suffix}", data[:4096], name)
+        yield Rejected(
+            DeadLetterReason.UNSUPPORTED_SOURCE, f"no parser for files ending in {suffix}", data[:4096], name
+        )
