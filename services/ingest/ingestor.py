@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas import DeadLetterReason, LicenceRecord, NewsArticle, topics
-from services.common.pipeline import Outgoing, PipelineMetrics, dead_letter
-from services.common.producer import Producer
+from services.common.messaging.deadletters import dead_letter
+from services.common.messaging.metrics import PipelineMetrics
+from services.common.messaging.publisher import Outgoing, Publisher
 from services.ingest.core.dedup import NearDuplicateIndex, Sketch, Sketcher, text_fingerprint
 from services.ingest.core.identity import Status, classify, content_hash
 from services.ingest.core.language import LanguageDetector, fill_language
@@ -125,7 +126,7 @@ class _Plan:
 class Ingestor:
     def __init__(
         self,
-        producer: Producer,
+        publisher: Publisher,
         store: IngestStore,
         pipeline: PipelineMetrics,
         metrics: IngestMetrics,
@@ -135,7 +136,7 @@ class Ingestor:
         detector: LanguageDetector | None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self.producer = producer
+        self.publisher = publisher
         self.store = store
         self.pipeline = pipeline
         self.metrics = metrics
@@ -235,7 +236,7 @@ class Ingestor:
             else:
                 self._decide(plan, next(prepared_iter))
         try:
-            await self.producer.publish_all(plan.outgoing)
+            await self.publisher.publish_all(plan.outgoing)
             await self.store.record(plan.rows)
         except BaseException:
             for item_id in plan.indexed:
