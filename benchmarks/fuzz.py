@@ -67,7 +67,7 @@ def _message(text: str, limit: int, *names: str) -> None:
 
 def _check_parsed(items: Any, reasons: Any) -> None:
     from schemas import parse_event
-    from services.common.pipeline import encode
+    from services.common.messaging.publisher import encode
     from services.ingest.core.results import Rejected
 
     for item in items:
@@ -160,7 +160,8 @@ def _record(topic: str, offset: int, value: bytes) -> Any:
 
 def _check_dead_letters(out: list[Any], invalid: set[int], service: str) -> list[Any]:
     from schemas import DeadLetter
-    from services.common.pipeline import DEADLETTER_REASONS, encode
+    from services.common.messaging.metrics import DEADLETTER_REASONS
+    from services.common.messaging.publisher import encode
 
     letters = [o.value for o in out if isinstance(o.value, DeadLetter)]
     offsets = Counter(letter.source_offset for letter in letters)
@@ -176,7 +177,8 @@ def event_target() -> Target:
     from prometheus_client import CollectorRegistry
 
     from schemas import InvalidEvent, parse_event, topics
-    from services.common.pipeline import DEADLETTER_REASONS, encode
+    from services.common.messaging.metrics import DEADLETTER_REASONS
+    from services.common.messaging.publisher import encode
     from services.ingest.core.jsonl import parse_jsonl
     from services.ingest.core.sources import rejection_reasons
     from services.match.app import make_handler

@@ -17,10 +17,12 @@ from schemas.events import (
     Severity,
     parse_event,
 )
+from schemas.reasons import DeadLetterReason
 
 __all__ = [
     "Alert",
     "DeadLetter",
+    "DeadLetterReason",
     "Decision",
     "Event",
     "Evidence",

@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticSerializationError
 
+from schemas.reasons import DeadLetterReason
+
 CountryCode = Annotated[
     str,
     Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 country code.", examples=["CN"]),
@@ -259,7 +261,7 @@ class DeadLetter(_Open):
 class InvalidEvent(ValueError):
     """Raised by :func:`parse_event` with a reason code and a readable detail."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
@@ -287,12 +289,16 @@ def _check_readable_as_json(event: NewsArticle | LicenceRecord) -> None:
         message = str(exc)
         if "surrogates not allowed" in message:
             detail = "a string holds a lone surrogate (no Unicode text)"
-            raise InvalidEvent("invalid_encoding", detail) from None
-        raise InvalidEvent("invalid_event", f"a value cannot be written as JSON: {message[:200]}") from None
+            raise InvalidEvent(DeadLetterReason.INVALID_ENCODING, detail) from None
+        raise InvalidEvent(
+            DeadLetterReason.INVALID_EVENT, f"a value cannot be written as JSON: {message[:200]}"
+        ) from None
     try:
         _EVENT_ADAPTER.validate_json(data)
     except ValidationError as exc:
-        raise InvalidEvent("invalid_event", f"its JSON cannot be read back: {_describe(exc)}") from None
+        raise InvalidEvent(
+            DeadLetterReason.INVALID_EVENT, f"its JSON cannot be read back: {_describe(exc)}"
+        ) from None
 
 
 def parse_event(raw: bytes | str | dict[str, Any]) -> NewsArticle | LicenceRecord:
@@ -311,17 +317,17 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> NewsArticle | LicenceRecor
                     raw.decode("utf-8")
                 except UnicodeDecodeError as bad:
                     where = f"{bad.reason} at byte {bad.start}"
-                    raise InvalidEvent("invalid_encoding", f"not UTF-8: {where}") from None
-            raise InvalidEvent("invalid_json", f"not valid JSON: {first['msg']}") from None
+                    raise InvalidEvent(DeadLetterReason.INVALID_ENCODING, f"not UTF-8: {where}") from None
+            raise InvalidEvent(DeadLetterReason.INVALID_JSON, f"not valid JSON: {first['msg']}") from None
         if first is not None and first["type"] in ("union_tag_not_found", "union_tag_invalid"):
             raise InvalidEvent(
-                "unknown_event_type", "field `type` must be 'news_article' or 'licence_record'"
+                DeadLetterReason.UNKNOWN_EVENT_TYPE, "field `type` must be 'news_article' or 'licence_record'"
             ) from None
         if first is not None and first["type"] == "model_attributes_type":
-            raise InvalidEvent("invalid_event", "an event must be a JSON object") from None
-        raise InvalidEvent("invalid_event", _describe(exc)) from None
+            raise InvalidEvent(DeadLetterReason.INVALID_EVENT, "an event must be a JSON object") from None
+        raise InvalidEvent(DeadLetterReason.INVALID_EVENT, _describe(exc)) from None
     except UnicodeDecodeError as exc:
-        raise InvalidEvent("invalid_encoding", f"not UTF-8: {exc.reason}") from None
+        raise InvalidEvent(DeadLetterReason.INVALID_ENCODING, f"not UTF-8: {exc.reason}") from None
 
 
 class Notification(_Open):

@@ -1,14 +1,15 @@
-"""The AsyncAPI 3.0 document of every Kafka topic and message, generated from the services' FastStream
-brokers and the pydantic models in ``schemas/``. ``exportwatch asyncapi`` writes ``docs/asyncapi.json``;
-a test keeps it current.
+"""The AsyncAPI 3.0 document of every Kafka topic and message, generated from what the services declare
+(``services/common/messaging/declarations.py``) and the pydantic models in ``schemas/``. ``exportwatch
+asyncapi`` writes ``docs/asyncapi.json``; a test keeps it current.
 
 Each service is made by its own ``create_service`` with the default settings (nothing started or
 connected), and FastStream's generator (``faststream.specification.AsyncAPI``) describes what its broker
-consumes. Our consumers take raw batches, so FastStream cannot infer their payloads, and we publish with
-``broker.publish`` or a plain producer rather than declared publishers: what each service sends is
-declared here (:data:`PRODUCES`) as documentation-only FastStream publishers, with the pydantic model of
-the topic (:data:`TOPICS`) as their schema, on the throwaway brokers made for this document only. The
-three services' documents are then merged: every topic once as a channel with one message (the topic's
+consumes. Our consumers take raw batches, so FastStream cannot infer their payloads, and every service
+publishes through its ``Publisher`` (plain aiokafka): what each sends is what it declares
+(``service.declarations.produces``: topic, model, description, the same declarations its publisher is
+made with), added here as documentation-only FastStream publishers, on the services' brokers made for
+this document only (ingest, which consumes nothing, has none: it gets one here). The three services'
+documents are then merged: every topic once as a channel with one message (the topic's
 model, which consumers receive too), and an operation per service and topic it receives from (with its
 consumer group) or sends to.
 """
@@ -20,12 +21,16 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, SecretStr
 
 from schemas import Alert, DeadLetter, LicenceRecord, NewsArticle, topics
+from services.common.messaging.declarations import Produces
 from services.common.runtime import Service
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"
 SERVICES = ("ingest", "match", "notify")
@@ -85,28 +90,6 @@ TOPICS: dict[str, Topic] = {
     ),
 }
 
-PRODUCES: dict[str, dict[str, str]] = {
-    "ingest": {
-        topics.NEWS: "Each new article once, with `ingested_at`; again, with the same id and the next "
-        "`revision`, when its source corrects it. Copies with the same id or the same text are not "
-        "published; near duplicates are, with `duplicate_of` naming the first copy.",
-        topics.LICENCES: "Each new licence record once, with `ingested_at`; again, with the same id and "
-        "the next `revision`, when its source corrects it.",
-        topics.DEADLETTER: "Items of polled files, folders and feeds that are not valid events (a JSON "
-        "Lines line, a CSV row, a feed entry), with the reason and the original bytes. Events pushed to "
-        "POST /v1/events are refused with 422 (400 for a line that is not JSON) instead.",
-    },
-    "match": {
-        topics.ALERTS: "One alert for each rule that fires on an event.",
-        topics.DEADLETTER: "Consumed events that are not valid (invalid_json, invalid_encoding, "
-        "unknown_event_type, invalid_event) or whose evaluation failed (processing_error).",
-    },
-    "notify": {
-        topics.DEADLETTER: "Consumed messages that are not valid alerts (invalid_event). Notifications "
-        "that cannot be delivered stay in notify's database (exportwatch notify dead), not here.",
-    },
-}
-
 INFO_DESCRIPTION = (
     "The Kafka topics of ExportWatch and the messages on them. Ingest publishes news articles and "
     "export-licence records, match turns them into alerts, and notify delivers the alerts to subscribers "
@@ -117,7 +100,7 @@ INFO_DESCRIPTION = (
     "consumers know them; any other change needs a new topic version. Consumers read in batches as "
     "consumer groups and commit offsets only once everything a batch produced is acknowledged, so a "
     "message may be delivered more than once: ids are stable, and repeats are harmless.\n\n"
-    "Generated from the services' FastStream brokers by `exportwatch asyncapi`; do not edit by hand."
+    "Generated from what the services declare by `exportwatch asyncapi`; do not edit by hand."
 )
 
 SERVER_DESCRIPTION = (
@@ -132,11 +115,6 @@ HEADERS_SCHEMA: dict[str, Any] = {
     "description": "Kafka record headers (values UTF-8).",
     "properties": {
         "content-type": {"type": "string", "const": "application/json", "description": "Always set."},
-        "correlation_id": {
-            "type": "string",
-            "description": "Set by FastStream on what match and notify publish (a random id); ingest's "
-            "own producer does not set it. Nothing in ExportWatch reads it.",
-        },
     },
     "required": ["content-type"],
 }
@@ -182,22 +160,38 @@ def create_services(workdir: Path, ingest_sources: Sequence[Path] = ()) -> dict[
     }
 
 
-def declare_publishers(name: str, service: Service) -> None:
-    """Documentation-only FastStream publishers for what ``service`` sends (never used to publish)."""
-    for topic, description in PRODUCES[name].items():
-        service.broker.publisher(
+def document_broker(service: Service) -> KafkaBroker:
+    """The service's FastStream broker (its consumers), or for a service that consumes nothing a new
+    one, never connected, to describe what it sends."""
+    from services.common.runtime import make_broker
+
+    return service.broker if service.broker is not None else make_broker(service.settings, service.name)
+
+
+def declare_publishers(name: str, broker: KafkaBroker, declared: Sequence[Produces]) -> None:
+    """Documentation-only FastStream publishers for what a service declares it sends (never used to
+    publish)."""
+    for produces in declared:
+        topic = produces.topic
+        if topic not in TOPICS:
+            raise ValueError(f"{name} produces {topic}, which TOPICS does not describe")
+        if produces.model is not TOPICS[topic].model:
+            raise ValueError(
+                f"{name} declares {produces.model.__name__} on {topic}, not {TOPICS[topic].model}"
+            )
+        broker.publisher(
             topic,
             title=f"{name}-{TOPICS[topic].name}-producer",
-            description=description,
-            schema=TOPICS[topic].model,
+            description=produces.description,
+            schema=produces.model,
         )
 
 
-def faststream_document(service: Service) -> dict[str, Any]:
+def faststream_document(name: str, broker: KafkaBroker) -> dict[str, Any]:
     """FastStream's AsyncAPI 3.0.0 document of one service's broker, as JSON data."""
     from faststream.specification import AsyncAPI
 
-    spec = AsyncAPI(service.broker, title=service.name, schema_version="3.0.0").to_specification()
+    spec = AsyncAPI(broker, title=name, schema_version="3.0.0").to_specification()
     document: dict[str, Any] = spec.to_jsonable()
     return document
 
@@ -254,10 +248,10 @@ class _Merger:
         self.operations: dict[str, Any] = {}
         self.tags: list[dict[str, str]] = []
 
-    def add(self, name: str, service: Service, document: Mapping[str, Any]) -> None:
+    def add(self, name: str, broker: KafkaBroker, document: Mapping[str, Any]) -> None:
         self.tags.append({"name": name, "description": _first_paragraph(_app_doc(name))})
         self._server(document)
-        consumers = _consumers(service)
+        consumers = _consumers(name, broker)
         for operation in document.get("operations", {}).values():
             channel = _resolve(document, operation["channel"]["$ref"])
             topic = channel["address"]
@@ -375,22 +369,22 @@ class _Consumer:
     max_records: int
 
 
-def _consumers(service: Service) -> dict[str, _Consumer]:
+def _consumers(name: str, broker: KafkaBroker) -> dict[str, _Consumer]:
     """Topic -> the service's consumer of it (as FastStream registered it)."""
     from faststream.kafka.subscriber.usecase import BatchSubscriber, LogicSubscriber
 
     groups: dict[str, _Consumer] = {}
-    for subscriber in service.broker.subscribers:
+    for subscriber in broker.subscribers:
         if not isinstance(subscriber, LogicSubscriber):
-            raise TypeError(f"{service.name}: not a Kafka consumer: {subscriber!r}")
+            raise TypeError(f"{name}: not a Kafka consumer: {subscriber!r}")
         group_id, client_id = subscriber.group_id, subscriber.client_id
         if not group_id or not client_id:
-            raise ValueError(f"{service.name}: a consumer without a consumer group or client id")
+            raise ValueError(f"{name}: a consumer without a consumer group or client id")
         batch = subscriber.max_records if isinstance(subscriber, BatchSubscriber) else 1
         consumer = _Consumer(group_id, client_id, batch or 1)
         for topic in subscriber.topic_names:
             if topic in groups:
-                raise ValueError(f"{service.name} consumes {topic} twice")
+                raise ValueError(f"{name} consumes {topic} twice")
             groups[topic] = consumer
     return groups
 
@@ -402,8 +396,9 @@ def build() -> dict[str, Any]:
         services = create_services(Path(workdir))
         for name in SERVICES:
             service = services[name]
-            declare_publishers(name, service)
-            merger.add(name, service, faststream_document(service))
+            broker = document_broker(service)
+            declare_publishers(name, broker, service.declarations.produces)
+            merger.add(name, broker, faststream_document(name, broker))
     return merger.document()
 
 

@@ -2,9 +2,10 @@
 turned once into aiokafka client options and FastStream's security object, and the start-up check that
 says in one sentence why no broker answers.
 
-Every client the code makes (the services' FastStream brokers, the plain producers, the admin clients
-of topic creation, the benchmarks) takes its connection options from ``KafkaSettings`` here, so a
-managed Kafka that needs TLS or SASL is configured once, with ``EXPORTWATCH_KAFKA_*`` variables.
+Every client the code makes (the services' publishers, match's and notify's FastStream brokers, the
+admin clients of topic creation, the benchmarks) takes its connection options from ``KafkaSettings``
+here, so a managed Kafka that needs TLS or SASL is configured once, with ``EXPORTWATCH_KAFKA_*``
+variables.
 """
 
 from __future__ import annotations

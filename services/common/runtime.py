@@ -1,5 +1,6 @@
-"""Running one service: its FastStream Kafka broker, its HTTP port (/metrics, /healthz and any routes of
-its own), topic recovery, and a clean stop on SIGTERM/SIGINT.
+"""Running one service: its publisher, its FastStream Kafka broker (for its consumers, if it has any),
+its HTTP port (/metrics, /healthz and any routes of its own), topic recovery, and a clean stop on
+SIGTERM/SIGINT.
 
 We drive the broker ourselves instead of ``FastStream.run`` so that shutdown always calls
 ``broker.stop()``: that leaves the consumer group at once, so a replacement replica gets the partitions
@@ -31,6 +32,8 @@ from services.common import httpapi
 from services.common.health import Health
 from services.common.httpserver import HttpLimits, server_config
 from services.common.kafka import check_reachable
+from services.common.messaging.declarations import Declarations
+from services.common.messaging.publisher import Publisher
 from services.common.settings import CommonSettings
 from services.common.topics import ensure_topics, topic_guard
 
@@ -75,12 +78,15 @@ def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
 
 @dataclass
 class Service:
-    """Everything one running service needs: name, settings, broker, metrics and HTTP routes."""
+    """Everything one running service needs: name, settings, what it declares it consumes and produces,
+    its publisher, its broker (None when it consumes nothing), metrics and HTTP routes."""
 
     name: str
     settings: CommonSettings
     http_port: int
-    broker: KafkaBroker
+    declarations: Declarations
+    publisher: Publisher
+    broker: KafkaBroker | None
     registry: CollectorRegistry
     routes: list[BaseRoute] = field(default_factory=list)
     owned_topics: Sequence[str] = topics.ALL
@@ -92,7 +98,8 @@ class Service:
     health: Health = field(default_factory=Health)  # what its parts say of their dependencies
 
     async def healthz(self, request: Request) -> Response:
-        """Can the service do its work: started, broker answering, and no check of its dependencies
+        """Can the service do its work: started, broker answering (its publisher's client, and its
+        consumers' when it has any), and no check of its dependencies
         (its database) failing beyond the threshold. For readiness, compose and people."""
         return await self._answer(checks=True)
 
@@ -105,7 +112,9 @@ class Service:
         connected = False
         if self.ready:
             with contextlib.suppress(Exception):
-                connected = await self.broker.ping(timeout=2.0)
+                connected = await self.publisher.ping(timeout=2.0)
+                if connected and self.broker is not None:
+                    connected = await self.broker.ping(timeout=2.0)
         failing = self.health.failing(dt.datetime.now(dt.UTC)) if checks else []
         body = {
             "service": self.name,
@@ -134,8 +143,8 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Start the HTTP server, start hooks, broker, topic watcher (embedded broker only) and background
-        tasks; stop them in reverse order. First, a bootstrap server must answer within
+        """Start the HTTP server, publisher, start hooks, broker, topic watcher (embedded broker only)
+        and background tasks; stop them in reverse order. First, a bootstrap server must answer within
         ``kafka_start_timeout_seconds``: otherwise KafkaUnavailable says why, before anything else has
         started."""
         s = self.settings
@@ -150,12 +159,16 @@ class Service:
         server = _QuietServer(server_config(self.asgi(), s.http_host, self.http_port, limits))
         server_task = asyncio.create_task(server.serve(), name=f"{self.name}-http")
         try:
-            # Hooks first (database migrations, producers): no message is consumed before they ran.
+            # The publisher, then the hooks (database migrations): no message is consumed before.
+            await self.publisher.start()
             for hook in self.on_start:
                 await hook()
-            await self.broker.start()
+            if self.broker is not None:
+                await self.broker.start()
         except BaseException:
-            await self.broker.stop()
+            if self.broker is not None:
+                await self.broker.stop()
+            await self.publisher.stop()
             server.should_exit = True
             raise
         tasks: list[asyncio.Task[Any]] = [
@@ -182,11 +195,14 @@ class Service:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             # Consumers stop first, so no batch is still being handled when the hooks close what it
-            # uses (databases, producers, HTTP clients).
-            await self.broker.stop()
+            # uses (databases, HTTP clients); the publisher last, once nothing is left to publish.
+            if self.broker is not None:
+                await self.broker.stop()
             for hook in self.on_stop:
                 with contextlib.suppress(Exception):
                     await hook()
+            with contextlib.suppress(Exception):
+                await self.publisher.stop()
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(server_task, 5)

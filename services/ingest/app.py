@@ -14,13 +14,15 @@ import logging
 
 import httpx
 
+from schemas import DeadLetter, LicenceRecord, NewsArticle, topics
 from services.common.addresses import TargetPolicy
 from services.common.db import safe_url
 from services.common.health import DATABASE_CHECK, Health
+from services.common.messaging.declarations import Declarations, Produces
+from services.common.messaging.metrics import PipelineMetrics, new_registry
+from services.common.messaging.publisher import Publisher
 from services.common.outbound import GuardedTransport
-from services.common.pipeline import PipelineMetrics, new_registry
-from services.common.producer import Producer
-from services.common.runtime import Service, make_broker
+from services.common.runtime import Service
 from services.common.topics import topic_guard
 from services.ingest.api import push_route
 from services.ingest.core.dedup import NearDuplicateIndex, Sketcher
@@ -35,6 +37,30 @@ from services.ingest.store.repository import IngestStore
 
 log = logging.getLogger("exportwatch.ingest")
 RECHECK_SECONDS = 2.0  # how often a failing database is tried again while nothing else writes
+DECLARATIONS = Declarations(
+    produces=(
+        Produces(
+            topics.NEWS,
+            NewsArticle,
+            "Each new article once, with `ingested_at`; again, with the same id and the next "
+            "`revision`, when its source corrects it. Copies with the same id or the same text are not "
+            "published; near duplicates are, with `duplicate_of` naming the first copy.",
+        ),
+        Produces(
+            topics.LICENCES,
+            LicenceRecord,
+            "Each new licence record once, with `ingested_at`; again, with the same id and the next "
+            "`revision`, when its source corrects it.",
+        ),
+        Produces(
+            topics.DEADLETTER,
+            DeadLetter,
+            "Items of polled files, folders and feeds that are not valid events (a JSON Lines line, a "
+            "CSV row, a feed entry), with the reason and the original bytes. Events pushed to "
+            "POST /v1/events are refused with 422 (400 for a line that is not JSON) instead.",
+        ),
+    ),
+)
 
 
 def configured_sources(settings: IngestSettings) -> list[SourceSpec]:
@@ -58,7 +84,6 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     metrics = IngestMetrics(registry, [s.name for s in specs])
     for reason in rejection_reasons():
         pipeline.deadlettered.labels(reason=reason)
-    broker = make_broker(settings.common, SERVICE)
     policy = PollPolicy(
         url_interval=settings.url_interval_seconds,
         folder_interval=settings.folder_interval_seconds,
@@ -71,14 +96,15 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     url = settings.database_url.get_secret_value()
     store = IngestStore.from_url(url)
     store.health = Health(settings.health_threshold_seconds)  # every database operation reports here
-    producer = Producer(
+    publisher = Publisher(
         settings.common,
         f"exportwatch-{SERVICE}-producer",
         pipeline,
         guard=topic_guard(settings.common.kafka_embedded),
+        topics=DECLARATIONS.produced_topics,
     )
     ingestor = Ingestor(
-        producer,
+        publisher,
         store,
         pipeline,
         metrics,
@@ -94,7 +120,9 @@ def create_service(settings: IngestSettings | None = None) -> Service:
         name=SERVICE,
         settings=settings.common,
         http_port=settings.http_port,
-        broker=broker,
+        declarations=DECLARATIONS,
+        publisher=publisher,
+        broker=None,  # ingest consumes nothing: no FastStream broker, /healthz asks the publisher
         registry=registry,
         health=store.health,
     )
@@ -117,7 +145,6 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     service.state["ingestor"] = ingestor
 
     async def open_store() -> None:
-        await producer.start()
         await store.migrate()
         loaded = await ingestor.load()
         log.info(
@@ -139,8 +166,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
                     await store.probe()
 
     async def close() -> None:
-        await ingestor.drain()
-        await producer.stop()
+        await ingestor.drain()  # the publisher stops after this hook (runtime.py)
         await http.aclose()
         await store.close()
 

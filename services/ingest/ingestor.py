@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas import LicenceRecord, NewsArticle, topics
-from services.common.pipeline import Outgoing, PipelineMetrics, dead_letter
-from services.common.producer import Producer
+from schemas import DeadLetterReason, LicenceRecord, NewsArticle, topics
+from services.common.messaging.deadletters import dead_letter
+from services.common.messaging.metrics import PipelineMetrics
+from services.common.messaging.publisher import Outgoing, Publisher
 from services.ingest.core.dedup import NearDuplicateIndex, Sketch, Sketcher, text_fingerprint
 from services.ingest.core.identity import Status, classify, content_hash
 from services.ingest.core.language import LanguageDetector, fill_language
@@ -125,7 +126,7 @@ class _Plan:
 class Ingestor:
     def __init__(
         self,
-        producer: Producer,
+        publisher: Publisher,
         store: IngestStore,
         pipeline: PipelineMetrics,
         metrics: IngestMetrics,
@@ -135,7 +136,7 @@ class Ingestor:
         detector: LanguageDetector | None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self.producer = producer
+        self.publisher = publisher
         self.store = store
         self.pipeline = pipeline
         self.metrics = metrics
@@ -235,7 +236,7 @@ class Ingestor:
             else:
                 self._decide(plan, next(prepared_iter))
         try:
-            await self.producer.publish_all(plan.outgoing)
+            await self.publisher.publish_all(plan.outgoing)
             await self.store.record(plan.rows)
         except BaseException:
             for item_id in plan.indexed:
@@ -250,7 +251,7 @@ class Ingestor:
             elif status == "near_duplicate":
                 self.metrics.duplicates.labels(kind="near").inc(n)
             elif status == "rejected":
-                self.pipeline.deadlettered.labels(reason=reason or "invalid_event").inc(n)
+                self.pipeline.deadlettered.labels(reason=reason or DeadLetterReason.INVALID_EVENT).inc(n)
         for out in plan.outgoing:
             if not isinstance(out.value, bytes) and out.topic != topics.DEADLETTER:
                 self._warn(out.value)  # type: ignore[arg-type]

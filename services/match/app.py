@@ -8,17 +8,13 @@ import logging
 import time
 from collections.abc import Sequence
 
-from aiokafka import ConsumerRecord
-
-from schemas import InvalidEvent, parse_event, topics
-from services.common.pipeline import (
-    BatchHandler,
-    Outgoing,
-    PipelineMetrics,
-    dead_letter_record,
-    new_registry,
-    subscribe_batches,
-)
+from schemas import Alert, DeadLetter, DeadLetterReason, Event, InvalidEvent, parse_event, topics
+from services.common.messaging.consumer import subscribe
+from services.common.messaging.deadletters import DeadLetterPolicy
+from services.common.messaging.declarations import Consumes, Declarations, Produces
+from services.common.messaging.decoding import BatchHandler, Decoded, Decoder, Record, Rejected
+from services.common.messaging.metrics import PipelineMetrics, new_registry
+from services.common.messaging.publisher import Outgoing, Publisher
 from services.common.runtime import Service, make_broker
 from services.common.topics import topic_guard
 from services.match.core.engine import Matcher
@@ -30,34 +26,32 @@ from services.match.settings import MatchSettings
 log = logging.getLogger("exportwatch.match")
 SERVICE = "match"
 CONSUMED = (topics.NEWS, topics.LICENCES)
+CONSUMES = Consumes(
+    CONSUMED,
+    "Evaluates every event against the watchlists and publishes an alert for each rule that fires; "
+    "events that are not valid, or whose evaluation fails, are dead-lettered.",
+)
+DECLARATIONS = Declarations(
+    consumes=CONSUMES,
+    produces=(
+        Produces(topics.ALERTS, Alert, "One alert for each rule that fires on an event."),
+        Produces(
+            topics.DEADLETTER,
+            DeadLetter,
+            "Consumed events that are not valid (invalid_json, invalid_encoding, unknown_event_type, "
+            "invalid_event) or whose evaluation failed (processing_error).",
+        ),
+    ),
+)
+DEAD_LETTERS = DeadLetterPolicy(SERVICE)
 
 
-def make_handler(
-    watchlists: WatchlistReloader, metrics: MatchMetrics, limits: MatchLimits = DEFAULT_LIMITS
-) -> BatchHandler:
-    """The batch handler. A batch is evaluated in a worker thread, so that however long it takes, the
-    event loop keeps answering /healthz and /metrics and sending the consumer group's heartbeats."""
+def event_decoder(metrics: MatchMetrics) -> Decoder[Event]:
+    """A news article or licence record from each record; an invalid one is counted and rejected."""
 
-    async def handle(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
-        matcher = watchlists.matcher  # once per batch: one batch, one watchlist version
-        return await asyncio.to_thread(evaluate_batch, matcher, records, metrics, limits)
-
-    return handle
-
-
-def evaluate_batch(
-    matcher: Matcher,
-    records: Sequence[ConsumerRecord[bytes, bytes]],
-    metrics: MatchMetrics,
-    limits: MatchLimits = DEFAULT_LIMITS,
-) -> list[Outgoing]:
-    """Alerts and dead letters for a batch of records (no I/O but logging and metrics)."""
-    out: list[Outgoing] = []
-    now = dt.datetime.now(dt.UTC)
-    for r in records:
-        raw = r.value or b""
+    def decode(r: Record) -> Decoded[Event] | Rejected:
         try:
-            event = parse_event(raw)
+            return Decoded(r, parse_event(r.value or b""))
         except InvalidEvent as exc:
             event_type = "news_article" if r.topic == topics.NEWS else "licence_record"
             metrics.events.labels(event_type=event_type, outcome="invalid").inc()
@@ -65,15 +59,45 @@ def evaluate_batch(
                 "invalid event dead-lettered",
                 extra={"reason": exc.reason, "offset": r.offset, "partition": r.partition},
             )
-            out.append(dead_letter_record(SERVICE, r, exc.reason, exc.detail))
-            continue
+            return Rejected(r, exc.reason, exc.detail)
+
+    return decode
+
+
+def make_handler(
+    watchlists: WatchlistReloader, metrics: MatchMetrics, limits: MatchLimits = DEFAULT_LIMITS
+) -> BatchHandler[Event]:
+    """The batch handler. A batch is decoded and evaluated in worker threads, so that however long it
+    takes, the event loop keeps answering /healthz and /metrics and sending the consumer group's
+    heartbeats."""
+
+    async def handle(events: Sequence[Decoded[Event]]) -> list[Outgoing]:
+        matcher = watchlists.matcher  # once per batch: one batch, one watchlist version
+        return await asyncio.to_thread(evaluate_batch, matcher, events, metrics, limits)
+
+    return BatchHandler(event_decoder(metrics), handle, DEAD_LETTERS, decode_in_thread=True)
+
+
+def evaluate_batch(
+    matcher: Matcher,
+    events: Sequence[Decoded[Event]],
+    metrics: MatchMetrics,
+    limits: MatchLimits = DEFAULT_LIMITS,
+) -> list[Outgoing]:
+    """Alerts, and dead letters of failed evaluations, for a batch of events (no I/O but logging and
+    metrics)."""
+    out: list[Outgoing] = []
+    now = dt.datetime.now(dt.UTC)
+    for decoded in events:
+        event = decoded.event
         started = time.perf_counter()
         try:
             alerts = matcher.evaluate(event, now, limits)
         except Exception as exc:  # a bug on one event must not stop the partition
             metrics.events.labels(event_type=event.type, outcome="error").inc()
             log.exception("matching failed", extra={"event_id": event.id})
-            out.append(dead_letter_record(SERVICE, r, "processing_error", f"{type(exc).__name__}: {exc}"))
+            detail = f"{type(exc).__name__}: {exc}"
+            out.append(DEAD_LETTERS.letter(decoded.record, DeadLetterReason.PROCESSING_ERROR, detail))
             continue
         metrics.seconds.observe(time.perf_counter() - started)
         metrics.events.labels(event_type=event.type, outcome="alerted" if alerts else "no_match").inc()
@@ -105,18 +129,23 @@ def create_service(
     metrics = MatchMetrics(registry)
     watchlists = WatchlistReloader.load(settings.watchlist_dirs, metrics.watchlists, matcher)
     broker = make_broker(settings.common, SERVICE)
-    track_lag = subscribe_batches(
+    publisher = Publisher(
+        settings.common,
+        f"exportwatch-{SERVICE}-producer",
+        pipeline,
+        guard=topic_guard(settings.common.kafka_embedded),
+        topics=DECLARATIONS.produced_topics,
+    )
+    track_lag = subscribe(
         broker,
-        CONSUMED,
+        CONSUMES,
         settings.group_id,
         make_handler(watchlists, metrics, MatchLimits(body_chars=settings.max_body_chars)),
+        publisher,
         pipeline,
         max_records=settings.max_batch,
         session_timeout_ms=settings.common.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.common.kafka_heartbeat_interval_ms,
-        guard=topic_guard(settings.common.kafka_embedded),
-        description="Evaluates every event against the watchlists and publishes an alert for each rule "
-        "that fires; events that are not valid, or whose evaluation fails, are dead-lettered.",
     )
     log.info("watchlists loaded", extra={"version": watchlists.version})
     interval = settings.reload_seconds
@@ -128,6 +157,8 @@ def create_service(
         name=SERVICE,
         settings=settings.common,
         http_port=settings.http_port,
+        declarations=DECLARATIONS,
+        publisher=publisher,
         broker=broker,
         registry=registry,
         background=[reload_watchlists, track_lag],

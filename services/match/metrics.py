@@ -1,4 +1,4 @@
-"""The match service's own metrics (the consume-and-publish pipeline's are in services/common/pipeline.py)."""
+"""The match service's own metrics (consuming and publishing are in services/common/messaging/metrics.py)."""
 
 from __future__ import annotations
 

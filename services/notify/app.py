@@ -16,11 +16,14 @@ import os
 
 import httpx
 
-from schemas import topics
+from schemas import DeadLetter, topics
 from services.common.addresses import TargetPolicy
 from services.common.db import safe_url
 from services.common.health import Health
-from services.common.pipeline import PipelineMetrics, new_registry, subscribe_batches
+from services.common.messaging.consumer import subscribe
+from services.common.messaging.declarations import Consumes, Declarations, Produces
+from services.common.messaging.metrics import PipelineMetrics, new_registry
+from services.common.messaging.publisher import Publisher
 from services.common.runtime import Service, make_broker
 from services.common.topics import topic_guard
 from services.notify.api import Api
@@ -38,6 +41,22 @@ from services.notify.store.repository import NotifyStore
 log = logging.getLogger("exportwatch.notify")
 SERVICE = "notify"
 BUILTIN_OWNER = "operator"
+CONSUMES = Consumes(
+    (topics.ALERTS,),
+    "Records every alert for the subscriptions that want it, in the database, before the offsets "
+    "are committed; messages that are not valid alerts are dead-lettered.",
+)
+DECLARATIONS = Declarations(
+    consumes=CONSUMES,
+    produces=(
+        Produces(
+            topics.DEADLETTER,
+            DeadLetter,
+            "Consumed messages that are not valid alerts (invalid_event). Notifications that cannot be "
+            "delivered stay in notify's database (exportwatch notify dead), not here.",
+        ),
+    ),
+)
 
 
 def builtin_subscriptions(settings: NotifySettings, now: dt.datetime) -> list[Subscription]:
@@ -109,7 +128,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
     # file that cannot be used raises SubscriptionsFileError).
     configured = builtin_subscriptions(settings, utcnow()), file_subscriptions(settings, utcnow())
     registry = new_registry()
-    pipeline = PipelineMetrics(SERVICE, registry, (topics.ALERTS,))
+    pipeline = PipelineMetrics(SERVICE, registry, DECLARATIONS.consumed_topics)
     metrics = NotifyMetrics(registry)
     store = NotifyStore.from_url(settings.database_url.get_secret_value())
     http = httpx.AsyncClient(
@@ -152,18 +171,23 @@ def create_service(settings: NotifySettings | None = None) -> Service:
     )
     broker = make_broker(settings.common, SERVICE)
     handler = make_handler(store, metrics, settings.group_wait_seconds, dispatcher.wake, health=health)
-    track_lag = subscribe_batches(
+    publisher = Publisher(
+        settings.common,
+        f"exportwatch-{SERVICE}-producer",
+        pipeline,
+        guard=topic_guard(settings.common.kafka_embedded),
+        topics=DECLARATIONS.produced_topics,
+    )
+    track_lag = subscribe(
         broker,
-        (topics.ALERTS,),
+        CONSUMES,
         settings.group_id,
         handler,
+        publisher,
         pipeline,
         max_records=200,
         session_timeout_ms=settings.common.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.common.kafka_heartbeat_interval_ms,
-        guard=topic_guard(settings.common.kafka_embedded),
-        description="Records every alert for the subscriptions that want it, in the database, before "
-        "the offsets are committed; messages that are not valid alerts are dead-lettered.",
     )
     api = Api(
         store,
@@ -178,6 +202,8 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         name=SERVICE,
         settings=settings.common,
         http_port=settings.http_port,
+        declarations=DECLARATIONS,
+        publisher=publisher,
         broker=broker,
         registry=registry,
         routes=api.routes(),

@@ -12,14 +12,15 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 
-from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
-from schemas import Alert
+from schemas import Alert, DeadLetterReason
 from schemas.bounds import bound_alert
 from services.common.config import describe_errors
 from services.common.health import DATABASE_CHECK, Health
-from services.common.pipeline import BatchHandler, Outgoing, dead_letter_record
+from services.common.messaging.deadletters import DeadLetterPolicy
+from services.common.messaging.decoding import BatchHandler, Decoded, Record, Rejected
+from services.common.messaging.publisher import Outgoing
 from services.notify.channels.base import utcnow
 from services.notify.core.planning import plan
 from services.notify.core.routing import story_key
@@ -29,6 +30,7 @@ from services.notify.store.repository import Intake, NotifyStore
 
 log = logging.getLogger("exportwatch.notify.intake")
 SERVICE = "notify"
+DEAD_LETTERS = DeadLetterPolicy(SERVICE)
 # String(n) columns: PostgreSQL refuses longer values.
 _ID_LENGTH: int | None = getattr(tables.alerts.c.id.type, "length", None)
 _KEY_LENGTH: int | None = getattr(tables.notifications.c.group_key.type, "length", None)
@@ -46,6 +48,18 @@ def unstorable(alert: Alert) -> str | None:
     return None
 
 
+def decode_alert(record: Record) -> Decoded[Alert] | Rejected:
+    """An alert the delivery log can keep, or the rejection of a record that is none."""
+    try:
+        alert = Alert.model_validate_json(record.value or b"")
+    except ValidationError as exc:
+        detail = f"not a valid alert: {describe_errors(exc, limit=5)}"
+        return Rejected(record, DeadLetterReason.INVALID_EVENT, detail)
+    if problem := unstorable(alert):
+        return Rejected(record, DeadLetterReason.INVALID_EVENT, f"not a valid alert: {problem}")
+    return Decoded(record, alert)
+
+
 def make_handler(
     store: NotifyStore,
     metrics: NotifyMetrics,
@@ -53,26 +67,11 @@ def make_handler(
     wake: Callable[[], None],
     clock: Callable[[], dt.datetime] = utcnow,
     health: Health | None = None,
-) -> BatchHandler:
+) -> BatchHandler[Alert]:
     checks = health or Health()
 
-    async def handle(records: Sequence[ConsumerRecord[bytes, bytes]]) -> list[Outgoing]:
-        out: list[Outgoing] = []
-        alerts: list[Alert] = []
-        for record in records:
-            try:
-                alert = Alert.model_validate_json(record.value or b"")
-            except ValidationError as exc:
-                detail = f"not a valid alert: {describe_errors(exc, limit=5)}"
-                out.append(dead_letter_record(SERVICE, record, "invalid_event", detail))
-                continue
-            if problem := unstorable(alert):
-                detail = f"not a valid alert: {problem}"
-                out.append(dead_letter_record(SERVICE, record, "invalid_event", detail))
-                continue
-            alerts.append(alert)
-        if not alerts:
-            return out
+    async def handle(decoded: Sequence[Decoded[Alert]]) -> list[Outgoing]:
+        alerts = [d.event for d in decoded]
         now = clock()
         try:
             subscriptions = await store.subscriptions.all()
@@ -98,6 +97,6 @@ def make_handler(
             due = result.earliest_due
             delay = max(0.0, (due - clock()).total_seconds()) if due is not None else 0.0
             asyncio.get_running_loop().call_later(delay, wake)
-        return out
+        return []
 
-    return handle
+    return BatchHandler(decode_alert, handle, DEAD_LETTERS)

@@ -1,12 +1,13 @@
 """Running a service's real wiring (its create_service) on FastStream's in-memory TestKafkaBroker.
 
 Written against the services' public entry points only (create_service, Service.on_start/on_stop,
-Service.broker, Service.asgi, Service.state), so a change of the messaging core inside
-services/common changes nothing here unless those change.
+Service.broker, Service.publisher, Service.asgi, Service.state); the one thing it reaches inside is
+the Publisher's producer, replaced by one that publishes on the in-memory broker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -16,7 +17,6 @@ from typing import Any
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from services.common.pipeline import Outgoing, encode
 from services.common.runtime import Service
 
 
@@ -49,29 +49,29 @@ class Recorder:
         return [r for r in self.records if r.topic == topic]
 
 
-class BrokerProducer:
-    """Stands in for ingest's producer (services/common/producer.py: a plain aiokafka producer, which
-    the test broker cannot see): the same ``start``/``stop``/``publish_all``, published through the
-    service's broker. ``broker`` is set once create_service has made it."""
+class InMemoryProducer:
+    """Stands in for the aiokafka producer inside the service's Publisher (services/common/messaging/
+    publisher.py), which the in-memory broker cannot see: ``send`` publishes through the test broker,
+    so the Publisher's own checks, acknowledgement handling and metrics still run."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        self.broker: KafkaBroker | None = None
+    def __init__(self, broker: KafkaBroker) -> None:
+        self.broker = broker
 
-    async def start(self) -> None:
-        return None
+    async def send(
+        self, topic: str, value: bytes, key: bytes | None = None, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> asyncio.Future[None]:
+        await self.broker.publish(value, topic=topic, key=key, headers={k: v.decode() for k, v in headers})
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
-    async def stop(self) -> None:
-        return None
 
-    async def publish_all(self, messages: Sequence[Outgoing]) -> None:
-        assert self.broker is not None, "set BrokerProducer.broker to the service's broker"
-        for m in messages:
-            await self.broker.publish(
-                encode(m.value),
-                topic=m.topic,
-                key=m.key.encode("utf-8"),
-                headers={"content-type": "application/json"},
-            )
+def with_broker(service: Service) -> KafkaBroker:
+    """The service's FastStream broker; a service that consumes nothing (ingest) gets an empty one, for
+    the test broker to carry what it publishes."""
+    if service.broker is None:
+        service.broker = KafkaBroker()
+    return service.broker
 
 
 @contextlib.asynccontextmanager
@@ -82,7 +82,8 @@ async def on_test_broker(service: Service) -> AsyncIterator[KafkaBroker]:
     for hook in service.on_start:
         await hook()
     try:
-        async with TestKafkaBroker(service.broker) as broker:
+        async with TestKafkaBroker(with_broker(service)) as broker:
+            service.publisher._producer = InMemoryProducer(broker)  # type: ignore[assignment]
             service.ready = True
             try:
                 yield broker

@@ -17,7 +17,8 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from schemas import Alert, DeadLetter, LicenceRecord, NewsArticle, export, parse_event, topics
-from services.common.pipeline import dead_letter, encode
+from services.common.messaging.deadletters import dead_letter
+from services.common.messaging.publisher import encode
 from services.common.settings import CommonSettings
 from services.ingest.core.caat import load_ratings, parse_caat_values
 from services.ingest.core.feeds import parse_feed

@@ -15,17 +15,15 @@ import pytest
 from schemas import topics
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
-from services.ingest import app
 from services.ingest.app import create_service
 from services.ingest.settings import IngestSettings
-from tests.component.harness import BrokerProducer, Recorder, on_test_broker
+from tests.component.harness import Recorder, on_test_broker, with_broker
 from tests.conftest import BUNDLED_SAMPLES
 
 TOKEN = "component-token"
 
 
 def ingest_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: Any) -> Service:
-    monkeypatch.setattr(app, "Producer", BrokerProducer)
     service = create_service(
         IngestSettings(
             common=CommonSettings(kafka_embedded=False),
@@ -34,7 +32,7 @@ def ingest_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **settings: 
             **settings,
         )
     )
-    service.state["ingestor"].producer.broker = service.broker
+    with_broker(service)
     return service
 
 

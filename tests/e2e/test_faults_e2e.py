@@ -49,7 +49,7 @@ service a process of its own on a broker of the test's own.
    than a Kafka message, could never be published, and its batch was read again forever, blocking
    the partition and publishing the batch's other dead letters again every second. Consumers now
    dead-letter a message above 1,000,000 bytes (ingest's largest accepted event) as too_large, and a
-   dead letter keeps at most the first 256 KiB of its original (services/common/pipeline.py).
+   dead letter keeps at most the first 256 KiB of its original (services/common/messaging/deadletters.py).
 
 The counts and timings of each run are printed (``-s`` shows them).
 """

@@ -43,7 +43,8 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from schemas import Alert, DeadLetter, InvalidEvent, LicenceRecord, NewsArticle, parse_event, topics
-from services.common.pipeline import DEADLETTER_REASONS, Outgoing, encode
+from services.common.messaging.metrics import DEADLETTER_REASONS
+from services.common.messaging.publisher import Outgoing, encode
 from services.ingest.core import feeds as feeds_module
 from services.ingest.core import tabular
 from services.ingest.core.adapters import ADAPTERS, FORMATS

@@ -27,18 +27,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from schemas import Alert, DeadLetter, topics
-from services.common.pipeline import (
-    MAX_DEAD_LETTER_ORIGINAL,
-    MAX_RECORD_BYTES,
-    Outgoing,
-    PipelineMetrics,
-    dead_letter,
-    encode,
-    new_registry,
-    publish_all,
-)
-from services.common.producer import Producer
-from services.common.runtime import make_broker
+from services.common.messaging.consumer import MAX_RECORD_BYTES
+from services.common.messaging.deadletters import MAX_DEAD_LETTER_ORIGINAL, dead_letter
+from services.common.messaging.metrics import PipelineMetrics, new_registry
+from services.common.messaging.publisher import Outgoing, Publisher, encode
 from services.common.settings import CommonSettings
 from services.common.topics import ensure_topics, send_while_topics_exist, topic_guard
 from services.match.app import create_service
@@ -77,13 +69,13 @@ async def test_publishing_fails_while_a_restarted_broker_lacks_the_topics(broker
     metrics = PipelineMetrics("ingest", new_registry(), ())
     settings = CommonSettings(kafka_bootstrap=broker.bootstrap, kafka_embedded=True)
     guard = topic_guard(settings.kafka_embedded)  # the embedded broker's add-on, as the services decide
-    producer = Producer(broker.kafka, "faults-test", metrics, guard=guard)
-    faststream = make_broker(settings, "faults-test")
+    producer = Publisher(broker.kafka, "faults-test", metrics, guard=guard)
+    alerts = Publisher(broker.kafka, "faults-test-alerts", metrics, guard=guard)  # as match publishes
     await producer.start()
-    await faststream.start()
+    await alerts.start()
     try:
         await producer.publish_all([Outgoing(topics.NEWS, "before", b'{"n": 0}')])
-        await publish_all(faststream, [Outgoing(topics.ALERTS, "before", b'{"n": 0}')], metrics, guard=guard)
+        await alerts.publish_all([Outgoing(topics.ALERTS, "before", b'{"n": 0}')])
 
         await _restart_empty(broker)
         # Both producers still have the topics in their metadata; the broker has none.
@@ -92,15 +84,15 @@ async def test_publishing_fails_while_a_restarted_broker_lacks_the_topics(broker
                 await producer.publish_all([Outgoing(topics.NEWS, "lost", b'{"n": 1}')])
             with pytest.raises(KafkaError):
                 lost = [Outgoing(topics.ALERTS, "lost", b'{"n": 1}')]
-                await publish_all(faststream, lost, metrics, guard=guard)
+                await alerts.publish_all(lost)
         errors = metrics.produced.labels(topic=topics.NEWS, outcome="error")._value.get()
         assert errors == 3, "a batch that could not be stored is counted as an error"
 
         await ensure_topics(broker.kafka, list(topics.ALL), 2)
         await producer.publish_all([Outgoing(topics.NEWS, "after", b'{"n": 2}')])
-        await publish_all(faststream, [Outgoing(topics.ALERTS, "after", b'{"n": 2}')], metrics, guard=guard)
+        await alerts.publish_all([Outgoing(topics.ALERTS, "after", b'{"n": 2}')])
     finally:
-        await faststream.stop()
+        await alerts.stop()
         await producer.stop()
 
     for topic in (topics.NEWS, topics.ALERTS):

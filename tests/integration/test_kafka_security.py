@@ -30,8 +30,8 @@ from pydantic import SecretStr
 
 from services.common.kafka import KafkaSettings, KafkaUnavailable, check_reachable
 from services.common.logging import LIBRARY_LEVELS
-from services.common.pipeline import Outgoing, PipelineMetrics, new_registry
-from services.common.producer import Producer
+from services.common.messaging.metrics import PipelineMetrics, new_registry
+from services.common.messaging.publisher import Outgoing, Publisher
 from services.common.runtime import make_broker
 from services.common.settings import CommonSettings
 from services.common.topics import EmbeddedTopicGuard, ensure_topics
@@ -194,7 +194,7 @@ async def test_admin_producer_and_consumer_group_round_trip(
 
     # Behind the gateway is the embedded broker: its add-on's admin client connects the same way.
     metrics = PipelineMetrics("ingest", new_registry(), ())
-    producer = Producer(kafka, "security-test", metrics, guard=EmbeddedTopicGuard())
+    producer = Publisher(kafka, "security-test", metrics, guard=EmbeddedTopicGuard())
     await producer.start()
     try:
         await producer.publish_all([Outgoing(topic, "k-1", b'{"n": 1}'), Outgoing(topic, "k-2", b'{"n": 2}')])

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from services.common.pipeline import new_registry
+from services.common.messaging.metrics import new_registry
 from services.notify.intake import make_handler
 from services.notify.metrics import NotifyMetrics
 from services.notify.store import tables

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from schemas import Alert, Notification, topics
 from schemas.bounds import TITLE_MAX_CHARS
 from services.common.addresses import TargetPolicy
-from services.common.pipeline import new_registry
+from services.common.messaging.metrics import new_registry
 from services.notify.channels.base import ChannelContext
 from services.notify.core.model import Subscription
 from services.notify.core.planning import MAX_ALERTS_PER_NOTIFICATION

@@ -11,7 +11,7 @@ from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from services.common.lag import PartitionLag, lag_sampler, measure
-from services.common.pipeline import PipelineMetrics
+from services.common.messaging.metrics import PipelineMetrics
 from tests.unit.test_metrics import FakeConsumer, Rounds
 
 NEWS = "exportwatch.news.v1"

@@ -11,7 +11,8 @@ from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
 from services.common.lag import PartitionLag, lag_sampler, measure
-from services.common.pipeline import Outgoing, PipelineMetrics, account
+from services.common.messaging.metrics import PipelineMetrics
+from services.common.messaging.publisher import Outgoing, account
 from services.ingest.metrics import IngestMetrics
 
 

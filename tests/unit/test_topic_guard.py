@@ -16,10 +16,10 @@ import pytest
 from aiokafka.errors import UnknownTopicOrPartitionError
 
 from schemas import topics
-from services.common import producer
 from services.common.kafka import KafkaSettings
-from services.common.pipeline import Outgoing, PipelineMetrics, new_registry, publish_all
-from services.common.producer import Producer
+from services.common.messaging import publisher as producer
+from services.common.messaging.metrics import PipelineMetrics, new_registry
+from services.common.messaging.publisher import Outgoing, Publisher
 from services.common.settings import CommonSettings
 from services.common.topics import EmbeddedTopicGuard, TopicGuard, topic_guard
 from tools.stack import service_env
@@ -126,7 +126,7 @@ async def test_the_producer_opens_no_admin_client_on_apache_kafka(monkeypatch: p
     monkeypatch.setattr(producer, "AIOKafkaProducer", _FakeKafkaProducer)
     monkeypatch.setattr(producer, "AIOKafkaAdminClient", _NoAdminClient)
     metrics = PipelineMetrics("ingest", new_registry(), ())
-    p = Producer(KafkaSettings(), "guard-test", metrics, guard=topic_guard(False))
+    p = Publisher(KafkaSettings(), "guard-test", metrics, guard=topic_guard(False))
     await p.start()
     try:
         await p.publish_all([Outgoing(topics.NEWS, "k", b"{}"), Outgoing(topics.NEWS, "j", b"{}")])
@@ -135,29 +135,29 @@ async def test_the_producer_opens_no_admin_client_on_apache_kafka(monkeypatch: p
     assert metrics.produced.labels(topic=topics.NEWS, outcome="ok")._value.get() == 2
 
 
-class _Config:
-    @property
-    def admin_client(self) -> Any:
-        pytest.fail("publish_all asked for FastStream's admin client with the default topic guard")
+async def test_consumers_publish_without_admin_requests_on_apache_kafka(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Match and notify publish through the same Publisher as ingest: no admin client, no admin request."""
+    sent: list[_FakeKafkaProducer] = []
 
+    def make(**options: Any) -> _FakeKafkaProducer:
+        sent.append(_FakeKafkaProducer(**options))
+        return sent[-1]
 
-class _FakeBroker:
-    config = _Config()
-
-    def __init__(self) -> None:
-        self.published: list[str] = []
-
-    async def publish(self, body: bytes, *, topic: str, **kwargs: Any) -> str:
-        self.published.append(topic)
-        return "ack"
-
-
-async def test_consumers_publish_without_admin_requests_on_apache_kafka() -> None:
-    broker = _FakeBroker()
+    monkeypatch.setattr(producer, "AIOKafkaProducer", make)
+    monkeypatch.setattr(producer, "AIOKafkaAdminClient", _NoAdminClient)
     metrics = PipelineMetrics("match", new_registry(), ())
+    p = Publisher(KafkaSettings(), "match-test", metrics, guard=topic_guard(False), topics={topics.ALERTS})
+    await p.start()
     messages = [Outgoing(topics.ALERTS, "a", b"{}"), Outgoing(topics.ALERTS, "b", b"{}")]
-    await publish_all(broker, messages, metrics, guard=topic_guard(False))  # type: ignore[arg-type]
-    assert broker.published == [topics.ALERTS, topics.ALERTS]
+    try:
+        await p.publish_all(messages)
+        with pytest.raises(ValueError, match="does not declare"):
+            await p.publish_all([Outgoing(topics.NEWS, "n", b"{}")])
+    finally:
+        await p.stop()
+    assert sent[0].sent == [topics.ALERTS, topics.ALERTS]
 
 
 def test_the_local_stack_switches_the_add_on_on(tmp_path: Path) -> None:

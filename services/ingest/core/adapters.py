@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from schemas import DeadLetterReason
+from schemas.reasons import EVENT_REASONS
 from services.ingest.core import feeds, tabular
 from services.ingest.core.caat import is_caat_values, parse_caat_values
 from services.ingest.core.feeds import parse_feed
@@ -41,7 +43,9 @@ class Input:
 class Adapter:
     format: str
     parse: Callable[[Input], Iterator[Parsed]]
-    reasons: tuple[str, ...]  # every reason `parse` rejects an item with (metric labels start at zero)
+    reasons: tuple[
+        DeadLetterReason, ...
+    ]  # every reason `parse` rejects an item with (metric labels start at zero)
     suffixes: tuple[str, ...] = ()  # file endings it reads under format: auto (none: only when named)
     recognises: Callable[[str], bool] | None = None  # the first line, when an ending is not enough
     needs_mapping: bool = False  # a column mapping in the source is required (and only allowed) here
@@ -61,7 +65,7 @@ def _csv(source: Input) -> Iterator[Parsed]:
     return parse_csv(source.data, source.mapping, source.name)
 
 
-JSONL_REASONS = ("invalid_json", "invalid_encoding", "unknown_event_type", "invalid_event", "too_large")
+JSONL_REASONS = (*EVENT_REASONS, DeadLetterReason.TOO_LARGE)
 
 ADAPTERS: tuple[Adapter, ...] = (
     Adapter("feed", _feed, feeds.REASONS, suffixes=(".xml", ".rss", ".atom", ".rdf")),

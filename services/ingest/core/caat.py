@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from schemas import Decision, LicenceItem, LicenceRecord
+from schemas import DeadLetterReason, Decision, LicenceItem, LicenceRecord
 from services.common.config import quoted
 from services.ingest.core.countries import resolve_country
 from services.ingest.core.decoding import DecodedText, decode_lines, numbered_rows
@@ -77,11 +77,13 @@ def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | Non
     try:
         header = [c.strip().lstrip("\ufeff").lower() for c in next(reader, [])]
     except csv.Error as exc:
-        yield Rejected("invalid_csv", f"the header is not CSV: {exc}", data[:4096], source, 1)
+        yield Rejected(DeadLetterReason.INVALID_CSV, f"the header is not CSV: {exc}", data[:4096], source, 1)
         return
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        yield Rejected("invalid_csv", f"missing columns: {', '.join(missing)}", data[:4096], source, 1)
+        yield Rejected(
+            DeadLetterReason.INVALID_CSV, f"missing columns: {', '.join(missing)}", data[:4096], source, 1
+        )
         return
     group_i, date_i, rating_i, count_i, value_i, country_i, refused_i = (header.index(c) for c in COLUMNS)
     ratings = ratings or {}
@@ -98,7 +100,9 @@ def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | Non
             decided = dt.date.fromisoformat(date)
         except ValueError:
             raw = _raw(decoded, first, end)
-            yield Rejected("invalid_date", f"date {quoted(date)} is not YYYY-MM-DD", raw, source, end)
+            yield Rejected(
+                DeadLetterReason.INVALID_DATE, f"date {quoted(date)} is not YYYY-MM-DD", raw, source, end
+            )
             continue
         value_text = _cell(row, value_i)
         try:
@@ -108,17 +112,19 @@ def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | Non
         except ValueError:
             raw = _raw(decoded, first, end)
             detail = f"value {quoted(value_text)} is not a number >= 0"
-            yield Rejected("invalid_value", detail, raw, source, end)
+            yield Rejected(DeadLetterReason.INVALID_VALUE, detail, raw, source, end)
             continue
         refused = _cell(row, refused_i)
         if refused not in ("0", "1"):
             raw = _raw(decoded, first, end)
             detail = f"refused must be 0 or 1, not {quoted(refused)}"
-            yield Rejected("invalid_decision", detail, raw, source, end)
+            yield Rejected(DeadLetterReason.INVALID_DECISION, detail, raw, source, end)
             continue
         if not group or not country:
             raw = _raw(decoded, first, end)
-            yield Rejected("missing_field", "licence_group and country are required", raw, source, end)
+            yield Rejected(
+                DeadLetterReason.MISSING_FIELD, "licence_group and country are required", raw, source, end
+            )
             continue
         count = _cell(row, count_i)
         yield LicenceRecord(
@@ -147,14 +153,18 @@ def _rows(reader: Reader, decoded: DecodedText, source: str) -> Iterator[Row | R
     replaced = decoded.replaced_lines
     for first, end, row in numbered_rows(reader):
         if isinstance(row, csv.Error):
-            reason = "too_large" if "field larger than field limit" in str(row) else "invalid_csv"
+            reason = (
+                DeadLetterReason.TOO_LARGE
+                if "field larger than field limit" in str(row)
+                else DeadLetterReason.INVALID_CSV
+            )
             yield Rejected(reason, f"not a CSV row: {row}", _raw(decoded, first, end)[:4096], source, end)
             continue
         if not row:
             continue
         if replaced and not replaced.isdisjoint(range(first, end + 1)):
             yield Rejected(
-                "wrong_encoding",
+                DeadLetterReason.WRONG_ENCODING,
                 "bytes that are neither UTF-8 nor cp1252 (shown as \ufffd)",
                 _raw(decoded, first, end),
                 source,

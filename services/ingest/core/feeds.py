@@ -16,13 +16,19 @@ import ftfy
 from dateutil import parser as dateparser
 from ftfy.badness import is_bad
 
-from schemas import NewsArticle
+from schemas import DeadLetterReason, NewsArticle
 from services.ingest.core.html import html_to_text
 from services.ingest.core.language import LanguageDetector, fill_language
 from services.ingest.core.results import Parsed, Rejected
 from services.ingest.core.urls import canonical_url, news_id
 
-REASONS = ("invalid_feed", "wrong_encoding", "missing_link", "no_text", "too_large")
+REASONS = (
+    DeadLetterReason.INVALID_FEED,
+    DeadLetterReason.WRONG_ENCODING,
+    DeadLetterReason.MISSING_LINK,
+    DeadLetterReason.NO_TEXT,
+    DeadLetterReason.TOO_LARGE,
+)
 """Every reason parse_feed rejects with: a metric label, so a short fixed list."""
 
 MAX_RAW = 4096
@@ -67,17 +73,21 @@ def parse_feed(
     except (ValueError, LookupError, OverflowError) as exc:
         # feedparser itself fails on some broken encoding declarations (encoding="\x82"), and its
         # loose parser on a character reference beyond any code point (&#99999999999;: OverflowError).
-        yield Rejected("invalid_feed", f"unreadable feed: {exc!r}", data[:MAX_RAW], feed_name)
+        yield Rejected(DeadLetterReason.INVALID_FEED, f"unreadable feed: {exc!r}", data[:MAX_RAW], feed_name)
         return
     entries = parsed.get("entries") or []
     error = parsed.get("bozo_exception")
     if parsed.get("bozo") and not isinstance(error, _ENCODING_ONLY):
         # feedparser salvages what it can from broken XML: keep those entries, report the breakage.
         salvaged = f"; {len(entries)} entries salvaged" if entries else ""
-        yield Rejected("invalid_feed", f"malformed feed: {error}{salvaged}", data[:MAX_RAW], feed_name)
+        yield Rejected(
+            DeadLetterReason.INVALID_FEED, f"malformed feed: {error}{salvaged}", data[:MAX_RAW], feed_name
+        )
     elif not parsed.get("version"):
         # Well-formed but not a feed (an HTML page, an empty file): otherwise it would vanish silently.
-        yield Rejected("invalid_feed", "not an RSS, Atom or RDF feed", data[:MAX_RAW], feed_name)
+        yield Rejected(
+            DeadLetterReason.INVALID_FEED, "not an RSS, Atom or RDF feed", data[:MAX_RAW], feed_name
+        )
     feed = parsed.get("feed") or {}
     feed_language = _language(feed.get("language"), language)
     base = feed.get("link") if isinstance(feed.get("link"), str) else None
@@ -95,7 +105,7 @@ def parse_feed(
         # once so that someone can fix its encoding at the source.
         how = f"; {error}" if isinstance(error, _ENCODING_ONLY) else ""
         yield Rejected(
-            "wrong_encoding",
+            DeadLetterReason.WRONG_ENCODING,
             f"{len(damaged)} of {len(entries)} entries have characters lost to a wrong encoding "
             f"(entries {', '.join(map(str, damaged[:10]))}; read as {parsed.get('encoding')}{how})",
             data[:MAX_RAW],
@@ -118,7 +128,7 @@ def _entry(
     size = len(title.encode()) + len(body.encode())
     if size > max_item_bytes:
         return Rejected(
-            "too_large",
+            DeadLetterReason.TOO_LARGE,
             f"entry {index} ({title[:80]!r}) has {size:,} bytes of text, over the {max_item_bytes:,} limit",
             f"{title}\n\n{body}".encode()[:MAX_RAW],
             feed_name,
@@ -127,7 +137,7 @@ def _entry(
     if not title and not body:
         # Bodies of only <img>, <iframe> or <script>: nothing to read, nothing to match.
         return Rejected(
-            "no_text",
+            DeadLetterReason.NO_TEXT,
             f"entry {index} has neither a title nor body text",
             markup.encode()[:MAX_RAW],
             feed_name,
@@ -136,7 +146,7 @@ def _entry(
     link = _link(entry, base)
     if link is None:
         return Rejected(
-            "missing_link",
+            DeadLetterReason.MISSING_LINK,
             f"entry {index} ({title[:80]!r}) has no http(s) link",
             title.encode()[:MAX_RAW],
             feed_name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from schemas import InvalidEvent, parse_event
+from schemas import DeadLetterReason, InvalidEvent, parse_event
 from services.ingest.core.results import Parsed, Rejected
 
 
@@ -15,7 +15,7 @@ def parse_jsonl(data: bytes, source: str, max_event_bytes: int = 1_000_000) -> I
             continue
         if len(line) > max_event_bytes:
             yield Rejected(
-                "too_large",
+                DeadLetterReason.TOO_LARGE,
                 f"event of {len(line)} bytes exceeds the limit of {max_event_bytes}",
                 line[:4096],
                 source,

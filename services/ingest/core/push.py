@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pydantic_core
 
-from schemas import InvalidEvent, parse_event
+from schemas import DeadLetterReason, InvalidEvent, parse_event
 from services.ingest.core.results import Event
 
 Item = bytes | dict[str, object]
@@ -103,9 +103,11 @@ def split_body(body: bytes, max_items: int | None = None) -> list[tuple[int, Ite
         try:
             items = _load_json(stripped)
         except ValueError as exc:
-            raise InvalidEvent("invalid_json", f"the JSON array is not valid JSON: {exc}") from None
+            raise InvalidEvent(
+                DeadLetterReason.INVALID_JSON, f"the JSON array is not valid JSON: {exc}"
+            ) from None
         if not isinstance(items, list):  # pragma: no cover - a body opening with "[" is an array
-            raise InvalidEvent("invalid_json", "the body is not a JSON array")
+            raise InvalidEvent(DeadLetterReason.INVALID_JSON, "the body is not a JSON array")
         if max_items is not None and len(items) > max_items:  # pragma: no cover - counted above
             return TooManyItems(max_items)
         return [
@@ -135,7 +137,7 @@ def _check_event(event: Event) -> None:
     """What the schema allows but ingest cannot keep: an id with a NUL character (PostgreSQL text and
     most Kafka tools cannot hold one). Raises InvalidEvent."""
     if "\x00" in event.id:
-        raise InvalidEvent("invalid_event", "id: must not contain a NUL character (\\u0000)")
+        raise InvalidEvent(DeadLetterReason.INVALID_EVENT, "id: must not contain a NUL character (\\u0000)")
 
 
 def read_item(item: Item, max_event_bytes: int) -> Event:
@@ -144,7 +146,9 @@ def read_item(item: Item, max_event_bytes: int) -> Event:
     request is published: the broker would refuse it, or every consumer would), or the reason
     parse_event gives."""
     if (size := item_size(item)) > max_event_bytes:
-        raise InvalidEvent("too_large", f"event of {size} bytes exceeds the limit of {max_event_bytes}")
+        raise InvalidEvent(
+            DeadLetterReason.TOO_LARGE, f"event of {size} bytes exceeds the limit of {max_event_bytes}"
+        )
     event = parse_event(item)
     _check_event(event)
     return event

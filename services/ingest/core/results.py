@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from schemas import LicenceRecord, NewsArticle
+from schemas import DeadLetterReason, LicenceRecord, NewsArticle
 
 Event = NewsArticle | LicenceRecord
 
@@ -13,7 +13,7 @@ Event = NewsArticle | LicenceRecord
 class Rejected:
     """An input item that is not a valid event: it goes to the dead-letter topic with this reason."""
 
-    reason: str
+    reason: DeadLetterReason
     detail: str
     raw: bytes
     source: str

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator, Mapping
 from pathlib import PurePath
 
+from schemas import DeadLetterReason
 from services.ingest.core.adapters import ADAPTERS, BY_FORMAT, Input, detect
 from services.ingest.core.results import Parsed, Rejected
 from services.ingest.core.tabular_mapping import CsvMapping
@@ -14,10 +15,10 @@ from services.ingest.core.tabular_mapping import CsvMapping
 SUFFIXES = (*dict.fromkeys(s for adapter in ADAPTERS for s in adapter.suffixes),)
 
 
-def rejection_reasons() -> tuple[str, ...]:
+def rejection_reasons() -> tuple[DeadLetterReason, ...]:
     """Every reason a parser can reject an item with (metric labels that start at zero)."""
     reasons = (r for adapter in ADAPTERS for r in adapter.reasons)
-    return tuple(dict.fromkeys((*reasons, "unsupported_source")))
+    return tuple(dict.fromkeys((*reasons, DeadLetterReason.UNSUPPORTED_SOURCE)))
 
 
 def is_ratings_table(name: str, data: bytes) -> bool:
@@ -48,11 +49,13 @@ def parse_source(
     elif PurePath(name).suffix.lower() == ".csv":
         header = data[:500].decode("utf-8-sig", "replace").split("\n", 1)[0]
         yield Rejected(
-            "unsupported_source",
+            DeadLetterReason.UNSUPPORTED_SOURCE,
             f"unknown CSV layout (header: {header[:120]!r}); configure a csv source with a column mapping",
             data[:4096],
             name,
         )
     else:
         suffix = PurePath(name).suffix.lower() or "(none)"
-        yield Rejected("unsupported_source", f"no parser for files ending in {suffix}", data[:4096], name)
+        yield Rejected(
+            DeadLetterReason.UNSUPPORTED_SOURCE, f"no parser for files ending in {suffix}", data[:4096], name
+        )

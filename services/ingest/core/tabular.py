@@ -56,7 +56,7 @@ from pydantic import (
     ValidationError,
 )
 
-from schemas import LicenceRecord
+from schemas import DeadLetterReason, LicenceRecord
 from services.common.config import quoted
 from services.ingest.core.countries import country_code, resolve_country
 from services.ingest.core.decoding import DecodedText, decode_lines, numbered_rows
@@ -65,13 +65,15 @@ from services.ingest.core.tabular_mapping import CsvMapping, normalise
 from services.ingest.core.urls import stable_id
 
 REASONS = (
-    "invalid_csv",  # the header lacks a configured column (then the file stops), or a row is not CSV
-    "invalid_date",  # a date matching none of date_formats
-    "invalid_value",  # a value that is not a number >= 0, or a currency that is not ISO 4217
-    "invalid_decision",  # a decision not in `decisions`
-    "missing_field",  # a required cell is empty
-    "too_large",  # a row longer than max_row_chars (typically an unclosed quote)
-    "wrong_encoding",  # a row with bytes that decode in no encoding tried
+    # the header lacks a configured column (then the file stops), or a row is not CSV
+    DeadLetterReason.INVALID_CSV,
+    DeadLetterReason.INVALID_DATE,  # a date matching none of date_formats
+    # a value that is not a number >= 0, or a currency that is not ISO 4217
+    DeadLetterReason.INVALID_VALUE,
+    DeadLetterReason.INVALID_DECISION,  # a decision not in `decisions`
+    DeadLetterReason.MISSING_FIELD,  # a required cell is empty
+    DeadLetterReason.TOO_LARGE,  # a row longer than max_row_chars (typically an unclosed quote)
+    DeadLetterReason.WRONG_ENCODING,  # a row with bytes that decode in no encoding tried
 )
 _CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "euro": "EUR", "euros": "EUR"}
 _SPACES = " \u00a0\u202f\u2009"
@@ -90,7 +92,7 @@ class _Layout:
 
 
 class _RowError(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: DeadLetterReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -103,20 +105,22 @@ def parse_csv(data: bytes, mapping: CsvMapping, source: str) -> Iterator[Parsed]
     top = mapping.header_row - 1
     if len(lines) <= top:
         detail = f"header_row is {mapping.header_row} but the file has {len(lines)} lines"
-        yield Rejected("invalid_csv", detail, data[:4096], source, None)
+        yield Rejected(DeadLetterReason.INVALID_CSV, detail, data[:4096], source, None)
         return
     delimiter = mapping.delimiter or sniff_delimiter(lines[top : top + 21], _wanted(mapping))
     reader = csv.reader(lines[top:], delimiter=delimiter)
     try:
         header = next(reader, [])
     except csv.Error as exc:
-        yield Rejected("invalid_csv", f"header: {exc}", decoded.raw(top + 1, top + 1), source, top + 1)
+        yield Rejected(
+            DeadLetterReason.INVALID_CSV, f"header: {exc}", decoded.raw(top + 1, top + 1), source, top + 1
+        )
         return
     layout = _layout(header, mapping)
     if isinstance(layout, str):
         hint = _header_hint(lines, delimiter, mapping)
         raw = decoded.raw(top + 1, top + reader.line_num)
-        yield Rejected("invalid_csv", layout + hint, raw, source, mapping.header_row)
+        yield Rejected(DeadLetterReason.INVALID_CSV, layout + hint, raw, source, mapping.header_row)
         return
     rows = _RowReader(mapping, layout, delimiter)
     replaced = decoded.replaced_lines
@@ -131,14 +135,17 @@ def parse_csv(data: bytes, mapping: CsvMapping, source: str) -> Iterator[Parsed]
         size = len(lines[first - 1]) if end == first else sum(map(len, lines[first - 1 : end]))
         if size > mapping.max_row_chars:
             detail = f"row of {size} characters exceeds the limit of {mapping.max_row_chars}"
-            yield Rejected("too_large", detail, decoded.raw(first, end)[:4096], source, first)
+            yield Rejected(DeadLetterReason.TOO_LARGE, detail, decoded.raw(first, end)[:4096], source, first)
             continue
         # Counted before validation, so fixing a rejected row does not renumber its later twins.
         identity = rows.identity(cells)
         seen[identity] = occurrence = seen.get(identity, 0) + 1
         try:
             if replaced and not replaced.isdisjoint(range(first, end + 1)):
-                raise _RowError("wrong_encoding", "bytes that decode in no encoding tried (shown as \ufffd)")
+                raise _RowError(
+                    DeadLetterReason.WRONG_ENCODING,
+                    "bytes that decode in no encoding tried (shown as \ufffd)",
+                )
             yield rows.record(cells, identity if occurrence == 1 else (*identity, f"#{occurrence}"))
         except _RowError as exc:
             raw = decoded.raw(first, end).rstrip(b"\r\n")
@@ -222,8 +229,8 @@ def _csv_error(
     raw = decoded.raw(first, end)
     if "field larger than field limit" in message or len(raw) > mapping.max_row_chars:
         detail = f"a cell of more than {csv.field_size_limit()} characters: an unclosed quote?"
-        return Rejected("too_large", detail, raw[:4096], source, first)
-    return Rejected("invalid_csv", message, raw.rstrip(b"\r\n")[:4096], source, first)
+        return Rejected(DeadLetterReason.TOO_LARGE, detail, raw[:4096], source, first)
+    return Rejected(DeadLetterReason.INVALID_CSV, message, raw.rstrip(b"\r\n")[:4096], source, first)
 
 
 def _codes(text: str, separator: str | None) -> list[str]:
@@ -243,7 +250,7 @@ def _number_pattern(decimal: str, thousands: str | None) -> re.Pattern[str]:
 def _currency(text: str) -> str:
     code = _CURRENCY_SIGNS.get(text.casefold(), _CURRENCY_SIGNS.get(text, text.upper()))
     if not re.fullmatch(r"[A-Z]{3}", code):
-        raise _RowError("invalid_value", f"currency {quoted(text)} is not an ISO 4217 code")
+        raise _RowError(DeadLetterReason.INVALID_VALUE, f"currency {quoted(text)} is not an ISO 4217 code")
     return code
 
 
@@ -318,16 +325,20 @@ class _RowReader:
         mapping, width = self.mapping, self.layout.width
         if len(cells) > width + 1 and any(cells[width:]):
             where = f"an unquoted {self.delimiter!r} inside a value?"
-            raise _RowError("invalid_csv", f"{len(cells) - 1} cells for {width} columns: {where}")
+            raise _RowError(
+                DeadLetterReason.INVALID_CSV, f"{len(cells) - 1} cells for {width} columns: {where}"
+            )
         if not all(cells[i] or cells[j] for _, i, j in self.required):
             empty = [label for label, i, j in self.required if not (cells[i] or cells[j])]
-            raise _RowError("missing_field", f"empty: {', '.join(empty)}")
+            raise _RowError(DeadLetterReason.MISSING_FIELD, f"empty: {', '.join(empty)}")
         decided_on = None
         if text := cells[self.i_date]:
             decided_on = self.date(text)
             if decided_on is None:
                 formats = " or ".join(mapping.date_formats)
-                raise _RowError("invalid_date", f"date {quoted(text)} does not match {formats}")
+                raise _RowError(
+                    DeadLetterReason.INVALID_DATE, f"date {quoted(text)} does not match {formats}"
+                )
         value, written = self.amount(cells[self.i_value])
         currency = None
         if value is not None:
@@ -339,7 +350,7 @@ class _RowReader:
             if found is None:
                 known = ", ".join(repr(k) for k in mapping.decisions)
                 detail = f"decision {quoted(published)} is not one of {known}"
-                raise _RowError("invalid_decision", detail)
+                raise _RowError(DeadLetterReason.INVALID_DECISION, detail)
             decision = found
         name = cells[self.i_destination] or None
         code = cells[self.i_code]
@@ -371,7 +382,9 @@ class _RowReader:
         try:
             return LicenceRecord.model_validate(fields)
         except ValidationError as exc:  # every field is checked above; this is the safety net
-            raise _RowError("invalid_value", str(exc.errors(include_url=False)[0]["msg"])) from None
+            raise _RowError(
+                DeadLetterReason.INVALID_VALUE, str(exc.errors(include_url=False)[0]["msg"])
+            ) from None
 
     def amount(self, text: str) -> tuple[float | None, str | None]:
         """``1.234,56``, ``€ 1 234,56``, ``1,234.56 EUR`` -> (value, currency written beside it)."""
@@ -380,7 +393,7 @@ class _RowReader:
         if len(text) > _MAX_AMOUNT:
             # No one writes a value this long, and _AMOUNT's lazy number before an optional currency
             # is quadratic in runs of spaces (a 32,000-character cell took 23 s).
-            raise _RowError("invalid_value", f"value {quoted(text)} is not a number")
+            raise _RowError(DeadLetterReason.INVALID_VALUE, f"value {quoted(text)} is not a number")
         if text.isdecimal():  # not isdigit: "²" is a digit that float() refuses
             return float(text), None
         currency = None
@@ -389,21 +402,21 @@ class _RowReader:
             match = _AMOUNT.fullmatch(text)
             affixes = [a for a in (match["pre"], match["post"]) if a] if match else []
             if len(affixes) > 1:
-                raise _RowError("invalid_value", f"value {quoted(text)} names two currencies")
+                raise _RowError(DeadLetterReason.INVALID_VALUE, f"value {quoted(text)} names two currencies")
             currency = _CURRENCY_SIGNS.get(affixes[0], affixes[0]) if affixes else None
             number = match["number"] if match else text
         parsed = self.number.fullmatch(number)
         if parsed is None or not (parsed["int"] or parsed["frac"]):
             decimal = self.mapping.decimal_separator
             detail = f"value {quoted(text)} is not a number with decimal separator {decimal!r}"
-            raise _RowError("invalid_value", detail)
+            raise _RowError(DeadLetterReason.INVALID_VALUE, detail)
         integer = parsed["int"] or "0"
         digits = integer.translate(self.ungroup)
         value = float(f"{digits}.{parsed['frac'] or '0'}")
         if parsed["sign"] not in ("", "+") and value:
-            raise _RowError("invalid_value", f"value {quoted(text)} is negative")
+            raise _RowError(DeadLetterReason.INVALID_VALUE, f"value {quoted(text)} is negative")
         if not math.isfinite(value):
-            raise _RowError("invalid_value", f"value {quoted(text)} is out of range")
+            raise _RowError(DeadLetterReason.INVALID_VALUE, f"value {quoted(text)} is out of range")
         return value, currency
 
 
