@@ -5,10 +5,10 @@ A dead letter's ``reason`` is one of these strings on the wire (``DeadLetter.rea
 the push API take their reasons from here, so a new reason is added once, and a metric's label starts
 at zero on every service that can give it.
 
-Two encoding reasons stay distinct on the wire, because operators and tests already tell them apart:
-``invalid_encoding`` is an event (JSON) that is not UTF-8, refused whole; ``wrong_encoding`` is a row
-of a CSV file or entries of a feed whose bytes decode in no encoding tried (a feed's damaged entries
-are still published, the feed is reported once).
+Bytes that decode in no encoding tried are ``invalid_encoding`` wherever they are found: an event
+(JSON) that is not UTF-8, refused whole, a row of a CSV file, or the entries of a feed (whose damaged
+entries are still published; the feed is reported once). The detail says which. (Up to 0.2.0 the
+parsers of files and feeds called it ``wrong_encoding``.)
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ class DeadLetterReason(StrEnum):
     DELIVERY_FAILED = "delivery_failed"
     # Ingest's parsers: feeds, CSV files, file types.
     INVALID_FEED = "invalid_feed"
-    WRONG_ENCODING = "wrong_encoding"
     MISSING_LINK = "missing_link"
     NO_TEXT = "no_text"
     INVALID_CSV = "invalid_csv"

@@ -246,7 +246,7 @@ async def test_every_row_of_the_uk_sample_is_a_record_or_a_dead_letter_and_the_c
     assert sum(items.values()) == sum(rows.values())
     for reason in ("invalid_date", "invalid_value", "invalid_decision", "missing_field"):
         assert metrics.deadletters(reason) == 1, reason
-    assert metrics.deadletters("wrong_encoding") == 0
+    assert metrics.deadletters("invalid_encoding") == 0
     unknown = sum(1 for file in records for r in records[file] if r.destination_country is None)
     assert metrics.warnings("unknown_country") == unknown  # the sample's own (Channel Islands...) + Atlantis
 

@@ -376,7 +376,7 @@ def test_encoding_damaged_beyond_repair_is_published_and_reported_once() -> None
     articles, rejected = split(results)
     assert [a.title for a in articles] == ["Gesichtserkennung f\ufffdr die Polizei", "Intact title"]
     assert articles[0].model_extra == {"published_at_inferred": True, "encoding_damaged": True}
-    assert [r.reason for r in rejected] == ["wrong_encoding"]
+    assert [r.reason for r in rejected] == ["invalid_encoding"]
     assert "1 of 2 entries" in rejected[0].detail and "entries 1;" in rejected[0].detail
     assert results[-1] is rejected[0]
 

@@ -264,7 +264,7 @@ def test_every_reason_is_covered_and_listed() -> None:
         "invalid_decision",
         "missing_field",
         "too_large",
-        "wrong_encoding",
+        "invalid_encoding",
     }
 
 
@@ -300,7 +300,7 @@ def test_a_file_half_utf8_half_cp1252_keeps_every_clean_row() -> None:
     ]
     assert records(results)[1].items[0].description == "Überwachung"
     (bad,) = [r for r in results if isinstance(r, Rejected)]
-    assert (bad.line, bad.reason) == (5, "wrong_encoding")
+    assert (bad.line, bad.reason) == (5, "invalid_encoding")
     assert bad.raw == b"NL-4;03-01-2023;T\x81rkei;5A001j;x;Politie;100;Verleend"  # the original bytes
 
 
@@ -355,7 +355,7 @@ def test_caat_values_with_mixed_encodings_keeps_utf8_rows_and_rejects_undecodabl
     )
     results = list(parse_caat_values(data, "values.csv"))
     assert [r.destination_country for r in records(results)] == ["CI", "CI"]
-    assert rejections(results) == [(4, "wrong_encoding")]
+    assert rejections(results) == [(4, "invalid_encoding")]
 
 
 # --- ids ---------------------------------------------------------------------------------------

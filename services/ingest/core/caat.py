@@ -70,7 +70,7 @@ def parse_caat_values(data: bytes, source: str, ratings: Mapping[str, str] | Non
     """Yield a LicenceRecord per row, or a rejection with the row's line number and reason.
 
     The file is decoded by :func:`decode_lines`: a file that is partly UTF-8 and partly cp1252 keeps
-    its UTF-8 rows intact; a row with bytes that decode in neither is rejected as ``wrong_encoding``.
+    its UTF-8 rows intact; a row with bytes that decode in neither is rejected as ``invalid_encoding``.
     """
     decoded = decode_lines(data)
     reader = csv.reader(decoded.lines)
@@ -164,7 +164,7 @@ def _rows(reader: Reader, decoded: DecodedText, source: str) -> Iterator[Row | R
             continue
         if replaced and not replaced.isdisjoint(range(first, end + 1)):
             yield Rejected(
-                DeadLetterReason.WRONG_ENCODING,
+                DeadLetterReason.INVALID_ENCODING,
                 "bytes that are neither UTF-8 nor cp1252 (shown as \ufffd)",
                 _raw(decoded, first, end),
                 source,

@@ -24,7 +24,7 @@ from services.ingest.core.urls import canonical_url, news_id
 
 REASONS = (
     DeadLetterReason.INVALID_FEED,
-    DeadLetterReason.WRONG_ENCODING,
+    DeadLetterReason.INVALID_ENCODING,
     DeadLetterReason.MISSING_LINK,
     DeadLetterReason.NO_TEXT,
     DeadLetterReason.TOO_LARGE,
@@ -105,7 +105,7 @@ def parse_feed(
         # once so that someone can fix its encoding at the source.
         how = f"; {error}" if isinstance(error, _ENCODING_ONLY) else ""
         yield Rejected(
-            DeadLetterReason.WRONG_ENCODING,
+            DeadLetterReason.INVALID_ENCODING,
             f"{len(damaged)} of {len(entries)} entries have characters lost to a wrong encoding "
             f"(entries {', '.join(map(str, damaged[:10]))}; read as {parsed.get('encoding')}{how})",
             data[:MAX_RAW],

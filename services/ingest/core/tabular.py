@@ -73,7 +73,7 @@ REASONS = (
     DeadLetterReason.INVALID_DECISION,  # a decision not in `decisions`
     DeadLetterReason.MISSING_FIELD,  # a required cell is empty
     DeadLetterReason.TOO_LARGE,  # a row longer than max_row_chars (typically an unclosed quote)
-    DeadLetterReason.WRONG_ENCODING,  # a row with bytes that decode in no encoding tried
+    DeadLetterReason.INVALID_ENCODING,  # a row with bytes that decode in no encoding tried
 )
 _CURRENCY_SIGNS = {"€": "EUR", "£": "GBP", "euro": "EUR", "euros": "EUR"}
 _SPACES = " \u00a0\u202f\u2009"
@@ -143,7 +143,7 @@ def parse_csv(data: bytes, mapping: CsvMapping, source: str) -> Iterator[Parsed]
         try:
             if replaced and not replaced.isdisjoint(range(first, end + 1)):
                 raise _RowError(
-                    DeadLetterReason.WRONG_ENCODING,
+                    DeadLetterReason.INVALID_ENCODING,
                     "bytes that decode in no encoding tried (shown as \ufffd)",
                 )
             yield rows.record(cells, identity if occurrence == 1 else (*identity, f"#{occurrence}"))
