@@ -319,7 +319,7 @@ def watchlist_target() -> Target:
 
 
 def subscriptions_target() -> Target:
-    from services.notify.core.config import SubscriptionsFileError, load_subscriptions
+    from services.notify.core.subscriptions_file import SubscriptionsFileError, load_subscriptions
 
     env = {
         "AMNESTY_SLACK_URL": "https://hooks.slack.com/services/T000/B000/amnesty-secret-token",

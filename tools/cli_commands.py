@@ -47,7 +47,7 @@ def _serve(name: str) -> int:
                 return 2
         else:
             from services.notify.app import create_service as create_notify
-            from services.notify.core.config import SubscriptionsFileError
+            from services.notify.core.subscriptions_file import SubscriptionsFileError
             from services.notify.settings import NotifySettings
 
             nsettings = NotifySettings()

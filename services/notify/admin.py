@@ -107,7 +107,7 @@ def check(path: Path) -> int:
     from pydantic import ValidationError
 
     from services.common.config import describe_errors
-    from services.notify.core.config import SubscriptionsFileError, load_subscriptions
+    from services.notify.core.subscriptions_file import SubscriptionsFileError, load_subscriptions
     from services.notify.settings import NotifySettings
 
     try:

@@ -29,9 +29,9 @@ from services.common.topics import topic_guard
 from services.notify.api import Api
 from services.notify.channels import channel_rates
 from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
-from services.notify.core.config import SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import Subscription
 from services.notify.core.retry import RetryPolicy
+from services.notify.core.subscriptions_file import SubscriptionsFileError, load_subscriptions
 from services.notify.dispatcher import Channels, Dispatcher, DispatchSettings
 from services.notify.intake import make_handler
 from services.notify.metrics import QUEUE_STATES, NotifyMetrics

@@ -64,9 +64,9 @@ from services.match.core import watchlists
 from services.match.core.engine import Matcher, WatchlistError
 from services.match.metrics import MatchMetrics
 from services.match.reload import WatchlistReloader
-from services.notify.core.config import SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import DigestSchedule, Filters, Subscription
 from services.notify.core.routing import routes, wants
+from services.notify.core.subscriptions_file import SubscriptionsFileError, load_subscriptions
 from services.notify.intake import make_handler as notify_handler
 from services.notify.metrics import NotifyMetrics
 from services.notify.store import tables

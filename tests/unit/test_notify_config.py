@@ -11,7 +11,6 @@ import textwrap
 
 import pytest
 
-from services.notify.core.config import FileSubscription, SubscriptionsFileError, load_subscriptions
 from services.notify.core.model import (
     EmailSettings,
     Filters,
@@ -20,6 +19,11 @@ from services.notify.core.model import (
     SubscriptionSpec,
     WebhookSettings,
     known_ids,
+)
+from services.notify.core.subscriptions_file import (
+    FileSubscription,
+    SubscriptionsFileError,
+    load_subscriptions,
 )
 from services.notify.core.vocabulary import Vocabulary
 from tests.conftest import ROOT
