@@ -5,6 +5,7 @@ packages stay pure, and no modules import each other in a circle."""
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,7 +53,12 @@ def _imports(path: Path, top_level_only: bool) -> set[str]:
 
 
 MODULES = dict(_modules())
-ALL_IMPORTS = {name: _imports(path, top_level_only=False) for name, path in MODULES.items()}
+
+
+@functools.cache
+def all_imports() -> dict[str, set[str]]:
+    """Every project import of every module, read once for all the tests that need it."""
+    return {name: _imports(path, top_level_only=False) for name, path in MODULES.items()}
 
 
 def _under(name: str, prefix: str) -> bool:
@@ -60,13 +66,14 @@ def _under(name: str, prefix: str) -> bool:
 
 
 def test_the_services_never_import_the_tools() -> None:
-    wrong = {m: sorted(i for i in imports if _under(i, "tools")) for m, imports in ALL_IMPORTS.items()}
+    wrong = {m: sorted(i for i in imports if _under(i, "tools")) for m, imports in all_imports().items()}
     assert {m: i for m, i in wrong.items() if i and _under(m, "services")} == {}
 
 
 def test_the_contract_imports_nothing_of_the_services() -> None:
-    wrong = {m: sorted(i for i in imports if not _under(i, "schemas")) for m, imports in ALL_IMPORTS.items()}
-    assert {m: i for m, i in wrong.items() if i and _under(m, "schemas")} == {}
+    contract = {m: imports for m, imports in all_imports().items() if _under(m, "schemas")}
+    wrong = {m: sorted(i for i in imports if not _under(i, "schemas")) for m, imports in contract.items()}
+    assert {m: i for m, i in wrong.items() if i} == {}
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -74,7 +81,7 @@ def test_a_service_never_imports_another(service: str) -> None:
     others = [f"services.{other}" for other in SERVICES if other != service]
     wrong = {
         module: sorted(i for i in imports if any(_under(i, o) for o in others))
-        for module, imports in ALL_IMPORTS.items()
+        for module, imports in all_imports().items()
         if _under(module, f"services.{service}")
     }
     assert {m: i for m, i in wrong.items() if i} == {}
@@ -84,7 +91,7 @@ def test_a_service_never_imports_another(service: str) -> None:
 def test_core_imports_only_core_the_contract_and_pure_helpers(service: str) -> None:
     core = f"services.{service}.core"
     wrong: dict[str, list[str]] = {}
-    for module, imports in ALL_IMPORTS.items():
+    for module, imports in all_imports().items():
         if not _under(module, core):
             continue
         allowed = (core, "schemas", *CORE_MAY_IMPORT, *CORE_EXCEPTIONS.get(module, ()))
