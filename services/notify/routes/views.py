@@ -7,20 +7,27 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.notify.core.model import Silence, SlackSettings, Subscription, WebhookSettings
+from pydantic import SecretStr
+
+from services.notify.core.model import Silence, Subscription
 from services.notify.routes.base import HIDDEN
 from services.notify.store.repository import spec_json
 
 
 def public_view(sub: Subscription) -> dict[str, Any]:
-    """A subscription as the API shows it: secrets replaced, the URL reduced to scheme and host."""
+    """A subscription as the API shows it: secrets replaced, a secret URL (a channel's ``url``) reduced
+    to its scheme and host."""
     data = sub.model_dump(mode="json")
     channel = data["channel"]
-    if isinstance(sub.channel, SlackSettings | WebhookSettings):
-        parts = urlsplit(sub.channel.url.get_secret_value())
-        channel["url"] = f"{parts.scheme}://{parts.hostname}/… {HIDDEN}"
-    if isinstance(sub.channel, WebhookSettings):
-        channel["secret"] = HIDDEN
+    for name in type(sub.channel).model_fields:  # every channel alike: its secret fields
+        value = getattr(sub.channel, name)
+        if not isinstance(value, SecretStr):
+            continue
+        if name == "url":
+            parts = urlsplit(value.get_secret_value())
+            channel["url"] = f"{parts.scheme}://{parts.hostname}/… {HIDDEN}"
+        else:
+            channel[name] = HIDDEN
     return data
 
 
