@@ -33,6 +33,7 @@ from services.common.health import Health
 from services.common.httpserver import HttpLimits, server_config
 from services.common.kafka import check_reachable
 from services.common.messaging.declarations import Declarations
+from services.common.messaging.metrics import PipelineMetrics
 from services.common.messaging.publisher import Publisher
 from services.common.settings import CommonSettings
 from services.common.topics import ensure_topics, topic_guard
@@ -73,6 +74,20 @@ def make_broker(settings: CommonSettings, service: str) -> KafkaBroker:
         logger=logging.getLogger("exportwatch.kafka"),
         log_level=logging.DEBUG,
         graceful_timeout=15.0,
+    )
+
+
+def make_publisher(
+    settings: CommonSettings, service: str, declarations: Declarations, metrics: PipelineMetrics
+) -> Publisher:
+    """The service's one publisher: allowed the topics it declares it produces, with the embedded
+    broker's topic guard only when the broker is the embedded one."""
+    return Publisher(
+        settings,
+        f"exportwatch-{service}-producer",
+        metrics,
+        guard=topic_guard(settings.kafka_embedded),
+        topics=declarations.produced_topics,
     )
 
 

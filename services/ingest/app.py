@@ -20,10 +20,8 @@ from services.common.db import safe_url
 from services.common.health import DATABASE_CHECK, Health
 from services.common.messaging.declarations import Declarations, Produces
 from services.common.messaging.metrics import PipelineMetrics, new_registry
-from services.common.messaging.publisher import Publisher
 from services.common.outbound import GuardedTransport
-from services.common.runtime import Service
-from services.common.topics import topic_guard
+from services.common.runtime import Service, make_publisher
 from services.ingest.api import push_route
 from services.ingest.core.dedup import NearDuplicateIndex, Sketcher
 from services.ingest.core.language import LanguageDetector
@@ -96,13 +94,7 @@ def create_service(settings: IngestSettings | None = None) -> Service:
     url = settings.database_url.get_secret_value()
     store = IngestStore.from_url(url)
     store.health = Health(settings.health_threshold_seconds)  # every database operation reports here
-    publisher = Publisher(
-        settings.common,
-        f"exportwatch-{SERVICE}-producer",
-        pipeline,
-        guard=topic_guard(settings.common.kafka_embedded),
-        topics=DECLARATIONS.produced_topics,
-    )
+    publisher = make_publisher(settings.common, SERVICE, DECLARATIONS, pipeline)
     ingestor = Ingestor(
         publisher,
         store,

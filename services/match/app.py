@@ -14,9 +14,8 @@ from services.common.messaging.deadletters import DeadLetterPolicy
 from services.common.messaging.declarations import Consumes, Declarations, Produces
 from services.common.messaging.decoding import BatchHandler, Decoded, Decoder, Record, Rejected
 from services.common.messaging.metrics import PipelineMetrics, new_registry
-from services.common.messaging.publisher import Outgoing, Publisher
-from services.common.runtime import Service, make_broker
-from services.common.topics import topic_guard
+from services.common.messaging.publisher import Outgoing
+from services.common.runtime import Service, make_broker, make_publisher
 from services.match.core.engine import Matcher
 from services.match.core.limits import DEFAULT_LIMITS, MatchLimits
 from services.match.metrics import MatchMetrics
@@ -129,13 +128,7 @@ def create_service(
     metrics = MatchMetrics(registry)
     watchlists = WatchlistReloader.load(settings.watchlist_dirs, metrics.watchlists, matcher)
     broker = make_broker(settings.common, SERVICE)
-    publisher = Publisher(
-        settings.common,
-        f"exportwatch-{SERVICE}-producer",
-        pipeline,
-        guard=topic_guard(settings.common.kafka_embedded),
-        topics=DECLARATIONS.produced_topics,
-    )
+    publisher = make_publisher(settings.common, SERVICE, DECLARATIONS, pipeline)
     track_lag = subscribe(
         broker,
         CONSUMES,

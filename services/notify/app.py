@@ -23,9 +23,7 @@ from services.common.health import Health
 from services.common.messaging.consumer import subscribe
 from services.common.messaging.declarations import Consumes, Declarations, Produces
 from services.common.messaging.metrics import PipelineMetrics, new_registry
-from services.common.messaging.publisher import Publisher
-from services.common.runtime import Service, make_broker
-from services.common.topics import topic_guard
+from services.common.runtime import Service, make_broker, make_publisher
 from services.notify.api import Api
 from services.notify.channels import channel_rates
 from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
@@ -171,13 +169,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
     )
     broker = make_broker(settings.common, SERVICE)
     handler = make_handler(store, metrics, settings.group_wait_seconds, dispatcher.wake, health=health)
-    publisher = Publisher(
-        settings.common,
-        f"exportwatch-{SERVICE}-producer",
-        pipeline,
-        guard=topic_guard(settings.common.kafka_embedded),
-        topics=DECLARATIONS.produced_topics,
-    )
+    publisher = make_publisher(settings.common, SERVICE, DECLARATIONS, pipeline)
     track_lag = subscribe(
         broker,
         CONSUMES,
