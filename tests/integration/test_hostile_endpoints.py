@@ -1471,9 +1471,8 @@ def test_hostile_alert_text_reaches_slack_and_webhooks_inert() -> None:
     from schemas import Notification
     from services.common.addresses import TargetPolicy
     from services.notify.channels.base import ChannelContext
-    from services.notify.channels.slack import SlackChannel
-    from services.notify.channels.webhook import WebhookChannel
-    from services.notify.core.model import SlackSettings, WebhookSettings
+    from services.notify.channels.slack import SlackChannel, SlackSettings
+    from services.notify.channels.webhook import WebhookChannel, WebhookSettings
     from tools.webhook_sink import WebhookSink
 
     secret = "hostile-payload-signing-secret"
@@ -1531,8 +1530,7 @@ def test_hostile_alert_text_in_email_adds_no_header_or_recipient() -> None:
 
     from schemas import Notification
     from services.notify.channels.base import ChannelContext, SmtpServer
-    from services.notify.channels.email import EmailChannel, literal_header
-    from services.notify.core.model import EmailSettings
+    from services.notify.channels.email import EmailChannel, EmailSettings, literal_header
     from services.notify.core.render import subject
 
     to = ["desk@watchdog.example", "research@watchdog.example"]
@@ -1617,8 +1615,7 @@ def test_a_header_that_cannot_be_sent_is_not_called_an_invalid_url() -> None:
     from schemas import Notification
     from services.common.addresses import TargetPolicy
     from services.notify.channels.base import ChannelContext, DeliveryError, Reason
-    from services.notify.channels.webhook import WebhookChannel
-    from services.notify.core.model import WebhookSettings
+    from services.notify.channels.webhook import WebhookChannel, WebhookSettings
     from tools.webhook_sink import WebhookSink
 
     sink = WebhookSink().start()
@@ -1656,8 +1653,7 @@ def test_encoded_words_in_a_title_do_not_become_mail_headers() -> None:
 
     from schemas import Notification
     from services.notify.channels.base import ChannelContext, SmtpServer
-    from services.notify.channels.email import EmailChannel
-    from services.notify.core.model import EmailSettings
+    from services.notify.channels.email import EmailChannel, EmailSettings
     from tests.alerts import make_alert
 
     received: list[tuple[list[str], bytes]] = []

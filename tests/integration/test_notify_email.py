@@ -23,8 +23,7 @@ from pydantic import SecretStr
 
 from schemas import Notification
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason, SmtpServer, target_id
-from services.notify.channels.email import EmailChannel, message_id
-from services.notify.core.model import EmailSettings
+from services.notify.channels.email import EmailChannel, EmailSettings, message_id
 from tests.unit.test_notify_render import DAY, T0, digest_alerts, make_notification, rendered_alert
 from tools.embedded import free_port
 

@@ -24,10 +24,9 @@ from schemas import EvidenceKind, Notification
 from services.common.addresses import TargetPolicy
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
 from services.notify.channels.http import check_url, post
-from services.notify.channels.slack import SlackChannel
-from services.notify.channels.webhook import WebhookChannel
+from services.notify.channels.slack import SlackChannel, SlackSettings
+from services.notify.channels.webhook import WebhookChannel, WebhookSettings
 from services.notify.core.cloudevents import CONTENT_TYPE, DATA_SCHEMA, EVENT_TYPE
-from services.notify.core.model import SlackSettings, WebhookSettings
 from services.notify.core.signing import SIGNATURE_HEADER, verify
 from tests.alerts import make_alert
 

@@ -31,9 +31,8 @@ from services.common.addresses import TargetPolicy, forbidden_address
 from services.notify.channels import http as http_channel
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
 from services.notify.channels.http import check_url, post
-from services.notify.channels.slack import SlackChannel
-from services.notify.channels.webhook import WebhookChannel
-from services.notify.core.model import SlackSettings, WebhookSettings
+from services.notify.channels.slack import SlackChannel, SlackSettings
+from services.notify.channels.webhook import WebhookChannel, WebhookSettings
 from services.notify.core.signing import SIGNATURE_HEADER, verify
 from tests.alerts import make_alert
 

@@ -11,13 +11,13 @@ import textwrap
 
 import pytest
 
+from services.notify.channels.email import EmailSettings
+from services.notify.channels.slack import SlackSettings
+from services.notify.channels.webhook import WebhookSettings
 from services.notify.core.model import (
-    EmailSettings,
     Filters,
     Mode,
-    SlackSettings,
     SubscriptionSpec,
-    WebhookSettings,
     known_ids,
 )
 from services.notify.core.subscriptions_file import (

@@ -22,11 +22,6 @@ from pydantic_core import PydanticCustomError
 from schemas import Severity
 from services.common.config import Seconds
 from services.notify.channels import channel_settings_union, channel_types
-from services.notify.channels.console import ConsoleSettings as ConsoleSettings  # noqa: PLC0414
-from services.notify.channels.console import FileSettings as FileSettings  # noqa: PLC0414
-from services.notify.channels.email import EmailSettings as EmailSettings  # noqa: PLC0414
-from services.notify.channels.slack import SlackSettings as SlackSettings  # noqa: PLC0414
-from services.notify.channels.webhook import WebhookSettings as WebhookSettings  # noqa: PLC0414
 from services.notify.core.fields import MAX_RECIPIENTS, ChannelConfig, Strict
 from services.notify.core.vocabulary import Kind, Vocabulary
 
