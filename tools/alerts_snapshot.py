@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator, Sequence
-from importlib import import_module, resources
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ def _evaluation() -> Any:
 
 def alert_lines(matcher: Matcher) -> Iterator[str]:
     evaluation = _evaluation()
-    samples = Path(str(resources.files("services.ingest").joinpath("samples")))
+    samples = evaluation.default_samples_dir()  # the same files in every checkout (bundled or ../shared)
     for case in evaluation.load_cases(samples_dir=samples):
         for alert in matcher.evaluate(case.event, evaluation.EVAL_NOW):
             yield alert.model_dump_json()

@@ -51,7 +51,8 @@ class Adapter:
     needs_mapping: bool = False  # a column mapping in the source is required (and only allowed) here
 
 
-def _first_line(data: bytes) -> str:
+def first_line(data: bytes) -> str:
+    """The first line of a file, as a header is recognised by (and named in a rejection)."""
     return data[:500].decode("utf-8-sig", "replace").split("\n", 1)[0]
 
 
@@ -93,7 +94,7 @@ def detect(name: str, data: bytes) -> Adapter | None:
     suffix = PurePath(name).suffix.lower()
     for adapter in ADAPTERS:
         if suffix in adapter.suffixes and (
-            adapter.recognises is None or adapter.recognises(_first_line(data))
+            adapter.recognises is None or adapter.recognises(first_line(data))
         ):
             return adapter
     return None

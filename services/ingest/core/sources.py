@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import PurePath
 
 from schemas import DeadLetterReason
-from services.ingest.core.adapters import ADAPTERS, BY_FORMAT, Input, detect
+from services.ingest.core.adapters import ADAPTERS, BY_FORMAT, Input, detect, first_line
 from services.ingest.core.results import Parsed, Rejected
 from services.ingest.core.tabular_mapping import CsvMapping
 
@@ -47,7 +47,7 @@ def parse_source(
         source = Input(name, data, now, language, mapping, ratings, max_item_bytes, feed_name)
         yield from adapter.parse(source)
     elif PurePath(name).suffix.lower() == ".csv":
-        header = data[:500].decode("utf-8-sig", "replace").split("\n", 1)[0]
+        header = first_line(data)
         yield Rejected(
             DeadLetterReason.UNSUPPORTED_SOURCE,
             f"unknown CSV layout (header: {header[:120]!r}); configure a csv source with a column mapping",
