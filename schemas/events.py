@@ -200,6 +200,22 @@ class Evidence(_Open):
     )
 
 
+class LicenceFacts(_Open):
+    """What a licence record said, carried on its alert so that a reader (and the archive) has the whole
+    licence without the event: who decided, who exports what to whom, for how much, and the decision."""
+
+    authority: str = Field(description="The export authority or data set the record comes from.")
+    licensing_country: CountryCode = Field(description="ISO alpha-2 code of the licensing state.")
+    destination_name: str | None = Field(default=None, description="Destination as published, or null.")
+    exporter: str | None = Field(default=None, description="Exporting company, when published.")
+    end_user: str | None = Field(default=None, description="End user, when published.")
+    items: list[LicenceItem] = Field(default_factory=list, description="Goods on the licence.")
+    value: float | None = Field(default=None, ge=0, description="Declared value in `currency`.")
+    currency: str | None = Field(default=None, description="ISO 4217 currency code.")
+    decision: Decision = Field(description="The authority's decision.")
+    decided_on: dt.date | None = Field(default=None, description="Date of the decision, or null.")
+
+
 class Alert(_Open):
     """A match of an event against the watchlists, explained."""
 
@@ -237,6 +253,20 @@ class Alert(_Open):
         default=None,
         description="When ExportWatch first took in the event matched (its ingested_at), so the time "
         "from ingestion to delivery can be measured; null when the event did not say.",
+    )
+    source: str | None = Field(
+        default=None,
+        description="Where the event came from: the news source id, or the licence's authority; null "
+        "from producers that did not say.",
+        examples=["reuters-world"],
+    )
+    language: str | None = Field(
+        default=None,
+        description="ISO 639-1 code of the article's language, when known; null for licences.",
+        examples=["en"],
+    )
+    licence: LicenceFacts | None = Field(
+        default=None, description="For a licence record: what the licence said; null for news."
     )
 
 

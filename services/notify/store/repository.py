@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.db import Store
 from services.notify.core.planning import Target
+from services.notify.store.archive import ArchiveStore
 from services.notify.store.common import FINAL, PENDING, hash_token, new_id, spec_json
 from services.notify.store.pacing import SendPacingStore
 from services.notify.store.queue import DeliveryQueue
@@ -42,6 +43,7 @@ class NotifyStore(Store):
         self.silences = SilenceStore(self)
         self.test_sends = SendPacingStore(self)
         self.deliveries = DeliveryQueue(self)
+        self.archive = ArchiveStore(self)
 
 
 __all__ = [

@@ -103,3 +103,45 @@ test_send_pacing = Table(
     Column("owner", String(128), primary_key=True),
     Column("tat", UTCDateTime, nullable=False),
 )
+
+# Console sign-ins (services/notify/console/): a researcher's API token exchanged for a session cookie.
+# Only hashes are kept: of the cookie's session id and of the form token (CSRF) bound to it.
+sessions = Table(
+    "notify_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 of the cookie's value; never the value
+    Column("owner", String(128), nullable=False, index=True),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("csrf_hash", String(64), nullable=False),  # SHA-256 of the session's form token
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Researchers' judgement of an alert: relevant or not, and why (one row per alert and owner; a new
+# judgement replaces the old). The alert's rule and language are copied so precision per rule and
+# language is counted without the archive.
+feedback = Table(
+    "notify_feedback",
+    metadata,
+    Column("alert_id", String(300), primary_key=True),
+    Column("owner", String(128), primary_key=True),
+    Column("relevant", Boolean, nullable=False),
+    Column("reason", String(32), nullable=True),  # fixed list (services/notify/core/feedback.py)
+    Column("note", Text, nullable=True),
+    Column("rule", String(64), nullable=False, index=True),
+    Column("language", String(8), nullable=True),
+    Column("event_type", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Personal Atom feeds: a secret URL per subscription (feed readers cannot send bearer tokens). Only the
+# secret's hash is kept; deleting the row revokes the URL.
+feeds = Table(
+    "notify_feeds",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("subscription_id", String(128), nullable=False, index=True),
+    Column("owner", String(128), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
