@@ -16,6 +16,8 @@ from services.common.db import Store
 from services.notify.core.planning import Target
 from services.notify.store.archive import ArchiveStore
 from services.notify.store.common import FINAL, PENDING, hash_token, new_id, spec_json
+from services.notify.store.feedback import FeedbackStore
+from services.notify.store.feeds import FeedStore
 from services.notify.store.pacing import SendPacingStore
 from services.notify.store.queue import DeliveryQueue
 from services.notify.store.records import Claim, DeadNotification, Intake, IntakeResult, Pending
@@ -44,6 +46,8 @@ class NotifyStore(Store):
         self.test_sends = SendPacingStore(self)
         self.deliveries = DeliveryQueue(self)
         self.archive = ArchiveStore(self)
+        self.feedback = FeedbackStore(self)
+        self.feeds = FeedStore(self)
 
 
 __all__ = [
