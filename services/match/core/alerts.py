@@ -1,5 +1,6 @@
 """Stamping a rule's finding into an alert: the deterministic id, the time, the watchlist version
-and the event's own id, link and dates. Done once, here, for every rule."""
+and the event's own id, link, dates and context (source, language, licence facts). Done once, here,
+for every rule."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import hashlib
 from dataclasses import dataclass
 
 from schemas.bounds import bound_alert
-from schemas.events import Alert, LicenceRecord, NewsArticle
+from schemas.events import Alert, LicenceFacts, LicenceRecord, NewsArticle
 from services.match.core.rules.base import Finding
 
 
@@ -17,6 +18,23 @@ def alert_id(event_type: str, event_id: str, rule: str, revision: int = 1) -> st
     event (a new release of a licence row, say) makes a new one that notify will deliver."""
     key = f"{event_type}|{event_id}|{rule}" + (f"|r{revision}" if revision > 1 else "")
     return "alert-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def licence_facts(record: LicenceRecord) -> LicenceFacts:
+    """What the licence said, for its alert: the record's own facts, without its ids and dates of
+    ingestion (the alert carries those once already)."""
+    return LicenceFacts(
+        authority=record.authority,
+        licensing_country=record.licensing_country,
+        destination_name=record.destination_name,
+        exporter=record.exporter,
+        end_user=record.end_user,
+        items=list(record.items),
+        value=record.value,
+        currency=record.currency,
+        decision=record.decision,
+        decided_on=record.decided_on,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +50,10 @@ class Stamp:
             title = event.title.strip() or event.url
             url: str | None = event.url
             duplicate_of = event.duplicate_of
+            source, language, licence = event.source, event.language, None
         else:
             title, url, duplicate_of = "", event.source_url, None
+            source, language, licence = event.authority, None, licence_facts(event)
         alert = Alert(
             id=alert_id(event.type, event.id, finding.rule, event.revision),
             event_type=event.type,
@@ -54,5 +74,8 @@ class Stamp:
             watchlist_version=self.version,
             created_at=self.now,
             event_ingested_at=event.ingested_at,
+            source=source,
+            language=language,
+            licence=licence,
         )
         return bound_alert(alert)
