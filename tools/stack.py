@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -39,6 +40,7 @@ LOCAL_CONSUMER_SETTINGS = {
 # the first alert shows soon (benchmarks/first_alert.py measures both).
 NOTIFY_GROUP_WAIT_SECONDS = "0.5"
 CONSOLE_MIN_SEVERITY = "high"
+CONSOLE_OWNER = "researcher"  # the owner of the console token the stack makes for each run
 START_ORDER = ("notify", "match", "ingest")  # consumers first, so they are in their groups early
 
 
@@ -181,13 +183,67 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def write_secret(path: Path, secret: str) -> Path:
+    """``secret`` in a file readable by this user only (the last run's file is replaced, not reused)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+    return path
+
+
+async def console_token(database_url: str, now: dt.datetime) -> str:
+    """A researcher's token for the console, made through notify's own store as ``exportwatch notify
+    token`` makes one. Opening the store gives the run's fresh database its schema, so notify finds it
+    ready; the token lives as long as that database, one run."""
+    from services.notify.store.repository import NotifyStore
+
+    store = await NotifyStore.open(database_url)
+    try:
+        return await store.tokens.add(CONSOLE_OWNER, now, label="local stack console")
+    finally:
+        await store.close()
+
+
+def console_line(notify_port: int, token: str, token_file: Path) -> str:
+    """The banner's line that opens the console: where, and the token to sign in with."""
+    return (
+        f"Console: http://127.0.0.1:{notify_port}/  (sign in with token {token}; it is also in "
+        f"{_shown(token_file)}, for this run only)"
+    )
+
+
+def notify_database(workdir: Path) -> str:
+    """The URL of the run's notify database (emptied by each start, as the broker's topics are)."""
+    return f"sqlite:///{workdir / 'notify.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSecrets:
+    """The run's tokens and the files that hold them: the push API's, with the banner's example
+    event, and the researcher's for the console. Both are good for one run; ``remove`` at its end."""
+
+    push_token: str
+    push_file: Path
+    event_file: Path
+    console_token: str
+    console_file: Path
+
+    @classmethod
+    def write(cls, workdir: Path, now: dt.datetime) -> RunSecrets:
+        push = secrets.token_urlsafe(24)
+        push_file, event_file = write_push_files(workdir, push, now)
+        console = asyncio.run(console_token(notify_database(workdir), now))
+        return cls(push, push_file, event_file, console, write_secret(workdir / "console-token", console))
+
+    def remove(self) -> None:
+        for path in (self.push_file, self.console_file):
+            path.unlink(missing_ok=True)
+
+
 def write_push_files(workdir: Path, token: str, now: dt.datetime) -> tuple[Path, Path]:
     """The stack's push token (readable by this user only) and the example event, for the banner's curl."""
-    token_file = workdir / "push-token"
-    token_file.unlink(missing_ok=True)
-    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(token + "\n")
+    token_file = write_secret(workdir / "push-token", token)
     event_file = workdir / "example-event.json"
     event_file.write_text(json.dumps(example_event(now), ensure_ascii=False) + "\n", encoding="utf-8")
     return token_file, event_file
@@ -267,6 +323,7 @@ def banner(
     sources: list[Path],
     push_command: str,
     environ: Mapping[str, str],
+    console: str | None = None,
 ) -> str:
     honoured, ignored = environment_report(environ)
     lines = [
@@ -284,6 +341,7 @@ def banner(
         lines.append(f"  not used (the local stack sets these itself): {', '.join(ignored)}")
     lines += [
         "",
+        *([console, ""] if console else []),
         f"Push an article (POST http://127.0.0.1:{ports['ingest']}/v1/events; the stack's token is in "
         f"{_shown(workdir / 'push-token')}, and EXPORTWATCH_INGEST_API_TOKENS adds yours):",
         f"  {push_command}",
@@ -343,13 +401,14 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
     ).start()
     procs: dict[str, subprocess.Popen[bytes]] = {}
     ports = {name: _port(p) for name, p in DEFAULT_PORTS.items()}
-    token = secrets.token_urlsafe(24)
-    token_file, event_file = write_push_files(workdir, token, dt.datetime.now(dt.UTC))
+    run = RunSecrets.write(workdir, dt.datetime.now(dt.UTC))
     code = 0
     try:
         for name in START_ORDER:
             log = open(workdir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-            env = service_env(name, broker.bootstrap, ports[name], workdir, sink.url, sources, environ, token)
+            env = service_env(
+                name, broker.bootstrap, ports[name], workdir, sink.url, sources, environ, run.push_token
+            )
             procs[name] = spawn_service(name, env, stdout=None if name == "notify" else log, stderr=log)
             log.close()
         # The services start while the broker does (they wait for it), which brings the first alert
@@ -363,13 +422,14 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
             localstack.StackInfo(
                 pid=os.getpid(),
                 workdir=str(workdir),
-                notify_database_url=f"sqlite:///{workdir / 'notify.db'}",
+                notify_database_url=notify_database(workdir),
                 ingest_port=ports["ingest"],
                 notify_port=ports["notify"],
             )
         )
-        push = push_example(ports["ingest"], token_file, event_file)
-        say(banner(broker.bootstrap, ports, sink.url, workdir, sources, push, environ))
+        push = push_example(ports["ingest"], run.push_file, run.event_file)
+        console = console_line(ports["notify"], run.console_token, run.console_file)
+        say(banner(broker.bootstrap, ports, sink.url, workdir, sources, push, environ, console))
         while not stopping:
             if _one_exited(procs, workdir):
                 stopping, code = True, 1
@@ -380,7 +440,7 @@ def run_stack(workdir: Path, broker_port: int = 0, sources: list[Path] | None = 
         localstack.withdraw(os.getpid())
         sink.stop()
         broker.stop()
-        token_file.unlink(missing_ok=True)
+        run.remove()
         deliveries = workdir / "webhook-deliveries.jsonl"
         say(f"stopped. {len(sink.received)} webhook deliveries this run, in {deliveries}")
         counts = severity_counts(workdir / "alerts.jsonl")

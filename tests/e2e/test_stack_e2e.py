@@ -133,6 +133,11 @@ def test_a_newcomer_pushes_subscribes_and_stops_through_a_closed_pipe(tmp_path: 
         ingest = int(_banner_value(out.lines(), r"http://127\.0\.0\.1:(\d+)/v1/events"))
         notify = int(_banner_value(out.lines(), r"http://127\.0\.0\.1:(\d+)/v1/subscriptions"))
         receiver = int(_banner_value(out.lines(), r"webhook receiver http://127\.0\.0\.1:(\d+)/hook"))
+        console = _banner_value(out.lines(), r"^Console: http://127\.0\.0\.1:(\d+/  \(sign in .*?);")
+        console_port, _, researcher = console.partition("/  (sign in with token ")
+        assert researcher.startswith("ewt_"), console
+        assert int(console_port) == notify
+        assert (var / "console-token").read_text(encoding="utf-8") == researcher + "\n"
         # The banner's example, pasted into a shell in another folder.
         wait_until_healthy = time.monotonic() + 60
         while True:
@@ -178,6 +183,12 @@ def test_a_newcomer_pushes_subscribes_and_stops_through_a_closed_pipe(tmp_path: 
             timeout=10,
         )
         assert mine.status_code == 200, mine.text
+        theirs = httpx.get(
+            f"http://127.0.0.1:{notify}/v1/subscriptions",
+            headers={"Authorization": f"Bearer {researcher}"},
+            timeout=10,
+        )
+        assert theirs.status_code == 200, theirs.text  # the banner's console token is a researcher's
         elsewhere_dir = tmp_path / "elsewhere"
         elsewhere_dir.mkdir()
         elsewhere = subprocess.run(
@@ -226,3 +237,4 @@ def test_a_newcomer_pushes_subscribes_and_stops_through_a_closed_pipe(tmp_path: 
     assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
     assert not (state / "exportwatch" / "stack.json").exists(), "the stack's note is removed when it stops"
     assert not (var / "push-token").exists()
+    assert not (var / "console-token").exists()
