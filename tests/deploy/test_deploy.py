@@ -297,3 +297,10 @@ def test_the_database_password_is_set_once_and_reaches_the_driver(monkeypatch: p
         gsslib=None,
     )
     assert params.password == "from-the-environment"
+
+
+def test_notify_console_is_published_on_loopback_unless_env_says_otherwise(compose: dict[str, Any]) -> None:
+    """Researchers reach the console and the subscriptions API on notify's ports; plain HTTP stays on
+    the host's loopback by default (a TLS proxy in front serves it further)."""
+    assert compose["services"]["notify"]["ports"] == ["${NOTIFY_PUBLISH_ADDRESS:-127.0.0.1}:8083-8084:8083"]
+    assert _env_example()["NOTIFY_PUBLISH_ADDRESS"] == "127.0.0.1"
