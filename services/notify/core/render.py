@@ -209,6 +209,33 @@ def _window(snippet: str, text: str, width: int = 70) -> str:
     return window_span(snippet, text, width)[0]
 
 
+LICENCE_PARTY_CHARS = 120  # an exporter or an end user is a name: longer text is cut
+
+
+def _amount(value: float, currency: str | None) -> str:
+    shown = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+    return f"{shown} {one_line(currency)}" if currency else shown
+
+
+def licence_facts(alert: Alert) -> list[str]:
+    """What a reader of a licence alert asks first, as short plain phrases: who exports, to whom, for
+    how much, and what was decided (nothing for news, or for a licence alert without its facts).
+    Plain text: each format escapes it in its own way."""
+    facts = alert.licence
+    if facts is None:
+        return []
+    out = []
+    if facts.exporter:
+        out.append("exporter " + _fit(one_line(facts.exporter), LICENCE_PARTY_CHARS))
+    if facts.end_user:
+        out.append("end user " + _fit(one_line(facts.end_user), LICENCE_PARTY_CHARS))
+    if facts.value is not None:
+        out.append("value " + _amount(facts.value, facts.currency))
+    decided = f" on {facts.decided_on.isoformat()}" if facts.decided_on else ""
+    out.append(f"decision {facts.decision.value}{decided}")
+    return out
+
+
 def _evidence_line(ev: Evidence) -> str:
     return (
         f'    - {ev.kind.value} {one_line(ev.ref)}: "{one_line(ev.text)}" in {one_line(ev.field)}: '
@@ -235,6 +262,8 @@ def render_text(alert: Alert) -> str:
         facts.append("control codes: " + ", ".join(one_line(c) for c in alert.control_codes))
     if facts:
         lines.append("  " + " | ".join(facts))
+    if licence := licence_facts(alert):
+        lines.append("  licence: " + " | ".join(licence))
     if alert.evidence:
         lines.append("  evidence:")
         lines.extend(_evidence_line(ev) for ev in alert.evidence[:MAX_EVIDENCE])

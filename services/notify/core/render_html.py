@@ -15,6 +15,7 @@ from services.notify.core.render import (
     destination_label,
     digest_header,
     group_digest,
+    licence_facts,
     safe_link,
     scrub,
     subject,
@@ -110,6 +111,8 @@ def _alert_html(alert: Alert) -> str:
         facts.append("Vendors: " + ", ".join(_esc(e) for e in alert.entities))
     if alert.control_codes:
         facts.append("Control codes: " + ", ".join(_esc(c) for c in alert.control_codes))
+    if licence := licence_facts(alert):
+        facts.append("Licence: " + _esc(", ".join(licence)))
     parts = [
         f'<div style="border-left:4px solid {colour};padding:8px 12px;margin:0 0 16px 0;">',
         f'<div style="margin:0 0 4px 0;">{_badge(alert.severity)} '

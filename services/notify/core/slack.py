@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from schemas import Alert, Evidence, Notification, Severity
-from services.notify.core.render import country_name, is_web_url, technology_name
+from services.notify.core.render import country_name, is_web_url, licence_facts, technology_name
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -250,6 +250,8 @@ def _facts(alert: Alert) -> list[str]:
         facts.append("*Vendors:* " + _shorten(_listing(alert.entities), 300))
     if alert.control_codes:
         facts.append("*Control codes:* " + _shorten(_listing(alert.control_codes), 300))
+    if licence := licence_facts(alert):
+        facts.append("*Licence:* " + _shorten(", ".join(licence), 300))
     return facts
 
 
