@@ -104,8 +104,9 @@ class NotifyMetrics:
             registry=registry,
         )
         self.feedback = Gauge(
-            "exportwatch_notify_feedback_total",
-            "Researchers' judgements of alerts held in the database, by rule, language and verdict "
+            "exportwatch_notify_feedback_judgements",
+            "Researchers' judgements of alerts held in the database (a gauge: one can be withdrawn), by "
+            "rule, language and verdict "
             "(relevant or not_relevant); a withdrawn or changed judgement moves or leaves the count.",
             ["rule", "language", "verdict"],
             registry=registry,

@@ -145,7 +145,8 @@ async def test_metrics_show_precision_per_rule_and_language(notify: Notify) -> N
     assert f'exportwatch_notify_feedback_precision{{language="en",rule="{rule}"}} 0.5' in text
     assert f'exportwatch_notify_feedback_precision{{language="fr",rule="{rule}"}} 1.0' in text
     assert (
-        f'exportwatch_notify_feedback_total{{language="en",rule="{rule}",verdict="not_relevant"}} 1.0' in text
+        f'exportwatch_notify_feedback_judgements{{language="en",rule="{rule}",verdict="not_relevant"}} 1.0'
+        in text
     )
     assert "alice" not in text and "bob" not in text
     # A withdrawn judgement leaves the figures at once.
