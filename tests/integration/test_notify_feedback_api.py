@@ -131,6 +131,11 @@ async def test_problems_are_named_all_at_once(notify: Notify) -> None:
     assert "old_news" in lines(answer)[0]
     missing = await notify.call("PUT", "/v1/alerts/no-such-alert/feedback", alice, {"relevant": True})
     assert "no-such-alert" in problem(missing, 404, "not-found")["detail"]
+    # Ids no alert can have never reach the database (PostgreSQL refuses NUL): a 404, never a 500.
+    for hostile in ("bad%00id", "bad%0Aid", "x" * 301):
+        for method in ("GET", "PUT", "DELETE"):
+            answer = await notify.call(method, f"/v1/alerts/{hostile}/feedback", alice, {"relevant": True})
+            problem(answer, 404, "not-found")
     assert (await notify.call("GET", "/v1/feedback", alice)).json()["feedback"] == []
 
 

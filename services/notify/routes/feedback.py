@@ -17,6 +17,7 @@ from services.notify.routes.base import ApiBase, Caller, Problems
 from services.notify.store.feedback import Feedback
 
 log = logging.getLogger("exportwatch.notify.api")
+MAX_ALERT_ID = 300  # the archive's and the feedback table's alert id column
 
 
 def feedback_view(feedback: Feedback) -> dict[str, Any]:
@@ -39,8 +40,17 @@ class FeedbackRoutes(ApiBase):
     # Called after every change so the precision metric follows at once (set by Api; None: nothing).
     feedback_changed: Callable[[], Awaitable[None]] | None = None
 
+    @staticmethod
+    def _alert_id(request: Request) -> str:
+        # An id no alert can have (too long for the column, control characters, which PostgreSQL may
+        # refuse outright) is simply not there: never sent to the database.
+        alert_id: str = request.path_params["id"]
+        if not 0 < len(alert_id) <= MAX_ALERT_ID or not alert_id.isprintable():
+            raise httpapi.not_found(f"no alert {alert_id!r} in the archive")
+        return alert_id
+
     async def _archived(self, alert_id: str) -> Alert:
-        found = await self.store.archive.get(alert_id) if 0 < len(alert_id) <= 300 else None
+        found = await self.store.archive.get(alert_id)
         if found is None:
             raise httpapi.not_found(f"no alert {alert_id!r} in the archive")
         return found.alert
@@ -60,7 +70,7 @@ class FeedbackRoutes(ApiBase):
         error = problems.error("invalid feedback")
         if error is not None:
             raise error
-        alert = await self._archived(request.path_params["id"])
+        alert = await self._archived(self._alert_id(request))
         feedback = await self.store.feedback.put(
             alert, caller.owner, body["relevant"], reason, note, self.clock()
         )
@@ -69,14 +79,14 @@ class FeedbackRoutes(ApiBase):
         return JSONResponse(feedback_view(feedback))
 
     async def get_feedback(self, request: Request, caller: Caller) -> Response:
-        alert_id = request.path_params["id"]
+        alert_id = self._alert_id(request)
         feedback = await self.store.feedback.get(alert_id, caller.owner)
         if feedback is None:
             raise httpapi.not_found(f"you have given no feedback on alert {alert_id!r}")
         return JSONResponse(feedback_view(feedback))
 
     async def delete_feedback(self, request: Request, caller: Caller) -> Response:
-        alert_id = request.path_params["id"]
+        alert_id = self._alert_id(request)
         if not await self.store.feedback.delete(alert_id, caller.owner):
             raise httpapi.not_found(f"you have given no feedback on alert {alert_id!r}")
         await self._changed()
