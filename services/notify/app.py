@@ -13,6 +13,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 
@@ -38,6 +40,7 @@ from services.notify.store.repository import NotifyStore
 
 log = logging.getLogger("exportwatch.notify")
 SERVICE = "notify"
+FEEDBACK_REFRESH_SECONDS = 120  # how often the feedback gauges are read again from the database
 BUILTIN_OWNER = "operator"
 CONSUMES = Consumes(
     (topics.ALERTS,),
@@ -118,6 +121,26 @@ def smtp_server(settings: NotifySettings) -> SmtpServer | None:
         timeout=settings.send_timeout_seconds,
         ca_file=settings.smtp_ca_file,
     )
+
+
+def feedback_gauges(
+    store: NotifyStore, metrics: NotifyMetrics, api: Api
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Keep the feedback gauges equal to the database's counts: after every change made through
+    ``api`` and, in the background job returned, at start and every few minutes (judgements made on
+    other replicas). Read from the database, not counted in memory, so every replica agrees."""
+
+    async def refresh() -> None:
+        metrics.set_feedback(await store.feedback.counts())
+
+    async def watch() -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await refresh()
+            await asyncio.sleep(FEEDBACK_REFRESH_SECONDS)
+
+    api.feedback_changed = refresh
+    return watch
 
 
 def create_service(settings: NotifySettings | None = None) -> Service:
@@ -202,6 +225,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         health=health,
     )
     service.state.update(store=store, dispatcher=dispatcher, metrics=metrics)
+    watch_feedback = feedback_gauges(store, metrics, api)
 
     async def open_store() -> None:
         await store.migrate()
@@ -249,6 +273,6 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         await store.close()
 
     service.on_start.append(open_store)
-    service.background.extend([dispatcher.run, watch_queue, track_lag])
+    service.background.extend([dispatcher.run, watch_queue, track_lag, watch_feedback])
     service.on_stop.append(close)
     return service
