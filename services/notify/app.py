@@ -3,7 +3,7 @@
 Two halves meet in the database: the Kafka consumer (``intake``) records (alert, subscription) pairs
 under a unique key before committing offsets, and the ``dispatcher`` claims due notifications, sends
 them, retries with backoff and dead-letters what keeps failing. The HTTP port serves the subscriptions
-API besides /metrics and /healthz.
+API and the researchers' console (``services/notify/console/``) besides /metrics and /healthz.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from services.common.runtime import Service, make_broker, make_publisher
 from services.notify.api import Api
 from services.notify.channels import channel_rates
 from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
+from services.notify.console.routes import Console, ConsoleOptions
 from services.notify.core.model import Subscription
 from services.notify.core.retry import RetryPolicy
 from services.notify.core.subscriptions_file import SubscriptionsFileError, load_subscriptions
@@ -120,6 +121,14 @@ def smtp_server(settings: NotifySettings) -> SmtpServer | None:
     )
 
 
+def console_options(settings: NotifySettings) -> ConsoleOptions:
+    return ConsoleOptions(
+        session_hours=settings.console_session_hours,
+        trust_forwarded_proto=settings.console_trust_forwarded_proto,
+        signin_attempts_per_minute=settings.console_signin_attempts_per_minute,
+    )
+
+
 def create_service(settings: NotifySettings | None = None) -> Service:
     settings = settings or NotifySettings()
     # Fail at construction, before anything starts, when the configuration is wrong (a subscriptions
@@ -198,7 +207,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         publisher=publisher,
         broker=broker,
         registry=registry,
-        routes=api.routes(),
+        routes=[*api.routes(), *Console(api, settings.vocabulary(), console_options(settings)).routes()],
         health=health,
     )
     service.state.update(store=store, dispatcher=dispatcher, metrics=metrics)
@@ -241,6 +250,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
                     if removed:
                         log.info("old notifications forgotten", extra={"removed": removed})
                     await store.test_sends.forget_idle(utcnow())
+                    await store.sessions.purge(utcnow())
             await asyncio.sleep(5)
 
     async def close() -> None:
