@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from schemas import Alert
+from schemas.events import Decision, LicenceFacts, LicenceItem
 from services.common.settings import CommonSettings
 from services.notify.app import create_service
 from services.notify.core.archive import AlertPage, AlertQuery, ArchivedAlert, AuditEntry, Facets
@@ -153,6 +154,21 @@ async def console(kafka: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Consol
     archive = FakeArchive(
         [
             make_alert("alert-cairo", title=HOSTILE, destinations=["EG"], created_at=NOW),
+            make_alert(
+                "alert-licence",
+                title="Licence to Egypt",
+                destinations=["EG"],
+                created_at=NOW - dt.timedelta(days=1),
+                licence=LicenceFacts(
+                    authority="Test authority",
+                    licensing_country="GB",
+                    exporter="<i>Exporter</i> Ltd",
+                    items=[LicenceItem(control_code="5A001.j", description="monitoring centre")],
+                    value=125000.0,
+                    currency="GBP",
+                    decision=Decision.GRANTED,
+                ),
+            ),
             make_alert(
                 "alert-old", title="Older story", destinations=["CN"], created_at=NOW - dt.timedelta(days=8)
             ),
@@ -351,3 +367,32 @@ async def test_an_alert_page_highlights_evidence_and_takes_feedback(console: Con
         assert "feedback was saved" in saved.text
         assert console.feedback.kept[("alert-cairo", "alice")].reason == "domestic_use"
         assert (await http.get("/alerts/nope")).status_code == 404
+
+
+async def test_a_licence_alert_shows_its_codes_in_words(console: Console) -> None:
+    alice = await console.token("alice")
+    async with console.client() as http:
+        await sign_in(http, alice)
+        page = await http.get("/alerts/alert-licence")
+        assert page.status_code == 200
+        assert "5A001.j" in page.text and "internet traffic of a whole network" in page.text
+        assert "125,000 GBP" in page.text and "&lt;i&gt;Exporter&lt;/i&gt; Ltd" in page.text
+
+
+async def test_the_admin_sees_every_owners_subscriptions_and_the_whole_audit(console: Console) -> None:
+    alice = await console.token("alice")
+    async with console.client() as a, console.client() as admin:
+        await sign_in(a, alice)
+        csrf = csrf_of((await a.get("/subscriptions")).text)
+        made = await a.post(
+            "/subscriptions",
+            data={"csrf": csrf, "name": "Alice's", "channel_type": "email", "channel_to": "a@example.org"},
+        )
+        assert made.status_code == 201, made.text
+        await sign_in(admin, console.admin)
+        assert "Alice&#39;s" in (await admin.get("/subscriptions")).text
+        assert "Egypt watch" in (await admin.get("/alerts/alert-cairo")).text
+        bob = await console.token("bob")
+    async with console.client() as b:
+        await sign_in(b, bob)
+        assert "Egypt watch" not in (await b.get("/alerts/alert-cairo")).text

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 import services.notify.console.security as sec
+from schemas.vocabulary import describe_control_code
 from services.common.httpapi import ApiProblem
 from services.notify.api import Api
 from services.notify.console.views import CHART_HEIGHT, CHART_WIDTH, Form, bars, highlight, one, query_params
@@ -73,6 +74,7 @@ class PagesBase:
             csrf=visit.csrf if visit else "",
             vocabulary=self.vocabulary,
             reasons=REASONS,
+            describe_code=describe_control_code,
             not_relevant=NOT_RELEVANT,
             relevant=RELEVANT,
             **context,
