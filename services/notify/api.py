@@ -1,6 +1,6 @@
 """The subscriptions API: ``/v1/subscriptions``, ``/v1/silences``, ``/v1/dead``, ``/v1/tokens`` and
-``/v1/alerts``, behind bearer tokens; the routes of each resource are in ``services/notify/routes/``, refusals are
-problem details (``services/common/httpapi.py``).
+``/v1/alerts``, behind bearer tokens; the routes of each resource are in ``services/notify/routes/``,
+refusals are problem details (``services/common/httpapi.py``).
 
 Each token belongs to an owner, who sees and changes only their own subscriptions and silences; the
 admin token (``EXPORTWATCH_NOTIFY_ADMIN_TOKEN``) sees everything. Someone else's subscription answers
