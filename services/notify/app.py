@@ -129,6 +129,20 @@ def console_options(settings: NotifySettings) -> ConsoleOptions:
     )
 
 
+async def _forget_archive(store: NotifyStore, days: int) -> None:
+    """Archive retention (EXPORTWATCH_NOTIFY_ARCHIVE_DAYS), applied with the hourly purge; 0 keeps all."""
+    if days:
+        removed = await store.archive.forget(utcnow() - dt.timedelta(days=days))
+        if removed:
+            log.info("old archived alerts forgotten", extra={"removed": removed})
+
+
+async def _forget_stale(store: NotifyStore, archive_days: int) -> None:
+    """With the hourly purge: the console's expired sign-ins, and archived alerts past their retention."""
+    await store.sessions.purge(utcnow())
+    await _forget_archive(store, archive_days)
+
+
 def create_service(settings: NotifySettings | None = None) -> Service:
     settings = settings or NotifySettings()
     # Fail at construction, before anything starts, when the configuration is wrong (a subscriptions
@@ -250,7 +264,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
                     if removed:
                         log.info("old notifications forgotten", extra={"removed": removed})
                     await store.test_sends.forget_idle(utcnow())
-                    await store.sessions.purge(utcnow())
+                    await _forget_stale(store, settings.archive_days)
             await asyncio.sleep(5)
 
     async def close() -> None:
