@@ -32,6 +32,7 @@ from services.notify.dispatcher import Dispatcher
 from services.notify.routes.alerts import AlertRoutes
 from services.notify.routes.base import HIDDEN, MAX_BODY, Caller
 from services.notify.routes.deliveries import DeliveryRoutes, test_alert
+from services.notify.routes.feedback import FeedbackRoutes
 from services.notify.routes.silences import SilenceRoutes
 from services.notify.routes.subscriptions import SubscriptionRoutes
 from services.notify.routes.tokens import TokenRoutes
@@ -45,7 +46,7 @@ SHARED = Vocabulary.shared()
 TEST_SENDS_BURST = 3  # test sends an owner may ask for back to back, within the hourly rate
 
 
-class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertRoutes):
+class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertRoutes, FeedbackRoutes):
     def __init__(
         self,
         store: NotifyStore,
@@ -128,4 +129,8 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertR
             Route("/v1/tokens", r(self.create_token), methods=["POST"]),
             Route("/v1/alerts", r(self.list_alerts), methods=["GET"]),
             Route("/v1/alerts/{id}", r(self.get_alert), methods=["GET"]),
+            Route("/v1/alerts/{id:path}/feedback", r(self.put_feedback), methods=["PUT"]),
+            Route("/v1/alerts/{id:path}/feedback", r(self.get_feedback), methods=["GET"]),
+            Route("/v1/alerts/{id:path}/feedback", r(self.delete_feedback), methods=["DELETE"]),
+            Route("/v1/feedback", r(self.list_feedback), methods=["GET"]),
         ]

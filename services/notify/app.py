@@ -13,6 +13,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 
@@ -39,6 +41,7 @@ from services.notify.store.repository import NotifyStore
 
 log = logging.getLogger("exportwatch.notify")
 SERVICE = "notify"
+FEEDBACK_REFRESH_SECONDS = 120  # how often the feedback gauges are read again from the database
 BUILTIN_OWNER = "operator"
 CONSUMES = Consumes(
     (topics.ALERTS,),
@@ -141,6 +144,26 @@ async def _forget_stale(store: NotifyStore, archive_days: int) -> None:
     """With the hourly purge: the console's expired sign-ins, and archived alerts past their retention."""
     await store.sessions.purge(utcnow())
     await _forget_archive(store, archive_days)
+
+
+def feedback_gauges(
+    store: NotifyStore, metrics: NotifyMetrics, api: Api
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Keep the feedback gauges equal to the database's counts: after every change made through
+    ``api`` and, in the background job returned, at start and every few minutes (judgements made on
+    other replicas). Read from the database, not counted in memory, so every replica agrees."""
+
+    async def refresh() -> None:
+        metrics.set_feedback(await store.feedback.counts())
+
+    async def watch() -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await refresh()
+            await asyncio.sleep(FEEDBACK_REFRESH_SECONDS)
+
+    api.feedback_changed = refresh
+    return watch
 
 
 def create_service(settings: NotifySettings | None = None) -> Service:
@@ -273,6 +296,6 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         await store.close()
 
     service.on_start.append(open_store)
-    service.background.extend([dispatcher.run, watch_queue, track_lag])
+    service.background.extend([dispatcher.run, watch_queue, track_lag, feedback_gauges(store, metrics, api)])
     service.on_stop.append(close)
     return service

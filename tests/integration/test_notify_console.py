@@ -3,8 +3,8 @@ a real SQLite database: sign-in and sign-out, cookie attributes, the security he
 without their token, owners' subscriptions kept apart, hostile titles shown as text, filters that
 round-trip and problems shown in words.
 
-The archive, feedback and feed stores are being written on other branches: until they land, small
-in-memory fakes stand in for them on the running store (the console calls only their signatures)."""
+Feedback is the real store; the archive (to see the queries the console sends) and the feed URLs are
+small in-memory fakes on the running store (the console calls only their signatures)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from services.common.settings import CommonSettings
 from services.notify.app import create_service
 from services.notify.core.archive import AlertPage, AlertQuery, ArchivedAlert, AuditEntry, Facets
 from services.notify.settings import NotifySettings
-from services.notify.store.feedback import Feedback
 from services.notify.store.feeds import FeedUrl
 from tests.alerts import make_alert
 from tools.embedded import EmbeddedBroker, free_port
@@ -71,24 +70,6 @@ class FakeArchive:
         return [e for e in [entry] if owner in (None, e.owner)]
 
 
-class FakeFeedback:
-    def __init__(self) -> None:
-        self.kept: dict[tuple[str, str], Feedback] = {}
-
-    async def put(
-        self, alert: Alert, owner: str, relevant: bool, reason: str | None, note: str | None, now: dt.datetime
-    ) -> Feedback:
-        made = Feedback(alert.id, owner, relevant, reason, note, alert.rule, None, alert.event_type, now, now)
-        self.kept[(alert.id, owner)] = made
-        return made
-
-    async def get(self, alert_id: str, owner: str) -> Feedback | None:
-        return self.kept.get((alert_id, owner))
-
-    async def delete(self, alert_id: str, owner: str) -> bool:
-        return self.kept.pop((alert_id, owner), None) is not None
-
-
 class FakeFeeds:
     def __init__(self) -> None:
         self.urls: dict[str, tuple[str, str]] = {}  # subscription -> (owner, secret)
@@ -111,7 +92,6 @@ class Console:
     admin: str
     store: Any
     archive: FakeArchive
-    feedback: FakeFeedback
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base, timeout=10, follow_redirects=False)
@@ -174,10 +154,9 @@ async def console(kafka: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Consol
             ),
         ]
     )
-    feedback = FakeFeedback()
-    store.archive, store.feedback, store.feeds = archive, feedback, FakeFeeds()
+    store.archive, store.feeds = archive, FakeFeeds()
     async with service.running():
-        yield Console(f"http://127.0.0.1:{settings.http_port}", admin, store, archive, feedback)
+        yield Console(f"http://127.0.0.1:{settings.http_port}", admin, store, archive)
 
 
 async def test_sign_in_sets_a_safe_cookie_and_sign_out_ends_it(console: Console) -> None:
@@ -365,7 +344,8 @@ async def test_an_alert_page_highlights_evidence_and_takes_feedback(console: Con
             },
         )
         assert "feedback was saved" in saved.text
-        assert console.feedback.kept[("alert-cairo", "alice")].reason == "domestic_use"
+        kept = await console.store.feedback.get("alert-cairo", "alice")
+        assert kept is not None and kept.reason == "domestic_use" and not kept.relevant
         assert (await http.get("/alerts/nope")).status_code == 404
 
 

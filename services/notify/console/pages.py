@@ -22,7 +22,7 @@ from services.common.httpapi import ApiProblem
 from services.notify.api import Api
 from services.notify.console.views import CHART_HEIGHT, CHART_WIDTH, Form, bars, highlight, one, query_params
 from services.notify.core.archive import QueryProblems, parse_query, query_string
-from services.notify.core.feedback import NOT_RELEVANT, REASONS, RELEVANT
+from services.notify.core.feedback import NOT_RELEVANT, REASONS, RELEVANT, check
 from services.notify.core.model import ADMIN_OWNER, is_reserved_owner
 from services.notify.core.vocabulary import Vocabulary
 from services.notify.routes.base import Caller
@@ -262,21 +262,24 @@ class PagesBase:
         )
 
     async def _feedback(self, request: Request, visit: Visit, alert: Any) -> str:
+        """Record, replace or withdraw the researcher's judgement, with the API's checks (``check``)
+        and its metric refresh (``Api._changed``)."""
         form = await self.form(request, visit)
         owner, now = visit.caller.owner, self.api.clock()
         if one(form, "action") == "delete":
             await self.store.feedback.delete(alert.id, owner)
+            await self.api._changed()
             return "Your feedback on this alert was removed."
         verdict = one(form, "verdict")
         if verdict not in ("relevant", "not_relevant"):
             return "Choose whether the alert was relevant or not, then save again."
         relevant = verdict == "relevant"
-        reason = one(form, "reason") or None
-        allowed = RELEVANT if relevant else NOT_RELEVANT
-        if reason is not None and reason not in allowed:
-            return "That reason does not go with your answer; choose one from the list."
-        note = one(form, "note")[:2000] or None
+        reason, note = one(form, "reason") or None, one(form, "note") or None
+        problems = check(relevant, reason, note)
+        if problems:
+            return "Nothing was saved: " + "; ".join(message for _, message in problems)
         await self.store.feedback.put(alert, owner, relevant, reason, note, now)
+        await self.api._changed()
         return "Thank you: your feedback was saved."
 
 
