@@ -31,6 +31,7 @@ from services.notify.core.vocabulary import Vocabulary
 from services.notify.dispatcher import Dispatcher
 from services.notify.routes.base import HIDDEN, MAX_BODY, Caller
 from services.notify.routes.deliveries import DeliveryRoutes, test_alert
+from services.notify.routes.exports import ExportRoutes
 from services.notify.routes.silences import SilenceRoutes
 from services.notify.routes.subscriptions import SubscriptionRoutes
 from services.notify.routes.tokens import TokenRoutes
@@ -44,7 +45,7 @@ SHARED = Vocabulary.shared()
 TEST_SENDS_BURST = 3  # test sends an owner may ask for back to back, within the hourly rate
 
 
-class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes):
+class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, ExportRoutes):
     def __init__(
         self,
         store: NotifyStore,
@@ -63,6 +64,7 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes):
         self.admin_token = admin_token.get_secret_value() if admin_token else None
         self.clock = clock
         self.known_ids = known_ids(vocabulary, max_recipients)  # ids filters may name
+        self.vocabulary = vocabulary  # ids the archive's query string may name
         # Test sends go out at once to recipients the owner chose: paced per owner, refused beyond. The
         # pace is kept in the database, shared by every replica (SendPacingStore.reserve).
         self.test_sends_per_hour = test_sends_per_hour
@@ -108,7 +110,9 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes):
     def routes(self) -> list[BaseRoute]:
         self._routes = self._own_routes()
         catch_all = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-        return [*self._routes, Route("/v1/{rest:path}", self.no_route, methods=catch_all)]
+        # The personal feeds are outside /v1: their secret URL is the key, no bearer token.
+        feeds = Route("/feeds/{secret}.atom", self.personal_feed, methods=["GET"])
+        return [*self._routes, Route("/v1/{rest:path}", self.no_route, methods=catch_all), feeds]
 
     def _own_routes(self) -> list[BaseRoute]:
         r = self.route
@@ -124,4 +128,8 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes):
             Route("/v1/silences/{id}", r(self.expire_silence), methods=["DELETE"]),
             Route("/v1/dead", r(self.list_dead), methods=["GET"]),
             Route("/v1/tokens", r(self.create_token), methods=["POST"]),
+            Route("/v1/alerts.csv", r(self.alerts_csv), methods=["GET"]),
+            Route("/v1/alerts.atom", r(self.alerts_atom), methods=["GET"]),
+            Route("/v1/subscriptions/{id}/feed", r(self.create_feed), methods=["POST"]),
+            Route("/v1/subscriptions/{id}/feed", r(self.revoke_feed), methods=["DELETE"]),
         ]

@@ -66,10 +66,15 @@ def header() -> str:
     return _line(COLUMNS)
 
 
+def line(alert: Alert) -> str:
+    """The alert's CSV line, with its CRLF."""
+    return _line(row(alert))
+
+
 def lines(alerts: Iterable[Alert]) -> Iterator[str]:
-    """One CSV line (with its CRLF) per alert."""
+    """One CSV line per alert."""
     for alert in alerts:
-        yield _line(row(alert))
+        yield line(alert)
 
 
 def truncated_note(cap: int) -> str:
