@@ -198,6 +198,8 @@ async def test_a_personal_feed_shows_what_the_subscription_wants(client: Client)
     assert query.destinations == ("EG",) and query.severities == (Severity.HIGH, Severity.CRITICAL)
     secret = url.rsplit("/", 1)[1].removesuffix(".atom")
     assert secret not in str(await client.store.feeds.of_owner("amira"))
+    shown = (await client.call("GET", f"/v1/subscriptions/{sub_id}", token)).json()
+    assert shown["feed_url_since"] == NOW.isoformat() and secret not in str(shown)
 
 
 async def test_a_new_feed_url_revokes_the_old_and_revoked_urls_answer_404(client: Client) -> None:
