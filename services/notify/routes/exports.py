@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from schemas import Alert, Severity
 from services.common import httpapi
+from services.common.httpserver import FEED_PLACEHOLDER
 from services.notify.core import atom, csv_export
 from services.notify.core.archive import AlertQuery, QueryProblems, parse_query
 from services.notify.core.model import Subscription
@@ -46,6 +47,13 @@ def feed_query(sub: Subscription, limit: int) -> AlertQuery:
         severities=at_least if len(at_least) < len(Severity) else (),
         limit=limit,
     )
+
+
+def _feed_problem(problem: httpapi.ApiProblem) -> Response:
+    """A problem answer of the feed route, naming its path without the secret."""
+    headers = {**problem.headers, **FEED_HEADERS}
+    body = problem.body(FEED_PLACEHOLDER)
+    return JSONResponse(body, problem.status, headers=headers, media_type=httpapi.PROBLEM_JSON)
 
 
 def _base(request: Request) -> str:
@@ -143,12 +151,10 @@ class ExportRoutes(ApiBase):
                 raise httpapi.not_found(UNKNOWN_FEED)
             alerts = await self._wanted(sub)
         except httpapi.ApiProblem as problem:
-            answer = problem.response(request)
-            answer.headers.update(FEED_HEADERS)
-            return answer
+            return _feed_problem(problem)
         except Exception as exc:
             log.error("unexpected error answering a feed", extra={"error": type(exc).__name__})
-            return httpapi.internal_error().response(request)
+            return _feed_problem(httpapi.internal_error())
         base = _base(request)
         info = atom.FeedInfo(
             id=atom.entry_id(f"feed:{sub.id}"),
