@@ -60,6 +60,11 @@ def test_entry_ids_are_stable_and_distinct() -> None:
     assert atom.entry_id("a-1") == atom.entry_id("a-1") != atom.entry_id("a-2")
 
 
+def test_an_alert_id_is_quoted_in_its_link() -> None:
+    parsed = check_feed(atom.render_feed(info(), [make_alert("odd id/../?x=1", created_at=NOW)]))
+    assert parsed.entries[0].link == f"{BASE}/alerts/odd%20id%2F..%2F%3Fx%3D1"
+
+
 def test_an_empty_feed_is_valid_and_dated_now() -> None:
     parsed = check_feed(atom.render_feed(info(), []))
     assert parsed.entries == [] and parsed.feed.updated == "2026-03-31T12:00:00Z"

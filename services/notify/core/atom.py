@@ -9,6 +9,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from schemas import Alert
 
@@ -72,7 +73,7 @@ def _entry(feed: ET.Element, alert: Alert, base: str) -> None:
     _add(entry, "id", entry_id(alert.id))
     _add(entry, "title", alert.title or alert.summary or alert.id, type="text")
     _add(entry, "updated", _stamp(alert.created_at))
-    _add(entry, "link", rel="alternate", type="text/html", href=f"{base}/alerts/{alert.id}")
+    _add(entry, "link", rel="alternate", type="text/html", href=f"{base}/alerts/{quote(alert.id, safe='')}")
     if alert.url:
         _add(entry, "link", rel="related", href=alert.url)
     if alert.source:
