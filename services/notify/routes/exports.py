@@ -63,7 +63,7 @@ def _base(request: Request) -> str:
 class ExportRoutes(ApiBase):
     vocabulary: Vocabulary
 
-    def _query(self, request: Request) -> AlertQuery:
+    def _export_query(self, request: Request) -> AlertQuery:
         params: dict[str, list[str]] = {}
         for name, value in request.query_params.multi_items():
             params.setdefault(name, []).append(value)
@@ -89,7 +89,7 @@ class ExportRoutes(ApiBase):
             page_query = replace(page_query, cursor=page.next_cursor)
 
     async def alerts_csv(self, request: Request, caller: Caller) -> Response:
-        query = self._query(request)
+        query = self._export_query(request)
 
         async def body() -> AsyncIterator[str]:
             yield csv_export.header()
@@ -108,7 +108,7 @@ class ExportRoutes(ApiBase):
         return StreamingResponse(body(), media_type=csv_export.MEDIA_TYPE, headers=headers)
 
     async def alerts_atom(self, request: Request, caller: Caller) -> Response:
-        query = self._query(request)
+        query = self._export_query(request)
         page = await self.store.archive.search(query)
         base = _base(request)
         info = atom.FeedInfo(
