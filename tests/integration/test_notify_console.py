@@ -3,8 +3,8 @@ a real SQLite database: sign-in and sign-out, cookie attributes, the security he
 without their token, owners' subscriptions kept apart, hostile titles shown as text, filters that
 round-trip and problems shown in words.
 
-Feedback is the real store; the archive (to see the queries the console sends) and the feed URLs are
-small in-memory fakes on the running store (the console calls only their signatures)."""
+Feedback and feed URLs are the real stores; the archive is a small in-memory fake on the running store
+(to see the queries the console sends; it calls only the archive's signatures)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ from services.common.settings import CommonSettings
 from services.notify.app import create_service
 from services.notify.core.archive import AlertPage, AlertQuery, ArchivedAlert, AuditEntry, Facets
 from services.notify.settings import NotifySettings
-from services.notify.store.feeds import FeedUrl
 from tests.alerts import make_alert
 from tools.embedded import EmbeddedBroker, free_port
 
@@ -68,22 +67,6 @@ class FakeArchive:
     async def audit(self, alert_id: str, owner: str | None = None) -> list[AuditEntry]:
         entry = AuditEntry("alice-sub", "Egypt watch", "alice", "webhook", "delivered", NOW, 1)
         return [e for e in [entry] if owner in (None, e.owner)]
-
-
-class FakeFeeds:
-    def __init__(self) -> None:
-        self.urls: dict[str, tuple[str, str]] = {}  # subscription -> (owner, secret)
-
-    async def create(self, subscription_id: str, owner: str, now: dt.datetime) -> str:
-        secret = uuid.uuid4().hex
-        self.urls[subscription_id] = (owner, secret)
-        return secret
-
-    async def revoke(self, subscription_id: str) -> bool:
-        return self.urls.pop(subscription_id, None) is not None
-
-    async def of_owner(self, owner: str) -> list[FeedUrl]:
-        return [FeedUrl(s, o, NOW) for s, (o, _) in self.urls.items() if o == owner]
 
 
 @dataclass
@@ -154,7 +137,7 @@ async def console(kafka: EmbeddedBroker, tmp_path: Path) -> AsyncIterator[Consol
             ),
         ]
     )
-    store.archive, store.feeds = archive, FakeFeeds()
+    store.archive = archive
     async with service.running():
         yield Console(f"http://127.0.0.1:{settings.http_port}", admin, store, archive)
 
@@ -285,7 +268,16 @@ async def test_subscriptions_are_created_tested_and_kept_from_other_owners(conso
         # A feed URL is shown once, then only its state.
         feed = await a.post(f"/subscriptions/{sub.id}/feed", data={"csrf": csrf, "action": "create"})
         assert "/feeds/" in feed.text and "new-feed-url" in feed.text
+        url = re.search(r'id="new-feed-url">([^<]+)<', feed.text)
+        assert url is not None
         assert "/feeds/" not in (await a.get("/subscriptions")).text
+        # Bob's session opens no revoke of Alice's feed; Alice's revoke makes the URL answer 404.
+        assert (
+            await b.post(f"/subscriptions/{sub.id}/feed", data={"csrf": bob_csrf, "action": "revoke"})
+        ).status_code == 404
+        revoked = await a.post(f"/subscriptions/{sub.id}/feed", data={"csrf": csrf, "action": "revoke"})
+        assert "revoked" in revoked.text
+        assert (await a.get(url.group(1))).status_code == 404
         deleted = await a.post(f"/subscriptions/{sub.id}/delete", data={"csrf": csrf})
         assert deleted.status_code == 200 and await console.store.subscriptions.all("alice") == []
 
