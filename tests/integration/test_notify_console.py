@@ -310,7 +310,13 @@ async def test_alert_list_filters_round_trip_and_problems_are_shown(console: Con
         assert query.since == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
         assert '<option value="EG" selected>' in page.text and 'value="cameras"' in page.text
         assert "<svg" in page.text and "count-weeks" in page.text
-        assert "/v1/alerts.csv?destination=EG" in page.text
+        assert "/alerts.csv?destination=EG" in page.text
+        # The same query as a file, for the session (the API's export, no bearer token needed here).
+        exported = await http.get("/alerts.csv", params={"destination": "EG"})
+        assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
+        assert "alert-cairo" in exported.text and "alert-old" not in exported.text
+        atom = await http.get("/alerts.atom", params={"destination": "EG"})
+        assert atom.status_code == 200 and "<feed" in atom.text
         # The hostile title is text, never markup.
         assert "<script>" not in page.text and "&lt;script&gt;" in page.text
         wrong = await http.get("/", params={"destination": "Egpyt", "since": "last week"})

@@ -221,7 +221,7 @@ class PagesBase:
             page = await self.store.archive.search(query)
             facets = await self.store.archive.facets(query)
             again = urlencode(query_string(query))
-            links = {"csv": f"/v1/alerts.csv?{again}", "atom": f"/v1/alerts.atom?{again}"}
+            links = {"csv": f"/alerts.csv?{again}", "atom": f"/alerts.atom?{again}"}
             if page.next_cursor:
                 links["older"] = "/?" + urlencode(query_string(query, cursor=page.next_cursor))
         chart = bars(facets.weeks) if facets else []
@@ -238,6 +238,13 @@ class PagesBase:
             chart_width=CHART_WIDTH,
             chart_height=CHART_HEIGHT,
         )
+
+    async def export(self, request: Request, visit: Visit) -> Response:
+        """The list's query as CSV or Atom for a signed-in browser: the API's own exports
+        (``/v1/alerts.csv``, ``/v1/alerts.atom``), answered for the session's caller."""
+        csv = request.url.path.endswith(".csv")
+        handler = self.api.alerts_csv if csv else self.api.alerts_atom
+        return sec.secure_headers(await handler(request, visit.caller), private=True)
 
     async def alert(self, request: Request, visit: Visit) -> Response:
         alert_id = request.path_params["id"]

@@ -28,6 +28,8 @@ class Console(ManagePages):
             Route("/signin", self.signin, methods=["POST"]),
             Route("/signout", p(self.signout), methods=["POST"]),
             Route("/", p(self.alerts), methods=["GET"]),
+            Route("/alerts.csv", p(self.export), methods=["GET"]),
+            Route("/alerts.atom", p(self.export), methods=["GET"]),
             Route("/alerts/{id:path}", p(self.alert), methods=["GET", "POST"]),
             Route("/subscriptions", p(self.subscriptions), methods=["GET"]),
             Route("/subscriptions", p(self.create_subscription), methods=["POST"]),
