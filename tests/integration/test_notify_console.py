@@ -374,3 +374,34 @@ async def test_the_admin_sees_every_owners_subscriptions_and_the_whole_audit(con
     async with console.client() as b:
         await sign_in(b, bob)
         assert "Egypt watch" not in (await b.get("/alerts/alert-cairo")).text
+
+
+async def test_the_list_and_an_alert_page_read_the_real_archive(kafka: EmbeddedBroker, db_url: str) -> None:
+    """No fake: alerts archived as intake does, then searched with free text and opened, on SQLite and
+    PostgreSQL."""
+    run = uuid.uuid4().hex[:8]
+    admin = f"admin-{uuid.uuid4().hex}"
+    settings = NotifySettings(
+        common=CommonSettings(kafka_bootstrap=kafka.bootstrap, kafka_embedded=True),
+        http_port=free_port(),
+        group_id=f"notify-console-real-{run}",
+        database_url=db_url,
+        admin_token=admin,
+    )
+    service = create_service(settings)
+    store = service.state["store"]
+    async with service.running():
+        hostile = make_alert(f"real-{run}", title=HOSTILE, destinations=["EG"], created_at=NOW)
+        other = make_alert(f"other-{run}", title="Telescopes for Norway", destinations=["NO"], created_at=NOW)
+        async with store.writing() as conn:
+            await store.archive.add(conn, [hostile, other], NOW)
+        console = Console(f"http://127.0.0.1:{settings.http_port}", admin, store, FakeArchive([]))
+        alice = await console.token("alice")
+        async with console.client() as http:
+            await sign_in(http, alice)
+            page = await http.get("/", params={"q": "Cairo"})
+            assert page.status_code == 200, page.text
+            assert f"/alerts/real-{run}" in page.text and f"other-{run}" not in page.text
+            assert "&lt;script&gt;" in page.text and "<script>" not in page.text
+            opened = await http.get(f"/alerts/real-{run}")
+            assert opened.status_code == 200 and "<mark>" in opened.text
