@@ -127,6 +127,20 @@ class PagesBase:
                 return self.render(
                     "message.html", visit, 413, title="Too large", message="That form is too large."
                 )
+            except Exception as exc:
+                # A bug, not the researcher's doing: a page in words, never a traceback. Only the type is
+                # logged: the text of an error may hold a subscriber's URL.
+                log.error(
+                    "console page failed", extra={"path": request.url.path, "error": type(exc).__name__}
+                )
+                return self.render(
+                    "message.html",
+                    visit,
+                    500,
+                    title="Something went wrong",
+                    message="The console could not show this page. Try again in a moment; if it keeps "
+                    "happening, tell the people who run ExportWatch.",
+                )
 
         return endpoint
 
