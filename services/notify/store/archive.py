@@ -23,18 +23,20 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    and_,
+    bindparam,
     delete,
     func,
+    literal,
     literal_column,
-    or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import Alert
 from services.common.db import Section, dialect_insert, uncancellable
+from services.common.dbtypes import UTCDateTime
 from services.notify.core.archive import (
     AlertPage,
     AlertQuery,
@@ -53,8 +55,8 @@ STORY_LIMIT = 200  # copies of one story shown with an alert
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Must repeat migration 0004's index expression exactly for PostgreSQL to use the index.
 _PG_MATCH = (
-    "to_tsvector('simple', notify_archive.title || ' ' || notify_archive.summary || ' ' || "
-    "notify_archive.evidence) @@ plainto_tsquery('simple', :fulltext)"
+    "SELECT id FROM notify_archive_texts WHERE to_tsvector('simple', title || ' ' || summary || ' ' || "
+    "evidence) @@ plainto_tsquery('simple', :fulltext)"
 )
 
 
@@ -92,12 +94,18 @@ def _row(alert: Alert, now: dt.datetime) -> dict[str, Any]:
         "event_type": alert.event_type,
         "source": alert.source[:128] if alert.source else None,
         "language": alert.language[:8] if alert.language else None,
+        "received_at": now,
+    }
+
+
+def _texts(alert: Alert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
         "title": alert.title,
         "summary": alert.summary,
         "evidence": "\n".join(e.snippet for e in alert.evidence),
         "url": alert.url,
         "payload": alert.model_dump_json(),
-        "received_at": now,
     }
 
 
@@ -105,18 +113,25 @@ def _fulltext(conn: AsyncConnection, words: str) -> ColumnElement[bool]:
     """The one dialect-specific clause: alerts whose title, summary or evidence hold every word."""
     a = tables.archive.c
     if conn.dialect.name == "postgresql":
-        return text(_PG_MATCH).bindparams(fulltext=words)  # type: ignore[return-value]
+        matched = text(_PG_MATCH).bindparams(fulltext=words)
+        return a.id.in_(matched.columns(literal_column("id")))
     expression = fts5_query(words)
     if expression is None:
         return literal_column("1") == 1
     matched = text(
-        "SELECT alert_id FROM notify_archive_fts WHERE notify_archive_fts MATCH :fulltext"
+        "SELECT rowid FROM notify_archive_fts WHERE notify_archive_fts MATCH :fulltext"
     ).bindparams(fulltext=expression)
-    return a.id.in_(matched.columns(literal_column("alert_id")))
+    return literal_column("notify_archive.rowid").in_(matched.columns(literal_column("rowid")))
 
 
-def _conditions(conn: AsyncConnection, query: AlertQuery) -> list[ColumnElement[bool]]:
-    """What ``query`` asks, cursor excluded, as WHERE clauses (AND between kinds, OR within)."""
+def _conditions(
+    conn: AsyncConnection, query: AlertQuery, *, every: bool = False
+) -> list[ColumnElement[bool]]:
+    """What ``query`` asks, cursor excluded, as WHERE clauses (AND between kinds, OR within).
+
+    ``every``: the caller needs every match (counts), not the newest few (a page); then a term filter
+    is the list of matching ids from the terms index, each looked up once, rather than a probe per
+    archived alert."""
     a = tables.archive.c
     t = tables.archive_terms.c
     where: list[ColumnElement[bool]] = []
@@ -126,8 +141,14 @@ def _conditions(conn: AsyncConnection, query: AlertQuery) -> list[ColumnElement[
         ("vendor", query.vendors),
         ("control_code", query.control_codes),
     ):
-        if values:
+        if values and every:
             where.append(a.id.in_(select(t.alert_id).where(t.kind == kind, t.value.in_(values))))
+        elif values:
+            # EXISTS, probed through the terms' primary key while the archive is walked newest first:
+            # a page stops after ``limit`` matches instead of collecting every match and sorting it.
+            where.append(
+                select(t.alert_id).where(t.alert_id == a.id, t.kind == kind, t.value.in_(values)).exists()
+            )
     if query.severities:
         where.append(a.severity_rank.in_(sorted({s.rank for s in query.severities})))
     for column, values in (
@@ -254,6 +275,7 @@ class ArchiveStore(Section):
         if not new:
             return
         await conn.execute(tables.archive.insert(), [_row(alert, now) for alert in new])
+        await conn.execute(tables.archive_texts.insert(), [_texts(alert) for alert in new])
         terms = [
             {"alert_id": alert.id, "kind": kind, "value": value, "created_at": alert.created_at}
             for alert in new
@@ -262,29 +284,34 @@ class ArchiveStore(Section):
         if terms:
             await conn.execute(tables.archive_terms.insert(), terms)
         if conn.dialect.name == "sqlite":
-            await conn.execute(
-                text(
-                    "INSERT INTO notify_archive_fts (alert_id, title, summary, evidence) "
-                    "VALUES (:id, :title, :summary, :evidence)"
-                ),
-                [
-                    {k: r[k] for k in ("id", "title", "summary", "evidence")}
-                    for r in (_row(alert, now) for alert in new)
-                ],
-            )
+            for start in range(0, len(new), 500):
+                chunk = [alert.id for alert in new[start : start + 500]]
+                await conn.execute(
+                    text(
+                        "INSERT INTO notify_archive_fts (rowid, title, summary, evidence) "
+                        "SELECT a.rowid, x.title, x.summary, x.evidence FROM notify_archive a "
+                        "JOIN notify_archive_texts x ON x.id = a.id WHERE a.id IN :ids"
+                    ).bindparams(bindparam("ids", expanding=True)),
+                    {"ids": chunk},
+                )
 
     async def search(self, query: AlertQuery) -> AlertPage:
         """The page of alerts ``query`` selects, newest first (``created_at``, then id)."""
         a = tables.archive.c
+        x = tables.archive_texts.c
         async with self.reader.connect() as conn:
             where = _conditions(conn, query)
             after = decode_cursor(query.cursor) if query.cursor else None
             if after is not None:
                 when, last_id = after
-                where.append(or_(a.created_at < when, and_(a.created_at == when, a.id < last_id)))
+                # The row-value comparison lets both databases seek the (created_at, id) index.
+                where.append(
+                    tuple_(a.created_at, a.id) < tuple_(literal(when, UTCDateTime()), literal(last_id))
+                )
             rows = (
                 await conn.execute(
-                    select(a.payload)
+                    select(x.payload)
+                    .select_from(tables.archive.join(tables.archive_texts, x.id == a.id))
                     .where(*where)
                     .order_by(a.created_at.desc(), a.id.desc())
                     .limit(query.limit + 1)
@@ -300,7 +327,7 @@ class ArchiveStore(Section):
         a = tables.archive.c
         t = tables.archive_terms.c
         async with self.reader.connect() as conn:
-            where = _conditions(conn, query)
+            where = _conditions(conn, query, every=True)
             total = (
                 await conn.execute(select(func.count()).select_from(tables.archive).where(*where))
             ).scalar_one()
@@ -326,15 +353,20 @@ class ArchiveStore(Section):
     async def get(self, alert_id: str) -> ArchivedAlert | None:
         """One alert with its story, or None."""
         a = tables.archive.c
+        x = tables.archive_texts.c
+        both = tables.archive.join(tables.archive_texts, x.id == a.id)
         async with self.reader.connect() as conn:
             row = (
-                await conn.execute(select(a.payload, a.story_key, a.received_at).where(a.id == alert_id))
+                await conn.execute(
+                    select(x.payload, a.story_key, a.received_at).select_from(both).where(a.id == alert_id)
+                )
             ).one_or_none()
             if row is None:
                 return None
             story = (
                 await conn.execute(
-                    select(a.payload)
+                    select(x.payload)
+                    .select_from(both)
                     .where(a.story_key == row.story_key)
                     .order_by(a.created_at, a.id)
                     .limit(STORY_LIMIT)
@@ -383,18 +415,19 @@ class ArchiveStore(Section):
             old = list((await conn.execute(select(a.id).where(a.created_at < before))).scalars())
             for start in range(0, len(old), 500):
                 chunk = old[start : start + 500]
-                await conn.execute(
-                    delete(tables.archive_terms).where(tables.archive_terms.c.alert_id.in_(chunk))
-                )
-                await conn.execute(
-                    delete(tables.archive_audit).where(tables.archive_audit.c.alert_id.in_(chunk))
-                )
-                await conn.execute(delete(tables.archive).where(a.id.in_(chunk)))
-            if old and conn.dialect.name == "sqlite":
-                # One pass over the full-text table (its alert_id is not indexed) rather than one per chunk.
-                await conn.execute(
-                    text(
-                        "DELETE FROM notify_archive_fts WHERE alert_id NOT IN (SELECT id FROM notify_archive)"
+                if conn.dialect.name == "sqlite":
+                    await conn.execute(
+                        text(
+                            "DELETE FROM notify_archive_fts WHERE rowid IN "
+                            "(SELECT rowid FROM notify_archive WHERE id IN :ids)"
+                        ).bindparams(bindparam("ids", expanding=True)),
+                        {"ids": chunk},
                     )
-                )
+                for table, column in (
+                    (tables.archive_terms, tables.archive_terms.c.alert_id),
+                    (tables.archive_audit, tables.archive_audit.c.alert_id),
+                    (tables.archive_texts, tables.archive_texts.c.id),
+                    (tables.archive, a.id),
+                ):
+                    await conn.execute(delete(table).where(column.in_(chunk)))
         return len(old)

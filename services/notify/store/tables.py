@@ -150,7 +150,8 @@ feeds = Table(
 # filters. ``week`` (the Monday of the alert's ISO week, YYYY-MM-DD) is computed once at insert so the
 # counts per week are one GROUP BY on both databases. Full text lives outside this metadata because
 # each database has its own engine (migration 0004): SQLite's FTS5 table ``notify_archive_fts`` and on
-# PostgreSQL a GIN index over ``to_tsvector('simple', title || summary || evidence)``.
+# PostgreSQL a GIN index over ``to_tsvector('simple', title || summary || evidence)`` of
+# ``notify_archive_texts``.
 archive = Table(
     "notify_archive",
     metadata,
@@ -163,11 +164,6 @@ archive = Table(
     Column("event_type", String(16), nullable=False),
     Column("source", String(128), nullable=True),
     Column("language", String(8), nullable=True),
-    Column("title", Text, nullable=False),
-    Column("summary", Text, nullable=False),
-    Column("evidence", Text, nullable=False),  # the evidence snippets, one per line, for full text
-    Column("url", Text, nullable=True),
-    Column("payload", Text, nullable=False),  # the Alert as JSON, as consumed
     Column("received_at", UTCDateTime, nullable=False),
     Index("ix_notify_archive_created", "created_at", "id"),
     Index("ix_notify_archive_story", "story_key", "created_at"),
@@ -175,6 +171,21 @@ archive = Table(
     Index("ix_notify_archive_severity", "severity_rank", "created_at"),
     Index("ix_notify_archive_source", "source", "created_at"),
     Index("ix_notify_archive_received", "received_at"),
+    Index("ix_notify_archive_week", "week"),  # counts per week read the index, not the rows
+)
+
+# The archive's texts, apart from the narrow rows above: a query walks and filters narrow rows (about
+# 200 bytes each, 100,000 of them fit in memory) and reads the payload of the page's alerts only.
+# PostgreSQL's full-text index is on this table.
+archive_texts = Table(
+    "notify_archive_texts",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # the evidence snippets, one per line, for full text
+    Column("url", Text, nullable=True),
+    Column("payload", Text, nullable=False),  # the Alert as JSON, as consumed (bounded)
 )
 
 # The archive's multi-valued filters: one row per (alert, kind, value) with kind destination,

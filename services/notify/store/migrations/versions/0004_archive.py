@@ -33,11 +33,6 @@ def upgrade() -> None:
         sa.Column("event_type", sa.String(16), nullable=False),
         sa.Column("source", sa.String(128), nullable=True),
         sa.Column("language", sa.String(8), nullable=True),
-        sa.Column("title", sa.Text, nullable=False),
-        sa.Column("summary", sa.Text, nullable=False),
-        sa.Column("evidence", sa.Text, nullable=False),
-        sa.Column("url", sa.Text, nullable=True),
-        sa.Column("payload", sa.Text, nullable=False),
         sa.Column("received_at", UTCDateTime, nullable=False),
     )
     op.create_index("ix_notify_archive_created", "notify_archive", ["created_at", "id"])
@@ -46,6 +41,16 @@ def upgrade() -> None:
     op.create_index("ix_notify_archive_severity", "notify_archive", ["severity_rank", "created_at"])
     op.create_index("ix_notify_archive_source", "notify_archive", ["source", "created_at"])
     op.create_index("ix_notify_archive_received", "notify_archive", ["received_at"])
+    op.create_index("ix_notify_archive_week", "notify_archive", ["week"])
+    op.create_table(
+        "notify_archive_texts",
+        sa.Column("id", sa.String(300), primary_key=True),
+        sa.Column("title", sa.Text, nullable=False),
+        sa.Column("summary", sa.Text, nullable=False),
+        sa.Column("evidence", sa.Text, nullable=False),
+        sa.Column("url", sa.Text, nullable=True),
+        sa.Column("payload", sa.Text, nullable=False),
+    )
     op.create_table(
         "notify_archive_terms",
         sa.Column("alert_id", sa.String(300), primary_key=True),
@@ -73,13 +78,16 @@ def upgrade() -> None:
     op.create_index("ix_notify_archive_audit_at", "notify_archive_audit", ["at"])
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        # Folded case and accents (remove_diacritics 2) so 'uberwachung' finds 'Überwachung'.
+        # Folded case and accents (remove_diacritics 2) so 'uberwachung' finds 'Überwachung'. Its rowid is
+        # the notify_archive row's own rowid: a match is a list of rowids, compared without any lookup.
         op.execute(
             "CREATE VIRTUAL TABLE notify_archive_fts USING fts5("
-            "alert_id UNINDEXED, title, summary, evidence, tokenize = 'unicode61 remove_diacritics 2')"
+            "title, summary, evidence, tokenize = 'unicode61 remove_diacritics 2')"
         )
     elif dialect == "postgresql":
-        op.execute(f"CREATE INDEX ix_notify_archive_fulltext ON notify_archive USING gin (({PG_DOCUMENT}))")
+        op.execute(
+            f"CREATE INDEX ix_notify_archive_fulltext ON notify_archive_texts USING gin (({PG_DOCUMENT}))"
+        )
 
 
 def downgrade() -> None:
@@ -87,4 +95,5 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS notify_archive_fts")
     op.drop_table("notify_archive_audit")
     op.drop_table("notify_archive_terms")
+    op.drop_table("notify_archive_texts")
     op.drop_table("notify_archive")
