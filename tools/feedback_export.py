@@ -68,9 +68,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Dumper(yaml.SafeDumper):
+    """Text of several lines as a block (``|``), as the cases in tests/eval are written."""
+
+
+def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
 def render(cases: list[dict[str, Any]]) -> str:
     """The YAML file: the header telling what to do with it, then ``cases:``."""
-    body = yaml.safe_dump({"cases": cases}, allow_unicode=True, sort_keys=False, width=100)
+    body = yaml.dump({"cases": cases}, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100)
     return f"{HEADER}\n{body}"
 
 

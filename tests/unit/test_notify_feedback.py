@@ -214,3 +214,11 @@ def test_two_researchers_on_one_alert_give_two_ids() -> None:
         "feedback-news.tech_destination-news-1",
         "feedback-news.tech_destination-news-1-1",
     ]
+
+
+def test_a_licence_alert_without_its_facts_keeps_codes_and_destination() -> None:
+    alert = licence_alert().model_copy(update={"licence": None, "control_codes": ["5A001.j"]})
+    case = eval_case(alert, Judgement(False, "old_news", None))
+    assert case["pattern"] == "licence"
+    assert case["licence"] == {"items": [{"control_code": "5A001.j"}], "destination_country": "AE"}
+    assert case["expect"] == {"alert": False}

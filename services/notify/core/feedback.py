@@ -136,6 +136,13 @@ def _licence(facts: LicenceFacts) -> dict[str, Any]:
     return licence
 
 
+def _bare_licence(alert: Alert) -> dict[str, Any]:
+    licence: dict[str, Any] = {"items": [{"control_code": code} for code in alert.control_codes]}
+    if len(alert.destinations) == 1:
+        licence["destination_country"] = alert.destinations[0]
+    return licence
+
+
 def eval_case(alert: Alert, judgement: Judgement, owner_index: int = 0) -> dict[str, Any]:
     """The eval case (``tests/eval`` form) a judgement suggests: a draft, marked as such in ``why``.
 
@@ -151,6 +158,10 @@ def eval_case(alert: Alert, judgement: Judgement, owner_index: int = 0) -> dict[
     if alert.licence is not None:
         case["pattern"] = "licence"
         case["licence"] = _licence(alert.licence)
+    elif alert.event_type == "licence_record":
+        # From a matcher older than LicenceFacts: the codes and the destination are all there is.
+        case["pattern"] = "licence"
+        case["licence"] = _bare_licence(alert)
     else:
         case["news"] = _news(alert)
     case["expect"] = _expect(alert, judgement)
