@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         "parse-only baselines (exportwatch bench-ingest --help)",
     )
     sub.add_parser(
+        "bench-archive",
+        add_help=False,
+        help="alert archive benchmark: filtered pages and counts over 100,000 alerts on SQLite or "
+        "PostgreSQL against the 200 ms target (exportwatch bench-archive --help)",
+    )
+    sub.add_parser(
         "load",
         add_help=False,
         help="load harness: events through the whole pipeline against a raw aiokafka ceiling, every event "
@@ -167,6 +173,7 @@ _OWN_OPTIONS = {
     "bench": ("tools.bench_match", "main"),
     "notify": ("services.notify.admin", "main"),  # operator tools on the notify database
     "bench-ingest": ("tools.bench_ingest", "main"),
+    "bench-archive": ("tools.bench_archive", "main"),
     "load": ("tools.loadtest", "main"),
 }
 
