@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         "file (exportwatch notify --help)",
     )
     sub.add_parser(
+        "screenshots",
+        add_help=False,
+        help="PNG pictures of the researchers' console, seeded with the bundled alerts "
+        "(exportwatch screenshots --help)",
+    )
+    sub.add_parser(
         "topics",
         help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit (2 when no broker answers within "
         "EXPORTWATCH_KAFKA_START_TIMEOUT_SECONDS)",
@@ -168,6 +174,7 @@ _OWN_OPTIONS = {
     "notify": ("services.notify.admin", "main"),  # operator tools on the notify database
     "bench-ingest": ("tools.bench_ingest", "main"),
     "load": ("tools.loadtest", "main"),
+    "screenshots": ("tools.screenshots", "main"),  # the console in chromium, saved as PNG
 }
 
 
