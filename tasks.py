@@ -149,17 +149,17 @@ AXE_FILES = {"package/axe.min.js": "axe.min.js", "package/LICENSE": "LICENSE"}
 REGISTRY = "https://registry.npmjs.org"
 
 
-def ensure_axe_core(target: Path = AXE_DIR, version: str = AXE_VERSION) -> bool:
+def ensure_axe_core(target: Path = AXE_DIR, version: str = AXE_VERSION, registry: str = REGISTRY) -> bool:
     """Put axe.min.js (and its LICENSE) of axe-core ``version`` in ``target``, unless already there.
     True when it is there; otherwise says why, and the accessibility tests fail naming it."""
     if (target / "axe.min.js").is_file():
         return True
     print(f"fetching axe-core {version} from the npm registry (for the accessibility tests) ...", flush=True)
     try:
-        with urllib.request.urlopen(f"{REGISTRY}/axe-core/{version}", timeout=30) as answer:  # noqa: S310
+        with urllib.request.urlopen(f"{registry}/axe-core/{version}", timeout=30) as answer:  # noqa: S310
             dist = json.load(answer)["dist"]
         tarball, integrity = str(dist["tarball"]), str(dist["integrity"])
-        if not tarball.startswith(f"{REGISTRY}/") or not integrity.startswith("sha512-"):
+        if not tarball.startswith(f"{registry}/") or not integrity.startswith("sha512-"):
             raise ValueError(f"unexpected tarball {tarball!r} or integrity {integrity[:16]!r}")
         with urllib.request.urlopen(tarball, timeout=60) as answer:  # noqa: S310 - the registry's own URL
             data = answer.read()
@@ -169,7 +169,7 @@ def ensure_axe_core(target: Path = AXE_DIR, version: str = AXE_VERSION) -> bool:
         _extract_axe(data, target)
     except (OSError, ValueError, KeyError, tarfile.TarError) as exc:
         print(
-            f"could not fetch axe-core {version} from {REGISTRY} ({exc}); the accessibility tests in "
+            f"could not fetch axe-core {version} from {registry} ({exc}); the accessibility tests in "
             f"tests/browser will fail until {target / 'axe.min.js'} exists",
             file=sys.stderr,
             flush=True,
