@@ -161,7 +161,10 @@ def seeded_console(
     with contextlib.ExitStack() as stack:
         if broker is None:
             broker = EmbeddedBroker(partitions=1, log_path=workdir / "tansu.log")
-            run_async(broker.start())
+            # The process is started from this thread: it gets SIGTERM when the thread that started it
+            # ends (tools/processes.py), and run_async's worker thread ends at once.
+            broker.start_process()
+            run_async(broker.ready())
             stack.callback(broker.stop)
         port = free_port()
         database_url = f"sqlite:///{workdir / 'notify.db'}"
