@@ -66,8 +66,8 @@ def launch(playwright: Playwright, executable: str) -> Browser:
 def sign_in(page: Page, base_url: str, token: str) -> None:
     """Sign in to the console with an API token through its form, as a researcher does."""
     page.goto(f"{base_url}/signin")
-    page.get_by_label("API token", exact=False).fill(token)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("Your API token").fill(token)
+    page.locator("#signin").click()
     page.wait_for_load_state("load")
 
 

@@ -14,21 +14,44 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
+import httpx
+
 from tools.browser import DESKTOP, PHONE, NoChromium, chromium_path, launch, save_screenshot, sign_in
 from tools.console_stack import ConsoleStartError, SeededConsole, seeded_console, wait_archived
 
 RESEARCHER = "amnesty"
+# What the researcher has made before the pictures are taken, so the pages show a row each rather
+# than "nothing yet". The webhook points at a closed local port: only a test send would go there.
+EXAMPLE_SUBSCRIPTION = {
+    "name": "Spyware sold to Egypt",
+    "filters": {"destinations": ["EG"], "technologies": ["spyware"]},
+    "channel": {"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "example-signing-key-0123"},
+}
+EXAMPLE_SILENCE = {
+    "filters": {"technologies": ["video-surveillance"]},
+    "duration": "3d",
+    "comment": "Conference week: camera stories are followed by the Tajikistan team",
+}
 
 
 def pages(console: SeededConsole) -> dict[str, str]:
     """The file name (without .png) and the path of each main page."""
     newest = console.alerts[0].id if console.alerts else ""
     return {
-        "alerts": "/",
+        "alerts": "/?q=Predator",  # a search a researcher makes: the list, its counts and chart
         "alert": f"/alerts/{quote(newest, safe='')}",
         "subscriptions": "/subscriptions",
         "silences": "/silences",
     }
+
+
+def furnish(console: SeededConsole) -> None:
+    """The example subscription and silence, made through the API with the researcher's token."""
+    headers = {"Authorization": f"Bearer {console.tokens[RESEARCHER]}"}
+    for path, body in (("/v1/subscriptions", EXAMPLE_SUBSCRIPTION), ("/v1/silences", EXAMPLE_SILENCE)):
+        answer = httpx.post(f"{console.url}{path}", json=body, headers=headers, timeout=10)
+        if answer.status_code != 201:
+            raise ConsoleStartError(f"POST {path} answered {answer.status_code}: {answer.text[:500]}")
 
 
 def take(console: SeededConsole, executable: str, out: Path) -> list[Path]:
@@ -41,14 +64,16 @@ def take(console: SeededConsole, executable: str, out: Path) -> list[Path]:
         try:
             for suffix, options, wanted in (
                 ("", DESKTOP, pages(console)),
-                ("-phone", PHONE, {"alerts": "/"}),
+                ("-phone", {**PHONE, "device_scale_factor": 2}, {"alerts": "/"}),
             ):
                 context = browser.new_context(**options)
                 page = context.new_page()
                 sign_in(page, console.url, console.tokens[RESEARCHER])
                 for name, path in wanted.items():
                     page.goto(f"{console.url}{path}")
-                    written.append(save_screenshot(page, out / f"{name}{suffix}.png"))
+                    # On a phone the whole list is very long: its first screen is enough.
+                    whole = not suffix
+                    written.append(save_screenshot(page, out / f"{name}{suffix}.png", full_page=whole))
                 context.close()
         finally:
             browser.close()
@@ -73,6 +98,7 @@ def main(argv: Sequence[str]) -> int:
         try:
             with seeded_console(Path(workdir)) as console:
                 wait_archived(console, len(console.alerts))
+                furnish(console)
                 written = take(console, executable, args.out)
         except ConsoleStartError as exc:
             print(f"exportwatch screenshots: the console could not be started: {exc}", file=sys.stderr)

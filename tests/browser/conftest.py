@@ -50,6 +50,7 @@ def _page(
     browser: Browser, options: dict[str, object], request: pytest.FixtureRequest, shots: Path
 ) -> Iterator[Page]:
     context = browser.new_context(**options)  # type: ignore[arg-type]
+    context.set_default_timeout(10_000)  # a missing element fails in seconds, not half a minute
     page = context.new_page()
     yield page
     report = getattr(request.node, "rep_call", None)
@@ -69,6 +70,18 @@ def page(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path) -> It
 def phone(browser: Browser, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Page]:
     """A phone-sized page (390 x 844 CSS pixels, touch) in a context of its own."""
     yield from _page(browser, PHONE, request, tmp_path)
+
+
+@pytest.fixture
+def browser_page_pair(
+    browser: Browser, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Page, Page]]:
+    """Two desktop pages with separate cookies: two researchers signed in side by side."""
+    first = _page(browser, DESKTOP, request, tmp_path / "first")
+    second = _page(browser, DESKTOP, request, tmp_path / "second")
+    yield next(first), next(second)
+    for pages in (first, second):
+        next(pages, None)
 
 
 @pytest.hookimpl(hookwrapper=True)
