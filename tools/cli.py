@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         "parse-only baselines (exportwatch bench-ingest --help)",
     )
     sub.add_parser(
+        "bench-archive",
+        add_help=False,
+        help="alert archive benchmark: filtered pages and counts over 100,000 alerts on SQLite or "
+        "PostgreSQL against the 200 ms target (exportwatch bench-archive --help)",
+    )
+    sub.add_parser(
         "load",
         add_help=False,
         help="load harness: events through the whole pipeline against a raw aiokafka ceiling, every event "
@@ -174,6 +180,7 @@ _OWN_OPTIONS = {
     "screenshots": ("tools.screenshots", "main"),  # the console in chromium, saved as PNG
     "notify": ("services.notify.admin", "main"),  # operator tools on the notify database
     "bench-ingest": ("tools.bench_ingest", "main"),
+    "bench-archive": ("tools.bench_archive", "main"),
     "load": ("tools.loadtest", "main"),
 }
 

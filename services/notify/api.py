@@ -1,6 +1,6 @@
-"""The subscriptions API: ``/v1/subscriptions``, ``/v1/silences``, ``/v1/dead`` and ``/v1/tokens``,
-behind bearer tokens; the routes of each resource are in ``services/notify/routes/``, refusals are
-problem details (``services/common/httpapi.py``).
+"""The subscriptions API: ``/v1/subscriptions``, ``/v1/silences``, ``/v1/dead``, ``/v1/tokens`` and
+``/v1/alerts``, behind bearer tokens; the routes of each resource are in ``services/notify/routes/``,
+refusals are problem details (``services/common/httpapi.py``).
 
 Each token belongs to an owner, who sees and changes only their own subscriptions and silences; the
 admin token (``EXPORTWATCH_NOTIFY_ADMIN_TOKEN``) sees everything. Someone else's subscription answers
@@ -29,6 +29,7 @@ from services.notify.core.model import DEFAULT_MAX_RECIPIENTS, known_ids
 from services.notify.core.ratelimit import Pace
 from services.notify.core.vocabulary import Vocabulary
 from services.notify.dispatcher import Dispatcher
+from services.notify.routes.alerts import AlertRoutes
 from services.notify.routes.base import HIDDEN, MAX_BODY, Caller
 from services.notify.routes.deliveries import DeliveryRoutes, test_alert
 from services.notify.routes.silences import SilenceRoutes
@@ -44,7 +45,7 @@ SHARED = Vocabulary.shared()
 TEST_SENDS_BURST = 3  # test sends an owner may ask for back to back, within the hourly rate
 
 
-class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes):
+class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertRoutes):
     def __init__(
         self,
         store: NotifyStore,
@@ -63,6 +64,7 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes):
         self.admin_token = admin_token.get_secret_value() if admin_token else None
         self.clock = clock
         self.known_ids = known_ids(vocabulary, max_recipients)  # ids filters may name
+        self.vocabulary = vocabulary  # ids the archive's query filters may name
         # Test sends go out at once to recipients the owner chose: paced per owner, refused beyond. The
         # pace is kept in the database, shared by every replica (SendPacingStore.reserve).
         self.test_sends_per_hour = test_sends_per_hour
@@ -124,4 +126,6 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes):
             Route("/v1/silences/{id}", r(self.expire_silence), methods=["DELETE"]),
             Route("/v1/dead", r(self.list_dead), methods=["GET"]),
             Route("/v1/tokens", r(self.create_token), methods=["POST"]),
+            Route("/v1/alerts", r(self.list_alerts), methods=["GET"]),
+            Route("/v1/alerts/{id}", r(self.get_alert), methods=["GET"]),
         ]

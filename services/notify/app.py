@@ -120,6 +120,14 @@ def smtp_server(settings: NotifySettings) -> SmtpServer | None:
     )
 
 
+async def _forget_archive(store: NotifyStore, days: int) -> None:
+    """Archive retention (EXPORTWATCH_NOTIFY_ARCHIVE_DAYS), applied with the hourly purge; 0 keeps all."""
+    if days:
+        removed = await store.archive.forget(utcnow() - dt.timedelta(days=days))
+        if removed:
+            log.info("old archived alerts forgotten", extra={"removed": removed})
+
+
 def create_service(settings: NotifySettings | None = None) -> Service:
     settings = settings or NotifySettings()
     # Fail at construction, before anything starts, when the configuration is wrong (a subscriptions
@@ -241,6 +249,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
                     if removed:
                         log.info("old notifications forgotten", extra={"removed": removed})
                     await store.test_sends.forget_idle(utcnow())
+                    await _forget_archive(store, settings.archive_days)
             await asyncio.sleep(5)
 
     async def close() -> None:

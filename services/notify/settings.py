@@ -124,6 +124,12 @@ class NotifySettings(ServiceSettings):
     retention_days: float = Field(
         default=30.0, gt=0, description="Finished notifications and their dedup keys are kept this long."
     )
+    archive_days: int = Field(
+        default=0,
+        ge=0,
+        description="Archived alerts (GET /v1/alerts, the console) are kept this many days after they "
+        "were made; 0 keeps them forever.",
+    )
     cloudevents_source: str = Field(default="urn:exportwatch:notify", description="CloudEvents `source`.")
     smtp_host: str | None = Field(default=None, description="Mail server; e-mail subscriptions need it.")
     smtp_port: int = Field(default=587, ge=1, le=65535, description="Port of the mail server.")

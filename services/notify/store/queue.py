@@ -21,9 +21,11 @@ from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import Alert
+from schemas.bounds import bound_alert
 from services.common.db import Section, dialect_insert, uncancellable
 from services.notify.core.planning import Target, joins
 from services.notify.store import tables
+from services.notify.store.archive import ArchiveStore, keep_audit
 from services.notify.store.common import FINAL, PENDING, new_id
 from services.notify.store.records import Claim, DeadNotification, Intake, IntakeResult, Pending
 
@@ -51,6 +53,7 @@ class DeliveryQueue(Section):
             ]
             if routed:
                 await conn.execute(insert_alert, routed)
+            await ArchiveStore(self.store).add(conn, [bound_alert(i.alert) for i in intakes], now)
             for intake in intakes:
                 for target in intake.targets:
                     status = "silenced" if target.silence_id else "queued"
@@ -422,9 +425,12 @@ class DeliveryQueue(Section):
             )
             for start in range(0, len(old), 500):
                 chunk = old[start : start + 500]
+                await keep_audit(conn, d.notification_id.in_(chunk))
                 await conn.execute(delete(tables.deliveries).where(d.notification_id.in_(chunk)))
                 await conn.execute(delete(tables.notifications).where(n.id.in_(chunk)))
-            await conn.execute(delete(tables.deliveries).where(d.status == "silenced", d.created_at < before))
+            silenced = and_(d.status == "silenced", d.created_at < before)
+            await keep_audit(conn, silenced)
+            await conn.execute(delete(tables.deliveries).where(silenced))
             await conn.execute(
                 delete(tables.alerts).where(
                     a.received_at < before, ~select(d.alert_id).where(d.alert_id == a.id).exists()

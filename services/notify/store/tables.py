@@ -145,3 +145,76 @@ feeds = Table(
     Column("owner", String(128), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# The alert archive (issue 19): every alert notify consumed, routed or not, queried newest first under
+# filters. ``week`` (the Monday of the alert's ISO week, YYYY-MM-DD) is computed once at insert so the
+# counts per week are one GROUP BY on both databases. Full text lives outside this metadata because
+# each database has its own engine (migration 0004): SQLite's FTS5 table ``notify_archive_fts`` and on
+# PostgreSQL a GIN index over ``to_tsvector('simple', title || summary || evidence)`` of
+# ``notify_archive_texts``.
+archive = Table(
+    "notify_archive",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("story_key", String(320), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("week", String(10), nullable=False),
+    Column("severity_rank", Integer, nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("source", String(128), nullable=True),
+    Column("language", String(8), nullable=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_notify_archive_created", "created_at", "id"),
+    Index("ix_notify_archive_story", "story_key", "created_at"),
+    Index("ix_notify_archive_rule", "rule", "created_at"),
+    Index("ix_notify_archive_severity", "severity_rank", "created_at"),
+    Index("ix_notify_archive_source", "source", "created_at"),
+    Index("ix_notify_archive_received", "received_at"),
+    Index("ix_notify_archive_week", "week"),  # counts per week read the index, not the rows
+)
+
+# The archive's texts, apart from the narrow rows above: a query walks and filters narrow rows (about
+# 200 bytes each, 100,000 of them fit in memory) and reads the payload of the page's alerts only.
+# PostgreSQL's full-text index is on this table.
+archive_texts = Table(
+    "notify_archive_texts",
+    metadata,
+    Column("id", String(300), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("evidence", Text, nullable=False),  # the evidence snippets, one per line, for full text
+    Column("url", Text, nullable=True),
+    Column("payload", Text, nullable=False),  # the Alert as JSON, as consumed (bounded)
+)
+
+# The archive's multi-valued filters: one row per (alert, kind, value) with kind destination,
+# technology, vendor or control_code. ``created_at`` is copied so a filter on one value walks its index
+# newest first without touching the archive table.
+archive_terms = Table(
+    "notify_archive_terms",
+    metadata,
+    Column("alert_id", String(300), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("value", String(128), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_notify_archive_terms_lookup", "kind", "value", "created_at", "alert_id"),
+)
+
+# Who was told, once the hourly purge has forgotten the notifications and deliveries themselves: one
+# compact row per (alert, subscription), written by the purge just before it deletes them. Live
+# outcomes are read from the queue tables; purged ones from here.
+archive_audit = Table(
+    "notify_archive_audit",
+    metadata,
+    Column("alert_id", String(300), primary_key=True),
+    Column("subscription_id", String(128), primary_key=True),
+    Column("owner", String(128), nullable=False),
+    Column("subscription_name", Text, nullable=True),
+    Column("channel", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("detail", Text, nullable=True),
+    Index("ix_notify_archive_audit_at", "at"),
+)
