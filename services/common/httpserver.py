@@ -10,6 +10,8 @@ connection is closed (an application waiting for the body sees the client gone).
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 from dataclasses import dataclass
 
 import uvicorn
@@ -88,11 +90,39 @@ class GuardedH11Protocol(H11Protocol):
         self.transport.close()
 
 
+# A personal feed's URL is its key (notify's /feeds/<secret>.atom): never written to a log as it is.
+_FEED_SECRET = re.compile(r"/feeds/[^/?#\s\"]+\.atom")
+FEED_PLACEHOLDER = "/feeds/(secret).atom"
+
+
+def redact_paths(text: str) -> str:
+    return _FEED_SECRET.sub(FEED_PLACEHOLDER, text)
+
+
+class RedactSecretPaths(logging.Filter):
+    """Rewrites the feed secrets out of uvicorn's access records (its arguments hold the path)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact_paths(a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact_paths(record.msg)
+        return True
+
+
+_ACCESS_FILTER = RedactSecretPaths()
+
+
 def guarded_protocol(limits: HttpLimits) -> type[H11Protocol]:
     return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
 
 
 def server_config(app: object, host: str, port: int, limits: HttpLimits) -> uvicorn.Config:
+    # The access log is off by default (uvicorn.access at WARNING, services/common/logging.py); should
+    # an operator turn it on, the feed secrets stay out of it.
+    access = logging.getLogger("uvicorn.access")
+    if _ACCESS_FILTER not in access.filters:
+        access.addFilter(_ACCESS_FILTER)
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,

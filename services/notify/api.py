@@ -32,6 +32,7 @@ from services.notify.dispatcher import Dispatcher
 from services.notify.routes.alerts import AlertRoutes
 from services.notify.routes.base import HIDDEN, MAX_BODY, Caller
 from services.notify.routes.deliveries import DeliveryRoutes, test_alert
+from services.notify.routes.exports import ExportRoutes
 from services.notify.routes.silences import SilenceRoutes
 from services.notify.routes.subscriptions import SubscriptionRoutes
 from services.notify.routes.tokens import TokenRoutes
@@ -45,7 +46,7 @@ SHARED = Vocabulary.shared()
 TEST_SENDS_BURST = 3  # test sends an owner may ask for back to back, within the hourly rate
 
 
-class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertRoutes):
+class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertRoutes, ExportRoutes):
     def __init__(
         self,
         store: NotifyStore,
@@ -110,7 +111,9 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertR
     def routes(self) -> list[BaseRoute]:
         self._routes = self._own_routes()
         catch_all = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-        return [*self._routes, Route("/v1/{rest:path}", self.no_route, methods=catch_all)]
+        # The personal feeds are outside /v1: their secret URL is the key, no bearer token.
+        feeds = Route("/feeds/{secret}.atom", self.personal_feed, methods=["GET"])
+        return [*self._routes, Route("/v1/{rest:path}", self.no_route, methods=catch_all), feeds]
 
     def _own_routes(self) -> list[BaseRoute]:
         r = self.route
@@ -128,4 +131,8 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertR
             Route("/v1/tokens", r(self.create_token), methods=["POST"]),
             Route("/v1/alerts", r(self.list_alerts), methods=["GET"]),
             Route("/v1/alerts/{id}", r(self.get_alert), methods=["GET"]),
+            Route("/v1/alerts.csv", r(self.alerts_csv), methods=["GET"]),
+            Route("/v1/alerts.atom", r(self.alerts_atom), methods=["GET"]),
+            Route("/v1/subscriptions/{id}/feed", r(self.create_feed), methods=["POST"]),
+            Route("/v1/subscriptions/{id}/feed", r(self.revoke_feed), methods=["DELETE"]),
         ]

@@ -101,7 +101,13 @@ class SubscriptionRoutes(ApiBase):
 
     async def get_subscription(self, request: Request, caller: Caller) -> Response:
         sub = await self._own_subscription(caller, request.path_params["id"])
-        return JSONResponse(public_view(sub))
+        view = public_view(sub)
+        # Whether a personal feed URL exists (never the URL: it is shown once, when made).
+        feed = next(
+            (f for f in await self.store.feeds.of_owner(sub.owner) if f.subscription_id == sub.id), None
+        )
+        view["feed_url_since"] = feed.created_at.isoformat() if feed is not None else None
+        return JSONResponse(view)
 
     async def change_subscription(self, request: Request, caller: Caller) -> Response:
         sub = await self._own_subscription(caller, request.path_params["id"])

@@ -90,6 +90,8 @@ class SubscriptionStore(Section):
                 delete(tables.subscriptions).where(tables.subscriptions.c.id == subscription_id)
             )
             await cancel_pending(conn, [subscription_id], now, "subscription deleted")
+            # Its personal feed goes with it: the secret URL must not outlive what it shows.
+            await conn.execute(delete(tables.feeds).where(tables.feeds.c.subscription_id == subscription_id))
         return bool(result.rowcount)
 
     @uncancellable
