@@ -224,3 +224,42 @@ VENDORS: Final[Mapping[str, str]] = MappingProxyType(
     }
 )
 """Vendor id (a slug) -> name (shared domain section 5)."""
+
+# Control-list codes in plain words, for readers of a licence (notify's console): the codes of the
+# shared domain's surveillance categories, their parents, and the common ones that are not surveillance.
+# Looked up by longest prefix of the canonical code (``describe_control_code``).
+CONTROL_CODES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "4A005": "Systems that make, run or deliver intrusion software (spyware)",
+        "4D004": "Intrusion software itself: software to break into phones or computers",
+        "4E001": "Computer technology; may include know-how for intrusion software",
+        "4E001.c": "Know-how for making intrusion software",
+        "5A001": "Telecommunications equipment; only some of it is for surveillance",
+        "5A001.f": "Mobile phone interception or jamming equipment, such as IMSI catchers",
+        "5A001.j": "Systems that monitor internet traffic of a whole network (IP surveillance)",
+        "5D001": "Telecommunications software; only some of it is for surveillance",
+        "5D001.e": "Software for monitoring internet traffic of a whole network",
+        "5E001": "Telecommunications know-how; only some of it is for surveillance",
+        "5A002": "Ordinary encryption equipment (not surveillance on its own)",
+        "5D002": "Ordinary encryption software (not surveillance on its own)",
+        "5D002.a.3.b": "Software to pull data from locked phones or computers",
+        "5D002.c.3.b": "Software with a feature to pull data from locked phones or computers",
+        "5E002": "Ordinary encryption know-how (not surveillance on its own)",
+        "5A004": "Equipment to defeat or get around information security",
+        "5A004.a": "Code-breaking (cryptanalysis) equipment",
+        "5A004.b": "Equipment to pull data from locked phones or computers (forensics)",
+        "5D980": "Intrusion software controlled by the United States",
+        "END USE": "No listed code: licensed because of what the buyer may use it for (catch-all)",
+    }
+)
+
+
+def describe_control_code(code: str) -> str | None:
+    """The plain description of a control code (its longest listed prefix), or None."""
+    key = code.strip().upper()
+    best: str | None = None
+    for known in CONTROL_CODES:
+        upper = known.upper()
+        if (key == upper or key.startswith(upper + ".")) and (best is None or len(known) > len(best)):
+            best = known
+    return CONTROL_CODES[best] if best else None

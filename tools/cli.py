@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
         "file (exportwatch notify --help)",
     )
     sub.add_parser(
+        "feedback",
+        add_help=False,
+        help="researchers' feedback on alerts as draft eval cases (exportwatch feedback export --help)",
+    )
+    sub.add_parser(
         "topics",
         help="create the topics on EXPORTWATCH_KAFKA_BOOTSTRAP and exit (2 when no broker answers within "
         "EXPORTWATCH_KAFKA_START_TIMEOUT_SECONDS)",
@@ -182,6 +187,7 @@ _OWN_OPTIONS = {
     "bench-ingest": ("tools.bench_ingest", "main"),
     "bench-archive": ("tools.bench_archive", "main"),
     "load": ("tools.loadtest", "main"),
+    "feedback": ("tools.feedback_export", "main"),  # judged alerts as draft eval cases
 }
 
 

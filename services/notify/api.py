@@ -33,6 +33,7 @@ from services.notify.routes.alerts import AlertRoutes
 from services.notify.routes.base import HIDDEN, MAX_BODY, Caller
 from services.notify.routes.deliveries import DeliveryRoutes, test_alert
 from services.notify.routes.exports import ExportRoutes
+from services.notify.routes.feedback import FeedbackRoutes
 from services.notify.routes.silences import SilenceRoutes
 from services.notify.routes.subscriptions import SubscriptionRoutes
 from services.notify.routes.tokens import TokenRoutes
@@ -46,7 +47,9 @@ SHARED = Vocabulary.shared()
 TEST_SENDS_BURST = 3  # test sends an owner may ask for back to back, within the hourly rate
 
 
-class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertRoutes, ExportRoutes):
+class Api(
+    SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertRoutes, FeedbackRoutes, ExportRoutes
+):
     def __init__(
         self,
         store: NotifyStore,
@@ -129,10 +132,14 @@ class Api(SubscriptionRoutes, SilenceRoutes, DeliveryRoutes, TokenRoutes, AlertR
             Route("/v1/silences/{id}", r(self.expire_silence), methods=["DELETE"]),
             Route("/v1/dead", r(self.list_dead), methods=["GET"]),
             Route("/v1/tokens", r(self.create_token), methods=["POST"]),
-            Route("/v1/alerts", r(self.list_alerts), methods=["GET"]),
-            Route("/v1/alerts/{id}", r(self.get_alert), methods=["GET"]),
             Route("/v1/alerts.csv", r(self.alerts_csv), methods=["GET"]),
             Route("/v1/alerts.atom", r(self.alerts_atom), methods=["GET"]),
             Route("/v1/subscriptions/{id}/feed", r(self.create_feed), methods=["POST"]),
             Route("/v1/subscriptions/{id}/feed", r(self.revoke_feed), methods=["DELETE"]),
+            Route("/v1/alerts", r(self.list_alerts), methods=["GET"]),
+            Route("/v1/alerts/{id}", r(self.get_alert), methods=["GET"]),
+            Route("/v1/alerts/{id:path}/feedback", r(self.put_feedback), methods=["PUT"]),
+            Route("/v1/alerts/{id:path}/feedback", r(self.get_feedback), methods=["GET"]),
+            Route("/v1/alerts/{id:path}/feedback", r(self.delete_feedback), methods=["DELETE"]),
+            Route("/v1/feedback", r(self.list_feedback), methods=["GET"]),
         ]

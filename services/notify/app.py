@@ -3,7 +3,7 @@
 Two halves meet in the database: the Kafka consumer (``intake``) records (alert, subscription) pairs
 under a unique key before committing offsets, and the ``dispatcher`` claims due notifications, sends
 them, retries with backoff and dead-letters what keeps failing. The HTTP port serves the subscriptions
-API besides /metrics and /healthz.
+API and the researchers' console (``services/notify/console/``) besides /metrics and /healthz.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import httpx
 
@@ -27,6 +29,7 @@ from services.common.runtime import Service, make_broker, make_publisher
 from services.notify.api import Api
 from services.notify.channels import channel_rates
 from services.notify.channels.base import ChannelContext, SmtpServer, utcnow
+from services.notify.console.routes import Console, ConsoleOptions
 from services.notify.core.model import Subscription
 from services.notify.core.retry import RetryPolicy
 from services.notify.core.subscriptions_file import SubscriptionsFileError, load_subscriptions
@@ -38,6 +41,7 @@ from services.notify.store.repository import NotifyStore
 
 log = logging.getLogger("exportwatch.notify")
 SERVICE = "notify"
+FEEDBACK_REFRESH_SECONDS = 120  # how often the feedback gauges are read again from the database
 BUILTIN_OWNER = "operator"
 CONSUMES = Consumes(
     (topics.ALERTS,),
@@ -120,12 +124,46 @@ def smtp_server(settings: NotifySettings) -> SmtpServer | None:
     )
 
 
+def console_options(settings: NotifySettings) -> ConsoleOptions:
+    return ConsoleOptions(
+        session_hours=settings.console_session_hours,
+        trust_forwarded_proto=settings.console_trust_forwarded_proto,
+        signin_attempts_per_minute=settings.console_signin_attempts_per_minute,
+    )
+
+
 async def _forget_archive(store: NotifyStore, days: int) -> None:
     """Archive retention (EXPORTWATCH_NOTIFY_ARCHIVE_DAYS), applied with the hourly purge; 0 keeps all."""
     if days:
         removed = await store.archive.forget(utcnow() - dt.timedelta(days=days))
         if removed:
             log.info("old archived alerts forgotten", extra={"removed": removed})
+
+
+async def _forget_stale(store: NotifyStore, archive_days: int) -> None:
+    """With the hourly purge: the console's expired sign-ins, and archived alerts past their retention."""
+    await store.sessions.purge(utcnow())
+    await _forget_archive(store, archive_days)
+
+
+def feedback_gauges(
+    store: NotifyStore, metrics: NotifyMetrics, api: Api
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Keep the feedback gauges equal to the database's counts: after every change made through
+    ``api`` and, in the background job returned, at start and every few minutes (judgements made on
+    other replicas). Read from the database, not counted in memory, so every replica agrees."""
+
+    async def refresh() -> None:
+        metrics.set_feedback(await store.feedback.counts())
+
+    async def watch() -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                await refresh()
+            await asyncio.sleep(FEEDBACK_REFRESH_SECONDS)
+
+    api.feedback_changed = refresh
+    return watch
 
 
 def create_service(settings: NotifySettings | None = None) -> Service:
@@ -206,7 +244,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         publisher=publisher,
         broker=broker,
         registry=registry,
-        routes=api.routes(),
+        routes=[*api.routes(), *Console(api, settings.vocabulary(), console_options(settings)).routes()],
         health=health,
     )
     service.state.update(store=store, dispatcher=dispatcher, metrics=metrics)
@@ -249,7 +287,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
                     if removed:
                         log.info("old notifications forgotten", extra={"removed": removed})
                     await store.test_sends.forget_idle(utcnow())
-                    await _forget_archive(store, settings.archive_days)
+                    await _forget_stale(store, settings.archive_days)
             await asyncio.sleep(5)
 
     async def close() -> None:
@@ -258,6 +296,6 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         await store.close()
 
     service.on_start.append(open_store)
-    service.background.extend([dispatcher.run, watch_queue, track_lag])
+    service.background.extend([dispatcher.run, watch_queue, track_lag, feedback_gauges(store, metrics, api)])
     service.on_stop.append(close)
     return service

@@ -3,9 +3,12 @@ reason): never a subscription id, URL or address."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.notify.channels.base import Reason
+from services.notify.core.feedback import label_language, label_rule, precision
 from services.notify.core.model import CHANNEL_TYPES
 
 INTAKE_OUTCOMES = ("queued", "silenced", "duplicate")
@@ -93,6 +96,21 @@ class NotifyMetrics:
             "How long the oldest notification waiting to be sent has been due (0 when none is late).",
             registry=registry,
         )
+        self.feedback_precision = Gauge(
+            "exportwatch_notify_feedback_precision",
+            "Precision as researchers see it: the share of judged alerts they marked relevant, by rule "
+            "and article language (unknown for licences); absent until someone judged one.",
+            ["rule", "language"],
+            registry=registry,
+        )
+        self.feedback = Gauge(
+            "exportwatch_notify_feedback_judgements",
+            "Researchers' judgements of alerts held in the database (a gauge: one can be withdrawn), by "
+            "rule, language and verdict "
+            "(relevant or not_relevant); a withdrawn or changed judgement moves or leaves the count.",
+            ["rule", "language", "verdict"],
+            registry=registry,
+        )
         for channel in CHANNEL_TYPES:
             for outcome in INTAKE_OUTCOMES:
                 self.deliveries.labels(channel=channel, outcome=outcome)
@@ -108,3 +126,18 @@ class NotifyMetrics:
             self.alerts.labels(outcome=outcome)
         for state in QUEUE_STATES:
             self.queue.labels(state=state)
+
+    def set_feedback(self, counts: Mapping[tuple[str, str | None, bool], int]) -> None:
+        """The feedback gauges from the database's counts (``FeedbackStore.counts``): every series
+        replaced, so one gone from the database (a withdrawn judgement) is gone here too."""
+        labelled: dict[tuple[str, str, bool], int] = {}
+        for (rule, language, relevant), n in counts.items():
+            key = (label_rule(rule), label_language(language), relevant)
+            labelled[key] = labelled.get(key, 0) + n
+        self.feedback.clear()
+        self.feedback_precision.clear()
+        for (rule, language, relevant), n in labelled.items():
+            verdict = "relevant" if relevant else "not_relevant"
+            self.feedback.labels(rule=rule, language=language, verdict=verdict).set(n)
+        for (rule, language), value in precision(labelled).items():
+            self.feedback_precision.labels(rule=rule, language=language).set(value)

@@ -114,6 +114,25 @@ class NotifySettings(ServiceSettings):
         description="Test sends (POST /v1/subscriptions/{id}/test) each owner may ask for per hour, "
         "shared by all replicas, three of them back to back; beyond, 429 with Retry-After.",
     )
+    console_session_hours: float = Field(
+        default=12.0,
+        gt=0,
+        le=24 * 30,
+        description="How long a researcher stays signed in to the web console (served at / on the HTTP "
+        "port) after signing in with their API token.",
+    )
+    console_trust_forwarded_proto: bool = Field(
+        default=False,
+        description="Behind a reverse proxy that ends TLS: trust its X-Forwarded-Proto header, so the "
+        "console's session cookie is marked Secure when the researcher's browser used https. Leave off "
+        "when clients reach notify directly (they could send the header themselves).",
+    )
+    console_signin_attempts_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description="Sign-in attempts with a wrong token the console accepts per client address per "
+        "minute; beyond, it asks the researcher to wait.",
+    )
     max_recipients: int = Field(
         default=10,
         ge=1,

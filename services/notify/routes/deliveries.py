@@ -52,7 +52,13 @@ def test_alert(now: dt.datetime) -> Alert:
 
 class DeliveryRoutes(ApiBase):
     async def test_subscription(self, request: Request, caller: Caller) -> Response:
-        sub = await self._own_subscription(caller, request.path_params["id"])
+        notification_id = await self.send_test(caller, request.path_params["id"])
+        return JSONResponse({"delivered": True, "notification_id": notification_id})
+
+    async def send_test(self, caller: Caller, subscription_id: str) -> str:
+        """Send a test message to one of the caller's subscriptions now (paced per owner): the
+        notification's id, or the ApiProblem that says why not (the API's and the console's one way)."""
+        sub = await self._own_subscription(caller, subscription_id)
         try:
             wait = await self.store.test_sends.reserve(caller.owner, self.test_sends, self.clock)
         except DATABASE_FAILURES as exc:
@@ -91,7 +97,7 @@ class DeliveryRoutes(ApiBase):
                 reason=exc.reason.value,
                 retryable=exc.reason.retryable,
             ) from None
-        return JSONResponse({"delivered": True, "notification_id": notification.id})
+        return notification.id
 
     async def list_dead(self, request: Request, caller: Caller) -> Response:
         subscription_id = request.query_params.get("subscription")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -28,7 +29,12 @@ class SilenceRoutes(ApiBase):
         return JSONResponse({"silences": [silence_view(s, now) for s in silences]})
 
     async def create_silence(self, request: Request, caller: Caller) -> Response:
-        body = await self._json(request)
+        silence = await self.add_silence(caller, await self._json(request))
+        return JSONResponse(silence_view(silence, self.clock()), status_code=201)
+
+    async def add_silence(self, caller: Caller, body: dict[str, Any]) -> Silence:
+        """Create the silence ``body`` describes (the API's and the console's one way), or raise the
+        ApiProblem that says what is wrong."""
         owner = self._owner_for(caller, body, everyone=True)
         try:
             spec = SilenceSpec.model_validate(body, context=self.known_ids)
@@ -62,12 +68,14 @@ class SilenceRoutes(ApiBase):
         )
         await self.store.silences.add(silence)
         log.info("silence created", extra={"silence_id": silence.id, "owner": owner, "by": caller.owner})
-        return JSONResponse(silence_view(silence, now), status_code=201)
+        return silence
 
     async def expire_silence(self, request: Request, caller: Caller) -> Response:
-        silence_id = request.path_params["id"]
+        await self.end_silence(caller, request.path_params["id"])
+        return Response(status_code=204)
+
+    async def end_silence(self, caller: Caller, silence_id: str) -> None:
         silence = await self.store.silences.get(silence_id) if is_safe_id(silence_id) else None
         if silence is None or (not caller.admin and silence.owner != caller.owner):
-            raise httpapi.not_found(f"no silence {request.path_params['id']!r}")
+            raise httpapi.not_found(f"no silence {silence_id!r}")
         await self.store.silences.expire(silence.id, self.clock())
-        return Response(status_code=204)

@@ -72,7 +72,14 @@ class SubscriptionRoutes(ApiBase):
         return JSONResponse({"subscriptions": [public_view(s) for s in subs]})
 
     async def create_subscription(self, request: Request, caller: Caller) -> Response:
-        body = await self._json(request)
+        sub = await self.add_subscription(caller, await self._json(request))
+        return JSONResponse(
+            public_view(sub), status_code=201, headers={"location": f"/v1/subscriptions/{sub.id}"}
+        )
+
+    async def add_subscription(self, caller: Caller, body: dict[str, Any]) -> Subscription:
+        """Create the subscription ``body`` describes (the API's and the console's one way), or raise
+        the ApiProblem that says what is wrong."""
         owner = self._owner_for(caller, body)
         chosen = body.pop("id", None)
         sub_id = chosen or new_id("sub")
@@ -95,9 +102,7 @@ class SubscriptionRoutes(ApiBase):
             "subscription created",
             extra={"subscription_id": sub.id, "owner": owner, "channel": spec.channel.type},
         )
-        return JSONResponse(
-            public_view(sub), status_code=201, headers={"location": f"/v1/subscriptions/{sub.id}"}
-        )
+        return sub
 
     async def get_subscription(self, request: Request, caller: Caller) -> Response:
         sub = await self._own_subscription(caller, request.path_params["id"])
@@ -110,15 +115,25 @@ class SubscriptionRoutes(ApiBase):
         return JSONResponse(view)
 
     async def change_subscription(self, request: Request, caller: Caller) -> Response:
-        sub = await self._own_subscription(caller, request.path_params["id"])
+        body = await self._json(request)
+        updated = await self.edit_subscription(
+            caller, request.path_params["id"], body, replace=request.method == "PUT"
+        )
+        return JSONResponse(public_view(updated))
+
+    async def edit_subscription(
+        self, caller: Caller, subscription_id: str, body: dict[str, Any], *, replace: bool
+    ) -> Subscription:
+        """Change a subscription (``replace``: ``body`` is the whole of it; otherwise merged in, stored
+        secrets kept unless given), or raise the ApiProblem that says what is wrong."""
+        sub = await self._own_subscription(caller, subscription_id)
         if sub.origin != "api":
             raise httpapi.conflict(
                 f"subscription {sub.id!r} is managed in the {sub.origin} configuration; change it there"
             )
-        body = await self._json(request)
         body.pop("id", None)
         body.pop("owner", None)
-        data = body if request.method == "PUT" else merge(spec_dict(sub), body)
+        data = body if replace else merge(spec_dict(sub), body)
         spec = await self._validate_spec(caller, data)
         updated = Subscription.from_spec(
             spec,
@@ -131,12 +146,15 @@ class SubscriptionRoutes(ApiBase):
         if not await self.store.subscriptions.replace(updated):
             raise httpapi.not_found(f"no subscription {sub.id!r}")
         log.info("subscription changed", extra={"subscription_id": sub.id, "owner": sub.owner})
-        return JSONResponse(public_view(updated))
+        return updated
 
     async def delete_subscription(self, request: Request, caller: Caller) -> Response:
-        sub = await self._own_subscription(caller, request.path_params["id"])
+        await self.remove_subscription(caller, request.path_params["id"])
+        return Response(status_code=204)
+
+    async def remove_subscription(self, caller: Caller, subscription_id: str) -> None:
+        sub = await self._own_subscription(caller, subscription_id)
         if sub.origin != "api":
             raise httpapi.conflict(f"subscription {sub.id!r} is managed in the {sub.origin} configuration")
         await self.store.subscriptions.delete(sub.id, self.clock())
         log.info("subscription deleted", extra={"subscription_id": sub.id, "owner": sub.owner})
-        return Response(status_code=204)

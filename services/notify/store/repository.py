@@ -21,6 +21,7 @@ from services.notify.store.feeds import FeedStore
 from services.notify.store.pacing import SendPacingStore
 from services.notify.store.queue import DeliveryQueue
 from services.notify.store.records import Claim, DeadNotification, Intake, IntakeResult, Pending
+from services.notify.store.sessions import SessionStore
 from services.notify.store.silences import SilenceStore
 from services.notify.store.subscriptions import SubscriptionStore
 from services.notify.store.tokens import TOKEN_PREFIX, TokenStore
@@ -48,6 +49,7 @@ class NotifyStore(Store):
         self.archive = ArchiveStore(self)
         self.feedback = FeedbackStore(self)
         self.feeds = FeedStore(self)
+        self.sessions = SessionStore(self)
 
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "NotifyStore",
     "Pending",
     "SendPacingStore",
+    "SessionStore",
     "SilenceStore",
     "SubscriptionStore",
     "Target",
