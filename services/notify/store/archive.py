@@ -260,6 +260,11 @@ async def keep_audit(conn: AsyncConnection, where: ColumnElement[bool]) -> None:
         await conn.execute(insert, kept[start : start + 500])
 
 
+def _insert_new(conn: AsyncConnection, table: Any) -> Any:
+    """An INSERT that leaves rows already there as they are (the first copy of an alert wins)."""
+    return dialect_insert(conn, table).on_conflict_do_nothing()
+
+
 class ArchiveStore(Section):
     """The archive tables, their full-text index and the delivery audit."""
 
@@ -274,15 +279,16 @@ class ArchiveStore(Section):
         new = [alert for alert_id, alert in fresh.items() if alert_id not in seen]
         if not new:
             return
-        await conn.execute(tables.archive.insert(), [_row(alert, now) for alert in new])
-        await conn.execute(tables.archive_texts.insert(), [_texts(alert) for alert in new])
+        # ON CONFLICT DO NOTHING: another replica may archive the same alert between the check and here.
+        await conn.execute(_insert_new(conn, tables.archive), [_row(alert, now) for alert in new])
+        await conn.execute(_insert_new(conn, tables.archive_texts), [_texts(alert) for alert in new])
         terms = [
             {"alert_id": alert.id, "kind": kind, "value": value, "created_at": alert.created_at}
             for alert in new
             for kind, value in _terms(alert)
         ]
         if terms:
-            await conn.execute(tables.archive_terms.insert(), terms)
+            await conn.execute(_insert_new(conn, tables.archive_terms), terms)
         if conn.dialect.name == "sqlite":
             for start in range(0, len(new), 500):
                 chunk = [alert.id for alert in new[start : start + 500]]
