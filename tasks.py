@@ -5,20 +5,26 @@
     python3 tasks.py test   # ruff, mypy, tests/unit (timed), then the other layers (what .ci/run calls)
 
 Each creates or reuses ``.venv`` and installs the project into it when pyproject.toml changed. ``test``
-also installs the programs the suite runs (promtool and prometheus, kubectl: Debian packages, as root or
-with password-less sudo; EXPORTWATCH_NO_SYSTEM_INSTALL=1 turns that off) and starts the machine's
-PostgreSQL when it is installed but stopped.
+also installs the programs the suite runs (promtool and prometheus, kubectl, chromium: Debian packages,
+as root or with password-less sudo; EXPORTWATCH_NO_SYSTEM_INSTALL=1 turns that off), fetches axe-core
+(the accessibility checker the browser tests inject) from the npm registry into .cache/, and starts the
+machine's PostgreSQL when it is installed but stopped.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -56,6 +62,7 @@ SYSTEM_PROGRAMS = (
     ("promtool", "prometheus", "checks the alert rules, their unit tests and every dashboard's PromQL"),
     ("prometheus", "prometheus", "scrapes the running services in an end-to-end test"),
     ("kubectl", "kubectl", "renders the Kubernetes kustomization"),
+    ("chromium", "chromium", "drives the researchers' console in a real browser (tests/browser)"),
 )
 
 
@@ -133,6 +140,64 @@ def ensure_system_programs() -> None:
     _start_postgresql(root)
 
 
+# axe-core, the accessibility checker tests/browser injects into the console's pages. It is an npm
+# package, fetched without npm: the registry's metadata names the tarball and its sha512, and only the
+# two files the tests need are kept. A new version is a new folder; the old one can be deleted.
+AXE_VERSION = "4.14.1"
+AXE_DIR = ROOT / ".cache" / "axe-core" / AXE_VERSION
+AXE_FILES = {"package/axe.min.js": "axe.min.js", "package/LICENSE": "LICENSE"}
+REGISTRY = "https://registry.npmjs.org"
+
+
+def ensure_axe_core(target: Path = AXE_DIR, version: str = AXE_VERSION, registry: str = REGISTRY) -> bool:
+    """Put axe.min.js (and its LICENSE) of axe-core ``version`` in ``target``, unless already there.
+    True when it is there; otherwise says why, and the accessibility tests fail naming it."""
+    if (target / "axe.min.js").is_file():
+        return True
+    print(f"fetching axe-core {version} from the npm registry (for the accessibility tests) ...", flush=True)
+    try:
+        with urllib.request.urlopen(f"{registry}/axe-core/{version}", timeout=30) as answer:  # noqa: S310
+            dist = json.load(answer)["dist"]
+        tarball, integrity = str(dist["tarball"]), str(dist["integrity"])
+        if not tarball.startswith(f"{registry}/") or not integrity.startswith("sha512-"):
+            raise ValueError(f"unexpected tarball {tarball!r} or integrity {integrity[:16]!r}")
+        with urllib.request.urlopen(tarball, timeout=60) as answer:  # noqa: S310 - the registry's own URL
+            data = answer.read()
+        digest = base64.b64encode(hashlib.sha512(data).digest()).decode()
+        if digest != integrity.removeprefix("sha512-"):
+            raise ValueError("the downloaded tarball does not match the registry's sha512 (dist.integrity)")
+        _extract_axe(data, target)
+    except (OSError, ValueError, KeyError, tarfile.TarError) as exc:
+        print(
+            f"could not fetch axe-core {version} from {registry} ({exc}); the accessibility tests in "
+            f"tests/browser will fail until {target / 'axe.min.js'} exists",
+            file=sys.stderr,
+            flush=True,
+        )
+        return False
+    return True
+
+
+def _extract_axe(data: bytes, target: Path) -> None:
+    """Only the named members, written under our own names (never a path taken from the archive)."""
+    found: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        for member in archive.getmembers():
+            if member.name in AXE_FILES and member.isfile():
+                handle = archive.extractfile(member)
+                if handle is not None:
+                    found[AXE_FILES[member.name]] = handle.read()
+    if "axe.min.js" not in found:
+        raise ValueError("the axe-core tarball has no package/axe.min.js")
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name, content in found.items():
+        (partial / name).write_bytes(content)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
 def _start_postgresql(root: list[str] | None) -> None:
     """The PostgreSQL tests use the server on 127.0.0.1:5432 (``EXPORTWATCH_TEST_POSTGRES`` names
     another). Start the machine's own cluster if it is installed and not answering."""
@@ -180,6 +245,7 @@ def main() -> int:
         exe = str(BIN / "exportwatch")
         os.execv(exe, [exe, "stack", *extra])  # noqa: S606 - our own entry point, no shell
     ensure_system_programs()
+    ensure_axe_core()
     steps = [
         (str(BIN / "ruff"), "check", "."),
         (str(BIN / "ruff"), "format", "--check", "."),

@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(exportwatch bench --help)",
     )
     sub.add_parser(
+        "screenshots",
+        add_help=False,
+        help="PNG pictures of the researchers' console, seeded with the bundled alerts "
+        "(exportwatch screenshots --help)",
+    )
+    sub.add_parser(
         "bench-ingest",
         add_help=False,
         help="ingest benchmark: the UK licence data (CAAT values.csv) end to end against raw produce and "
@@ -176,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands with options of their own: the module and the function that parses the rest of the line.
 _OWN_OPTIONS = {
     "bench": ("tools.bench_match", "main"),
+    "screenshots": ("tools.screenshots", "main"),  # the console in chromium, saved as PNG
     "notify": ("services.notify.admin", "main"),  # operator tools on the notify database
     "bench-ingest": ("tools.bench_ingest", "main"),
     "bench-archive": ("tools.bench_archive", "main"),

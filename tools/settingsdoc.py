@@ -235,7 +235,13 @@ OTHER_VARIABLES: tuple[tuple[str, str], ...] = (
     ("EXPORTWATCH_VENV", "`tasks.py`: the virtual environment to create and use instead of `.venv`."),
     (
         "EXPORTWATCH_NO_SYSTEM_INSTALL",
-        "`tasks.py test`: any value stops it installing promtool, prometheus and kubectl with apt-get.",
+        "`tasks.py test`: any value stops it installing promtool, prometheus, kubectl and chromium with "
+        "apt-get.",
+    ),
+    (
+        "EXPORTWATCH_CHROMIUM",
+        "Browser tests and `exportwatch screenshots`: the chromium binary to drive (default "
+        "/usr/bin/chromium).",
     ),
     (
         "EXPORTWATCH_TEST_POSTGRES",

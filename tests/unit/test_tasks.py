@@ -1,5 +1,5 @@
 """The README's test command does the whole set-up itself: CI's entry point only calls it, and on a
-machine without promtool, prometheus or kubectl it installs them (Debian packages, as root) with the
+machine without promtool, prometheus, kubectl or chromium it installs them (Debian packages, as root) with the
 packages' daemons kept from starting."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def test_missing_programs_are_installed_as_debian_packages(
 
     lines = calls.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("update")
-    assert lines[1].startswith("install -y -qq --no-install-recommends kubectl prometheus")
+    assert lines[1].startswith("install -y -qq --no-install-recommends chromium kubectl prometheus")
     assert lines[1].endswith("policy: exit 101"), "the prometheus package must not start its own server"
     assert not policy.exists(), "the policy file we made is removed afterwards"
 
@@ -91,4 +91,4 @@ def test_the_suite_runs_the_unit_layer_first_with_its_budget_then_every_other_la
     assert rest[-2:] == ("tests", "--ignore=tests/unit")
     assert "tests/unit: " in capsys.readouterr().out and tasks.UNIT_BUDGET_SECONDS == 15
     layers = {p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and any(p.glob("test_*.py"))}
-    assert layers == {"unit", "component", "integration", "e2e", "deploy", "hostile"}
+    assert layers == {"unit", "component", "integration", "e2e", "deploy", "hostile", "browser"}
