@@ -61,8 +61,10 @@ class Api(
         max_recipients: int = DEFAULT_MAX_RECIPIENTS,
         *,
         targets: TargetPolicy,
+        public_url: str | None = None,
     ) -> None:
         self.store = store
+        self.public_url = public_url
         self.dispatcher = dispatcher
         self.targets = targets  # where subscription URLs may point (the channels' own policy)
         self.admin_token = admin_token.get_secret_value() if admin_token else None

@@ -235,6 +235,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
         test_sends_per_hour=settings.test_sends_per_hour,
         max_recipients=settings.max_recipients,
         targets=ctx.targets,
+        public_url=settings.public_url,
     )
     service = Service(
         name=SERVICE,

@@ -114,6 +114,14 @@ class NotifySettings(ServiceSettings):
         description="Test sends (POST /v1/subscriptions/{id}/test) each owner may ask for per hour, "
         "shared by all replicas, three of them back to back; beyond, 429 with Retry-After.",
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="The address researchers reach notify at (the console and the API), such as "
+        "https://exportwatch.example.org, when it sits behind a reverse proxy: personal feed addresses and "
+        "the links in Atom feeds are built from it. Unset: from the address each request came to.",
+        examples=["https://exportwatch.example.org"],
+    )
     console_session_hours: float = Field(
         default=12.0,
         gt=0,

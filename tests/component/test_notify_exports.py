@@ -67,6 +67,7 @@ class Client:
     http: httpx.AsyncClient
     store: NotifyStore
     archive: FakeArchive
+    api: Api
 
     async def call(self, method: str, path: str, token: str | None = ADMIN, **kw: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {token}"} if token is not None else {}
@@ -119,7 +120,7 @@ async def client(tmp_path: Path) -> AsyncIterator[Client]:
     app = Starlette(routes=api.routes())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://watch.example.org") as http:
-        yield Client(http, store, archive)
+        yield Client(http, store, archive, api)
     await store.close()
 
 
@@ -242,3 +243,23 @@ async def test_deleting_a_subscription_revokes_its_feed(client: Client) -> None:
     assert (await client.call("DELETE", f"/v1/subscriptions/{sub_id}", token)).status_code == 204
     assert (await client.http.get(url)).status_code == 404
     assert await client.store.feeds.of_owner("amira") == []
+
+
+async def test_behind_a_proxy_feed_addresses_use_the_configured_public_url(client: Client) -> None:
+    """Notify reached as http://notify:8083 inside the cluster, as https://watch.example.org/ew outside:
+    the addresses a researcher is given are the outside ones."""
+    client.api.public_url = "https://watch.example.org/ew/"
+    app = Starlette(routes=client.api.routes())
+    token = await client.store.tokens.add("amira", NOW)
+    sub_id = await client.subscription(token, destinations=["EG"])
+    inside = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notify:8083")
+    async with inside:
+        made = await inside.post(
+            f"/v1/subscriptions/{sub_id}/feed", headers={"authorization": f"Bearer {token}"}
+        )
+        assert made.status_code == 201, made.text
+        url = made.json()["url"]
+        assert url.startswith("https://watch.example.org/ew/feeds/"), url
+        feed = await inside.get("/feeds/" + url.rsplit("/", 1)[1])
+    links = [e.link for e in check_feed(feed.content).entries]
+    assert links and all(link.startswith("https://watch.example.org/ew/alerts/") for link in links)

@@ -128,7 +128,7 @@ class ManagePages(PagesBase):
                 visit, notice=f"The feed address of “{sub.name}” was revoked: it no longer works."
             )
         secret = await self.store.feeds.create(sub.id, sub.owner, self.api.clock())
-        url = f"{str(request.base_url).rstrip('/')}/feeds/{secret}.atom"
+        url = f"{self.api.base_url(request)}/feeds/{secret}.atom"
         return await self._subscriptions_page(visit, new_feed=(sub.id, url))
 
     # --- silences ----------------------------------------------------------------------------------

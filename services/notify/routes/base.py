@@ -84,6 +84,11 @@ class ApiBase:
     known_ids: Any
     test_sends_per_hour: int
     test_sends: Pace
+    public_url: str | None  # the address researchers reach notify at, when configured
+
+    def base_url(self, request: Request) -> str:
+        """Where links to this service point: the configured public address, else the request's own."""
+        return (self.public_url or str(request.base_url)).rstrip("/")
 
     async def _caller(self, request: Request) -> Caller:
         token = httpapi.bearer_token(request)

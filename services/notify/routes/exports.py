@@ -56,10 +56,6 @@ def _feed_problem(problem: httpapi.ApiProblem) -> Response:
     return JSONResponse(body, problem.status, headers=headers, media_type=httpapi.PROBLEM_JSON)
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
-
-
 class ExportRoutes(ApiBase):
     vocabulary: Vocabulary
 
@@ -110,7 +106,7 @@ class ExportRoutes(ApiBase):
     async def alerts_atom(self, request: Request, caller: Caller) -> Response:
         query = self._export_query(request)
         page = await self.store.archive.search(query)
-        base = _base(request)
+        base = self.base_url(request)
         info = atom.FeedInfo(
             id=f"{base}/v1/alerts.atom",
             title="ExportWatch alerts",
@@ -125,7 +121,7 @@ class ExportRoutes(ApiBase):
         sub = await self._own_subscription(caller, request.path_params["id"])
         secret = await self.store.feeds.create(sub.id, sub.owner, self.clock())
         log.info("feed url made", extra={"subscription_id": sub.id, "owner": sub.owner})
-        url = f"{_base(request)}/feeds/{secret}.atom"
+        url = f"{self.base_url(request)}/feeds/{secret}.atom"
         message = (
             "Your personal feed address. Keep it private: anyone with it can read this feed. It is shown "
             "only now; making a new one revokes this one."
@@ -155,7 +151,7 @@ class ExportRoutes(ApiBase):
         except Exception as exc:
             log.error("unexpected error answering a feed", extra={"error": type(exc).__name__})
             return _feed_problem(httpapi.internal_error())
-        base = _base(request)
+        base = self.base_url(request)
         info = atom.FeedInfo(
             id=atom.entry_id(f"feed:{sub.id}"),
             title=f"ExportWatch: {sub.name or sub.id}",
