@@ -172,6 +172,19 @@ async def test_retry_release_dead_and_redrive(store: NotifyStore) -> None:
     assert counts == {"sending": 2}
 
 
+async def test_a_file_subscription_removed_or_given_away_takes_its_feed_url_with_it(
+    store: NotifyStore,
+) -> None:
+    subs = [sub("f1", origin="file"), sub("f2", origin="file"), sub("f3", origin="file")]
+    await store.subscriptions.sync("file", subs, NOW)
+    secrets = {s.id: await store.feeds.create(s.id, s.owner, NOW) for s in subs}
+    kept = [sub("f1", origin="file"), sub("f2", owner="pi", origin="file")]  # f2 to pi, f3 removed
+    assert await store.subscriptions.sync("file", kept, NOW + SEC) == (0, 1, 1)
+    assert await store.feeds.subscription_of(secrets["f1"]) == "f1"
+    assert await store.feeds.subscription_of(secrets["f2"]) is None
+    assert await store.feeds.subscription_of(secrets["f3"]) is None
+
+
 async def test_subscriptions_sync_tokens_and_silences(store: NotifyStore) -> None:
     created = await store.subscriptions.sync(
         "file", [sub("f1", origin="file"), sub("f2", owner="pi", origin="file")], NOW

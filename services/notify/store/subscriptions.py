@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.db import Section, dialect_insert, uncancellable
 from services.notify.core.model import Subscription
@@ -90,9 +91,14 @@ class SubscriptionStore(Section):
                 delete(tables.subscriptions).where(tables.subscriptions.c.id == subscription_id)
             )
             await cancel_pending(conn, [subscription_id], now, "subscription deleted")
-            # Its personal feed goes with it: the secret URL must not outlive what it shows.
-            await conn.execute(delete(tables.feeds).where(tables.feeds.c.subscription_id == subscription_id))
+            await self._revoke_feeds(conn, [subscription_id])
         return bool(result.rowcount)
+
+    @staticmethod
+    async def _revoke_feeds(conn: AsyncConnection, subscription_ids: Sequence[str]) -> None:
+        """A subscription's personal feed goes with it (deleted, removed from the file, given to another
+        owner): the secret URL must not outlive what it shows."""
+        await conn.execute(delete(tables.feeds).where(tables.feeds.c.subscription_id.in_(subscription_ids)))
 
     @uncancellable
     async def sync(self, origin: str, subs: Sequence[Subscription], now: dt.datetime) -> tuple[int, int, int]:
@@ -135,10 +141,13 @@ class SubscriptionStore(Section):
                     )
                     if not sub.enabled:
                         await cancel_pending(conn, [sub.id], now, "subscription disabled")
+                    if row.owner != sub.owner:  # the old owner's feed URL must not show the new owner's
+                        await self._revoke_feeds(conn, [sub.id])
                     changed += 1
             gone = [i for i, r in rows.items() if r.origin == origin and i not in {s.id for s in subs}]
             if gone:
                 await conn.execute(delete(tables.subscriptions).where(tables.subscriptions.c.id.in_(gone)))
                 await cancel_pending(conn, gone, now, "subscription removed from the file")
+                await self._revoke_feeds(conn, gone)
                 removed = len(gone)
         return created, changed, removed
