@@ -13,7 +13,15 @@ from schemas import Evidence, EvidenceKind
 from schemas.vocabulary import describe_control_code
 from services.notify.console.pages import _local
 from services.notify.console.security import Throttle, over_tls
-from services.notify.console.views import bars, field_of, highlight, placed, subscription_body
+from services.notify.console.views import (
+    bars,
+    field_of,
+    highlight,
+    passages,
+    placed,
+    subscription_body,
+)
+from services.notify.core.render import safe_link as web_link
 
 
 def evidence(text: str, snippet: str) -> Evidence:
@@ -121,3 +129,54 @@ def test_control_codes_are_described_by_their_longest_listed_prefix() -> None:
     assert describe_control_code("5A001.x") == describe_control_code("5A001")
     assert describe_control_code("ML11") is None
     assert describe_control_code("5A0011") is None
+
+
+def test_words_found_in_one_sentence_are_read_once_with_every_word_marked() -> None:
+    sentence = "Forscher fanden in Minsk eine Spionagesoftware, die einem Staatstrojaner gleicht."
+    found = passages(
+        [
+            evidence("Minsk", sentence),
+            evidence("Spionagesoftware", sentence),
+            evidence("staatstrojaner", sentence),  # case differs from the snippet
+            evidence("Überwachung", "Überwachung in Belarus"),
+        ]
+    )
+    assert len(found) == 2
+    first = found[0]
+    assert [e.text for e in first.words] == ["Minsk", "Spionagesoftware", "staatstrojaner"]
+    assert [p for p, marked in first.parts if marked] == ["Minsk", "Spionagesoftware", "Staatstrojaner"]
+    assert "".join(p for p, _ in first.parts) == sentence
+    assert found[1].parts == [("Überwachung", True), (" in Belarus", False)]
+
+
+def test_overlapping_and_repeated_words_are_marked_once_each() -> None:
+    snippet = "spyware and more spyware, facial recognition"
+    found = passages(
+        [
+            evidence("spyware", snippet),
+            evidence("spyware", snippet),
+            evidence("facial recognition", snippet),
+            evidence("recognition", snippet),
+        ]
+    )
+    assert [p for p, marked in found[0].parts if marked] == ["spyware", "spyware", "facial recognition"]
+
+
+def test_a_snippet_without_its_word_still_shows_the_word() -> None:
+    [alone] = passages([evidence("Pegasus", "cut elsewhere…")])
+    assert alone.parts == [("cut elsewhere…", False), ("Pegasus", True)]
+
+
+@pytest.mark.parametrize(
+    ("url", "link"),
+    [
+        ("https://example.org/a", "https://example.org/a"),
+        ("javascript:alert(1)", None),
+        (" JavaScript:alert(1)", None),
+        ("data:text/html,x", None),
+        ("//example.org", None),
+        (None, None),
+    ],
+)
+def test_only_web_addresses_become_links(url: str | None, link: str | None) -> None:
+    assert web_link(url) == link

@@ -158,3 +158,14 @@ def test_feed_secrets_never_reach_the_access_log() -> None:
     )
     assert RedactSecretPaths().filter(record)
     assert secret not in record.getMessage() and "/feeds/(secret).atom" in record.getMessage()
+
+
+def test_an_article_address_that_is_not_http_is_no_link_in_the_feed() -> None:
+    hostile = make_alert("a-js", url="javascript:alert(1)")
+    xml = atom.render_feed(
+        atom.FeedInfo(
+            id="urn:x", title="t", self_url="https://w.example/a.atom", base="https://w.example", now=NOW
+        ),
+        [hostile],
+    )
+    assert b"javascript:" not in xml

@@ -20,10 +20,19 @@ import services.notify.console.security as sec
 from schemas.vocabulary import describe_control_code
 from services.common.httpapi import ApiProblem
 from services.notify.api import Api
-from services.notify.console.views import CHART_HEIGHT, CHART_WIDTH, Form, bars, highlight, one, query_params
+from services.notify.console.views import (
+    CHART_HEIGHT,
+    CHART_WIDTH,
+    Form,
+    bars,
+    one,
+    passages,
+    query_params,
+)
 from services.notify.core.archive import QueryProblems, parse_query, query_string
 from services.notify.core.feedback import NOT_RELEVANT, REASONS, RELEVANT, check
 from services.notify.core.model import ADMIN_OWNER, is_reserved_owner
+from services.notify.core.render import safe_link
 from services.notify.core.vocabulary import Vocabulary
 from services.notify.routes.base import Caller
 from services.notify.store.sessions import Session
@@ -75,6 +84,7 @@ class PagesBase:
             vocabulary=self.vocabulary,
             reasons=REASONS,
             describe_code=describe_control_code,
+            web_link=safe_link,
             not_relevant=NOT_RELEVANT,
             relevant=RELEVANT,
             **context,
@@ -276,7 +286,7 @@ class PagesBase:
             visit,
             archived=archived,
             alert=archived.alert,
-            evidence=[(e, highlight(e)) for e in archived.alert.evidence],
+            evidence=passages(archived.alert.evidence),
             audit=audit,
             feedback=feedback,
             notice=notice,

@@ -27,6 +27,60 @@ def highlight(evidence: Evidence) -> list[tuple[str, bool]]:
 
 
 @dataclass(frozen=True)
+class Passage:
+    """One sentence (a snippet) of the event with every matched word in it marked: evidence items that
+    share a snippet are read once, not once per word."""
+
+    field: str
+    words: list[Evidence]
+    parts: list[tuple[str, bool]]
+
+
+def _marks(snippet: str, texts: Sequence[str]) -> list[tuple[int, int]]:
+    """Where each text is in the snippet (case ignored; a repeated text takes its next occurrence),
+    overlapping marks joined."""
+    lowered = snippet.lower()
+    spans: list[tuple[int, int]] = []
+    taken: set[tuple[int, int]] = set()
+    for text in texts:
+        at = lowered.find(text.lower()) if text else -1
+        while at >= 0 and (at, at + len(text)) in taken:
+            at = lowered.find(text.lower(), at + 1)
+        if at >= 0:
+            taken.add((at, at + len(text)))
+            spans.append((at, at + len(text)))
+    joined: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(end, joined[-1][1]))
+        else:
+            joined.append((start, end))
+    return joined
+
+
+def passages(evidence: Sequence[Evidence]) -> list[Passage]:
+    """The evidence grouped by the snippet it was found in (in the order first met), each snippet cut
+    into (text, matched) parts with all its matched words marked; the template escapes every part."""
+    groups: dict[tuple[str, str], list[Evidence]] = {}
+    for e in evidence:
+        groups.setdefault((e.field, e.snippet or e.text), []).append(e)
+    found: list[Passage] = []
+    for (field, snippet), words in groups.items():
+        marks = _marks(snippet, [e.text for e in words])
+        if not marks:  # the snippet does not hold the words (cut differently): show each item alone
+            found.extend(Passage(field, [e], highlight(e)) for e in words)
+            continue
+        parts: list[tuple[str, bool]] = []
+        at = 0
+        for start, end in marks:
+            parts.extend([(snippet[at:start], False), (snippet[start:end], True)])
+            at = end
+        parts.append((snippet[at:], False))
+        found.append(Passage(field, words, [p for p in parts if p[0]]))
+    return found
+
+
+@dataclass(frozen=True)
 class Bar:
     x: int
     y: int

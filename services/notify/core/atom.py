@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from schemas import Alert
+from services.notify.core.render import safe_link
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
@@ -74,8 +75,9 @@ def _entry(feed: ET.Element, alert: Alert, base: str) -> None:
     _add(entry, "title", alert.title or alert.summary or alert.id, type="text")
     _add(entry, "updated", _stamp(alert.created_at))
     _add(entry, "link", rel="alternate", type="text/html", href=f"{base}/alerts/{quote(alert.id, safe='')}")
-    if alert.url:
-        _add(entry, "link", rel="related", href=alert.url)
+    related = safe_link(alert.url)  # a javascript: or data: address from a hostile source is no link
+    if related:
+        _add(entry, "link", rel="related", href=related)
     if alert.source:
         author = _add(entry, "author")
         _add(author, "name", alert.source)
