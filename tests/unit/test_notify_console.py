@@ -15,6 +15,7 @@ from services.notify.console.pages import _local
 from services.notify.console.security import Throttle, over_tls
 from services.notify.console.views import (
     bars,
+    field_label,
     field_of,
     highlight,
     passages,
@@ -180,3 +181,17 @@ def test_a_snippet_without_its_word_still_shows_the_word() -> None:
 )
 def test_only_web_addresses_become_links(url: str | None, link: str | None) -> None:
     assert web_link(url) == link
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("body", "the article"),
+        ("items.0.control_code", "the goods, line 1: control code"),
+        ("items.11.description", "the goods, line 12: description"),
+        ("destination_country", "the destination country"),
+        ("some_new_field", "some new field"),
+    ],
+)
+def test_event_fields_are_named_in_words(path: str, words: str) -> None:
+    assert field_label(path) == words

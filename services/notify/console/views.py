@@ -58,6 +58,27 @@ def _marks(snippet: str, texts: Sequence[str]) -> list[tuple[int, int]]:
     return joined
 
 
+_FIELD_NAMES = {
+    "title": "the title",
+    "body": "the article",
+    "destination_country": "the destination country",
+    "destination_name": "the destination as published",
+    "end_user": "the end user",
+    "exporter": "the exporter",
+}
+_ITEM_PARTS = {"control_code": "control code", "description": "description"}
+
+
+def field_label(path: str) -> str:
+    """An event field's path in words: ``items.0.control_code`` -> "the goods, line 1: control code"."""
+    if path in _FIELD_NAMES:
+        return _FIELD_NAMES[path]
+    parts = path.split(".")
+    if len(parts) == 3 and parts[0] == "items" and parts[1].isdigit():
+        return f"the goods, line {int(parts[1]) + 1}: {_ITEM_PARTS.get(parts[2], parts[2].replace('_', ' '))}"
+    return path.replace("_", " ")
+
+
 def passages(evidence: Sequence[Evidence]) -> list[Passage]:
     """The evidence grouped by the snippet it was found in (in the order first met), each snippet cut
     into (text, matched) parts with all its matched words marked; the template escapes every part."""
