@@ -195,3 +195,21 @@ def test_only_web_addresses_become_links(url: str | None, link: str | None) -> N
 )
 def test_event_fields_are_named_in_words(path: str, words: str) -> None:
     assert field_label(path) == words
+
+
+def test_overlapping_windows_of_one_long_sentence_become_one_passage() -> None:
+    sentence = (
+        "Die erste Ausbaustufe der Sicheren Stadt hatte Tadschikistan bereits 2013 beschlossen: damals "
+        "installierte Huawei gut 800 Kameras in Duschanbe, bezahlt mit einem Kredit der Exportbank"
+    )
+    first = sentence[:120] + "…"
+    second = "…" + sentence[40:]
+    found = passages(
+        [evidence("Sicheren Stadt", first), evidence("Huawei", second), evidence("Kredit", second)]
+    )
+    assert len(found) == 1
+    [one_passage] = found
+    assert "".join(p for p, _ in one_passage.parts) == sentence
+    assert [p for p, marked in one_passage.parts if marked] == ["Sicheren Stadt", "Huawei", "Kredit"]
+    apart = passages([evidence("Minsk", "…in Minsk gefunden…"), evidence("Huawei", second)])
+    assert len(apart) == 2  # too little in common: two passages

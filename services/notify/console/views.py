@@ -79,25 +79,76 @@ def field_label(path: str) -> str:
     return path.replace("_", " ")
 
 
-def passages(evidence: Sequence[Evidence]) -> list[Passage]:
-    """The evidence grouped by the snippet it was found in (in the order first met), each snippet cut
-    into (text, matched) parts with all its matched words marked; the template escapes every part."""
-    groups: dict[tuple[str, str], list[Evidence]] = {}
+ELLIPSIS = "…"
+MIN_OVERLAP = 20  # characters two windows of one long sentence must share to be read as one passage
+
+
+@dataclass
+class _Window:
+    """A passage being assembled: the text of one or more snippets of a field, without their ellipses."""
+
+    field: str
+    text: str
+    lead: bool  # the sentence goes on before the text
+    trail: bool  # and after it
+    words: list[Evidence]
+
+    def join(self, text: str, lead: bool, trail: bool) -> bool:
+        """Take in another snippet of the same sentence when the two share text; False when they do not."""
+        if text in self.text:
+            return True
+        if self.text in text:
+            self.text, self.lead, self.trail = text, lead, trail
+            return True
+        if k := _overlap(self.text, text):
+            self.text, self.trail = self.text + text[k:], trail
+            return True
+        if k := _overlap(text, self.text):
+            self.text, self.lead = text + self.text[k:], lead
+            return True
+        return False
+
+
+def _overlap(first: str, then: str) -> int:
+    """The length of the longest end of ``first`` that ``then`` starts with (at least MIN_OVERLAP), or 0."""
+    for k in range(min(len(first), len(then)) - 1, MIN_OVERLAP - 1, -1):
+        if first.endswith(then[:k]):
+            return k
+    return 0
+
+
+def _windows(evidence: Sequence[Evidence]) -> list[_Window]:
+    windows: list[_Window] = []
     for e in evidence:
-        groups.setdefault((e.field, e.snippet or e.text), []).append(e)
+        snippet = e.snippet or e.text
+        lead, trail = snippet.startswith(ELLIPSIS), snippet.endswith(ELLIPSIS) and len(snippet) > 1
+        text = snippet[1 if lead else 0 : len(snippet) - 1 if trail else len(snippet)]
+        window = next((w for w in windows if w.field == e.field and w.join(text, lead, trail)), None)
+        if window is None:
+            window = _Window(e.field, text, lead, trail, [])
+            windows.append(window)
+        window.words.append(e)
+    return windows
+
+
+def passages(evidence: Sequence[Evidence]) -> list[Passage]:
+    """The evidence read sentence by sentence (in the order first met): snippets of one sentence, the
+    same or overlapping windows of it, become one passage with all its matched words marked; the
+    template escapes every part."""
     found: list[Passage] = []
-    for (field, snippet), words in groups.items():
-        marks = _marks(snippet, [e.text for e in words])
+    for window in _windows(evidence):
+        shown = (ELLIPSIS if window.lead else "") + window.text + (ELLIPSIS if window.trail else "")
+        marks = _marks(shown, [e.text for e in window.words])
         if not marks:  # the snippet does not hold the words (cut differently): show each item alone
-            found.extend(Passage(field, [e], highlight(e)) for e in words)
+            found.extend(Passage(window.field, [e], highlight(e)) for e in window.words)
             continue
         parts: list[tuple[str, bool]] = []
         at = 0
         for start, end in marks:
-            parts.extend([(snippet[at:start], False), (snippet[start:end], True)])
+            parts.extend([(shown[at:start], False), (shown[start:end], True)])
             at = end
-        parts.append((snippet[at:], False))
-        found.append(Passage(field, words, [p for p in parts if p[0]]))
+        parts.append((shown[at:], False))
+        found.append(Passage(window.field, window.words, [p for p in parts if p[0]]))
     return found
 
 
