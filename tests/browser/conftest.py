@@ -34,10 +34,13 @@ def axe() -> str:
     return axe_source()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(chromium: str, kafka: EmbeddedBroker) -> Iterator[Browser]:
-    """One chromium for the session. It asks for the broker first: Playwright's sync API keeps an event
-    loop in the main thread, and the session broker is started with ``asyncio.run`` there."""
+    """One chromium for this layer. Playwright's sync API keeps an event loop running in the main thread
+    while it is open, so it must be closed when the browser tests end (package scope, not session):
+    the asyncio tests of the other layers, run after these in the same process, start loops of their
+    own and fail on a running one. It asks for the broker first, as the session broker is started with
+    ``asyncio.run`` in the main thread."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
