@@ -1,0 +1,80 @@
+"""Facet counts kept ahead (``notify_archive_counts``) and, on PostgreSQL, the full-text documents stored
+once in a narrow table (``notify_archive_documents``) so a match no longer recomputes ``to_tsvector``
+over the wide texts table. Both are filled here from what the archive already holds.
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+# Every (alert, filter kind, filter value) the summary counts under, '' being "every alert"; and every
+# (alert, counted kind, counted value), '' being "the total" (services/notify/core/facets.py).
+_FILTERS = """
+    SELECT id AS alert_id, '' AS kind, '' AS value FROM notify_archive
+    UNION ALL SELECT alert_id, kind, value FROM notify_archive_terms
+    UNION ALL SELECT id, 'severity', CAST(severity_rank AS VARCHAR) FROM notify_archive
+    UNION ALL SELECT id, 'rule', rule FROM notify_archive
+    UNION ALL SELECT id, 'event_type', event_type FROM notify_archive
+    UNION ALL SELECT id, 'source', source FROM notify_archive WHERE source IS NOT NULL
+    UNION ALL SELECT id, 'language', language FROM notify_archive WHERE language IS NOT NULL
+"""
+_COUNTED = """
+    SELECT id AS alert_id, '' AS kind, '' AS value FROM notify_archive
+    UNION ALL SELECT alert_id, kind, value FROM notify_archive_terms
+    WHERE kind IN ('destination', 'technology')
+"""
+# Built from the constants above only, never from input.
+BACKFILL_COUNTS = f"""
+INSERT INTO notify_archive_counts (filter_kind, filter_value, week, count_kind, count_value, alerts)
+SELECT f.kind, f.value, a.week, c.kind, c.value, COUNT(*)
+FROM notify_archive a
+JOIN ({_FILTERS}) f ON f.alert_id = a.id
+JOIN ({_COUNTED}) c ON c.alert_id = a.id
+GROUP BY f.kind, f.value, a.week, c.kind, c.value
+"""  # noqa: S608
+# The store's full-text clause on PostgreSQL must use this table and this configuration.
+PG_DOCUMENT = "to_tsvector('simple', title || ' ' || summary || ' ' || evidence)"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "notify_archive_counts",
+        sa.Column("filter_kind", sa.String(16), primary_key=True),
+        sa.Column("filter_value", sa.String(128), primary_key=True),
+        sa.Column("week", sa.String(10), primary_key=True),
+        sa.Column("count_kind", sa.String(16), primary_key=True),
+        sa.Column("count_value", sa.String(128), primary_key=True),
+        sa.Column("alerts", sa.Integer, nullable=False),
+    )
+    op.execute(BACKFILL_COUNTS)
+    if op.get_bind().dialect.name == "postgresql":
+        # Outside the metadata, like SQLite's FTS5 table: a tsvector column is PostgreSQL's own.
+        op.execute(
+            "CREATE TABLE notify_archive_documents (id VARCHAR(300) PRIMARY KEY, document TSVECTOR NOT NULL)"
+        )
+        op.execute(
+            f"INSERT INTO notify_archive_documents (id, document) SELECT id, {PG_DOCUMENT} "  # noqa: S608
+            "FROM notify_archive_texts"
+        )
+        op.execute(
+            "CREATE INDEX ix_notify_archive_documents ON notify_archive_documents USING gin (document)"
+        )
+        op.execute("DROP INDEX IF EXISTS ix_notify_archive_fulltext")
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"CREATE INDEX ix_notify_archive_fulltext ON notify_archive_texts USING gin (({PG_DOCUMENT}))"
+        )
+        op.execute("DROP TABLE notify_archive_documents")
+    op.drop_table("notify_archive_counts")
