@@ -155,7 +155,8 @@ async def check(store: NotifyStore, kept: dict[str, Alert], rng: random.Random, 
 async def test_facets_equal_a_brute_force_count(store: NotifyStore) -> None:
     rng = random.Random(19)
     kept: dict[str, Alert] = {}
-    await add(store, [random_alert(n, rng) for n in range(120)], kept)
+    odd = random_alert(119, rng).model_copy(update={"technologies": ["odd\x1fvalue", "spyware"]})
+    await add(store, [*(random_alert(n, rng) for n in range(119)), odd], kept)  # odd: see encode()
     # Duplicates: ids seen before (with other content: the first copy stays) and twice in one batch.
     again = [random_alert(n, rng) for n in rng.sample(range(120), 30)]
     await add(store, [*again, *again[:5], random_alert(500, rng), random_alert(500, rng)], kept)

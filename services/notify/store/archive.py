@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,6 +90,7 @@ def _terms(alert: Alert) -> list[tuple[str, str]]:
 
 def _row(alert: Alert, now: dt.datetime) -> dict[str, Any]:
     return {
+        "counted": archive_counts.encode(_terms(alert)),
         "id": alert.id,
         "story_key": story_key(alert)[:320],
         "created_at": alert.created_at,
@@ -270,25 +272,33 @@ def _insert_new(conn: AsyncConnection, table: Any) -> Any:
 
 
 async def _live_facets(conn: AsyncConnection, query: AlertQuery) -> Facets:
-    """The facets of ``query`` counted over its matches: the matching alerts' weeks, then the terms of
-    those alerts, two grouped counts; the total is the sum of the weeks (one week per alert)."""
+    """The facets of ``query`` counted over its matches in one grouped scan of the matching rows: each
+    (week, destinations and technologies) combination with its number of alerts, summed here. Alerts
+    whose values could not be encoded (``counted`` NULL, in practice none) have their terms read."""
     a = tables.archive.c
     t = tables.archive_terms.c
     where = _conditions(conn, query, every=True)
-    week_count = func.count().label("n")
-    weeks = (await conn.execute(select(a.week, week_count).where(*where).group_by(a.week))).all()
-    count = func.count().label("n")
-    stmt = select(t.kind, t.value, count).where(t.kind.in_(("destination", "technology")))
-    if where:
-        stmt = stmt.where(t.alert_id.in_(select(a.id).where(*where)))
-    per_kind: dict[str, list[tuple[str, int]]] = {"destination": [], "technology": []}
-    for r in await conn.execute(stmt.group_by(t.kind, t.value)):
-        per_kind[r.kind].append((r.value, int(r.n)))
+    n = func.count().label("n")
+    weeks: Counter[str] = Counter()
+    per_kind: dict[str, Counter[str]] = {"destination": Counter(), "technology": Counter()}
+    unencoded = False
+    for r in await conn.execute(select(a.week, a.counted, n).where(*where).group_by(a.week, a.counted)):
+        weeks[r.week] += int(r.n)
+        if r.counted is None:
+            unencoded = True
+            continue
+        for kind, value in archive_counts.decode(r.counted):
+            per_kind[kind][value] += int(r.n)
+    if unencoded:
+        both = tables.archive_terms.join(tables.archive, a.id == t.alert_id)
+        stmt = select(t.kind, t.value).select_from(both).where(*where, a.counted.is_(None))
+        for r in await conn.execute(stmt.where(t.kind.in_(("destination", "technology")))):
+            per_kind[r.kind][r.value] += 1
     return Facets(
-        total=sum(int(r.n) for r in weeks),
-        destinations=sorted(per_kind["destination"], key=lambda item: (-item[1], item[0])),
-        technologies=sorted(per_kind["technology"], key=lambda item: (-item[1], item[0])),
-        weeks=sorted((dt.date.fromisoformat(r.week), int(r.n)) for r in weeks),
+        total=sum(weeks.values()),
+        destinations=sorted(per_kind["destination"].items(), key=lambda item: (-item[1], item[0])),
+        technologies=sorted(per_kind["technology"].items(), key=lambda item: (-item[1], item[0])),
+        weeks=[(dt.date.fromisoformat(w), weeks[w]) for w in sorted(weeks)],
     )
 
 

@@ -23,6 +23,24 @@ from services.notify.core.facets import NONE, Key, SummaryQuery, summary_keys, t
 from services.notify.store import tables
 
 _CHUNK = 500
+SEPARATOR = "\x1f"  # the unit separator, between the values of ``notify_archive.counted``
+_PREFIX = {"destination": "d", "technology": "t"}
+_KIND = {v: k for k, v in _PREFIX.items()}
+
+
+def encode(terms: Iterable[tuple[str, str]]) -> str | None:
+    """An alert's destinations and technologies as ``notify_archive.counted``: a letter for the kind,
+    the value, joined by the unit separator; None when a value holds the separator (that alert's terms
+    are then read from ``notify_archive_terms``)."""
+    chosen = [(kind, value) for kind, value in terms if kind in _PREFIX]
+    if any(SEPARATOR in value for _, value in chosen):
+        return None
+    return SEPARATOR.join(_PREFIX[kind] + value for kind, value in chosen)
+
+
+def decode(counted: str) -> list[tuple[str, str]]:
+    """The (kind, value) pairs ``encode`` wrote."""
+    return [(_KIND[item[0]], item[1:]) for item in counted.split(SEPARATOR) if item]
 
 
 def alert_keys(row: Any, terms: Iterable[tuple[str, str]]) -> list[Key]:

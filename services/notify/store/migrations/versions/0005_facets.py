@@ -42,6 +42,7 @@ JOIN ({_COUNTED}) c ON c.alert_id = a.id
 GROUP BY f.kind, f.value, a.week, c.kind, c.value
 """  # noqa: S608
 # The store's full-text clause on PostgreSQL must use this table and this configuration.
+SEPARATOR = "\x1f"
 PG_DOCUMENT = "to_tsvector('simple', title || ' ' || summary || ' ' || evidence)"
 
 
@@ -56,6 +57,24 @@ def upgrade() -> None:
         sa.Column("alerts", sa.Integer, nullable=False),
     )
     op.execute(BACKFILL_COUNTS)
+    op.add_column("notify_archive", sa.Column("counted", sa.Text, nullable=True))
+    # The same encoding as the store's ``archive_counts.encode``: 'd' or 't' and the value, joined by the
+    # unit separator; NULL (terms read instead) for the alert whose value holds that separator.
+    aggregate = "group_concat" if op.get_bind().dialect.name == "sqlite" else "string_agg"
+    op.execute(
+        sa.text(
+            f"UPDATE notify_archive SET counted = COALESCE((SELECT {aggregate}("  # noqa: S608
+            "CASE kind WHEN 'destination' THEN 'd' ELSE 't' END || value, :sep) "
+            "FROM notify_archive_terms t WHERE t.alert_id = notify_archive.id "
+            "AND t.kind IN ('destination', 'technology')), '')"
+        ).bindparams(sep=SEPARATOR)
+    )
+    op.execute(
+        sa.text(
+            "UPDATE notify_archive SET counted = NULL WHERE id IN (SELECT alert_id FROM "
+            "notify_archive_terms WHERE kind IN ('destination', 'technology') AND value LIKE :like)"
+        ).bindparams(like=f"%{SEPARATOR}%")
+    )
     if op.get_bind().dialect.name == "postgresql":
         # Outside the metadata, like SQLite's FTS5 table: a tsvector column is PostgreSQL's own.
         op.execute(
@@ -77,4 +96,5 @@ def downgrade() -> None:
             f"CREATE INDEX ix_notify_archive_fulltext ON notify_archive_texts USING gin (({PG_DOCUMENT}))"
         )
         op.execute("DROP TABLE notify_archive_documents")
+    op.drop_column("notify_archive", "counted")
     op.drop_table("notify_archive_counts")
