@@ -6,12 +6,16 @@ inserts."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import random
 import re
 from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Row, delete, func, select, text, update
 
 from schemas import Alert, Severity
 from services.notify.core.archive import AlertQuery, Facets
@@ -187,3 +191,39 @@ async def test_everything_forgotten_leaves_an_empty_summary(store: NotifyStore) 
     async with store.reader.connect() as conn:
         rows = await conn.execute(select(func.count()).select_from(tables.archive_counts))
         assert rows.scalar_one() == 0
+
+
+def migration_0005() -> ModuleType:
+    path = Path(tables.__file__).parent / "migrations" / "versions" / "0005_facets.py"
+    spec = importlib.util.spec_from_file_location("notify_migration_0005", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_the_migration_fills_what_the_inserts_keep(store: NotifyStore) -> None:
+    """Migration 0005 fills the summary and ``counted`` of an archive archived before it existed: the
+    same rows the inserts keep (``counted`` compared as sets: the database orders the values its way)."""
+    rng = random.Random(3)
+    odd = random_alert(59, rng).model_copy(update={"technologies": ["odd\x1fvalue"]})
+    await add(store, [*(random_alert(n, rng) for n in range(59)), odd], {})
+    assert await store.archive.forget(MONDAY + 10 * DAY) > 0
+    migration = migration_0005()
+    a = tables.archive.c
+    counts = select(tables.archive_counts).order_by(*tables.archive_counts.primary_key.columns)
+
+    def held(rows: Sequence[Row[tuple[str, str | None]]]) -> dict[str, frozenset[str] | None]:
+        return {r.id: None if r.counted is None else frozenset(r.counted.split("\x1f")) for r in rows}
+
+    async with store.writing() as conn:
+        kept = (await conn.execute(counts)).all()
+        kept_counted = held((await conn.execute(select(a.id, a.counted))).all())
+        await conn.execute(delete(tables.archive_counts))
+        await conn.execute(update(tables.archive).values(counted="stale"))
+        await conn.execute(text(migration.BACKFILL_COUNTS))
+        for statement in migration.fill_counted(conn.dialect.name):
+            await conn.execute(statement)
+        assert (await conn.execute(counts)).all() == kept
+        assert held((await conn.execute(select(a.id, a.counted))).all()) == kept_counted
+    assert kept_counted["alert-59"] is None

@@ -41,9 +41,28 @@ JOIN ({_FILTERS}) f ON f.alert_id = a.id
 JOIN ({_COUNTED}) c ON c.alert_id = a.id
 GROUP BY f.kind, f.value, a.week, c.kind, c.value
 """  # noqa: S608
-# The store's full-text clause on PostgreSQL must use this table and this configuration.
 SEPARATOR = "\x1f"
+# The store's full-text clause on PostgreSQL must use this table and this configuration.
 PG_DOCUMENT = "to_tsvector('simple', title || ' ' || summary || ' ' || evidence)"
+
+
+def fill_counted(dialect: str) -> list[sa.TextClause]:
+    """``notify_archive.counted`` for the rows already archived, encoded as the store's
+    ``archive_counts.encode`` does: 'd' or 't' and the value, joined by the unit separator; NULL (terms
+    read instead) for an alert with a value holding that separator."""
+    aggregate = "group_concat" if dialect == "sqlite" else "string_agg"
+    return [
+        sa.text(
+            f"UPDATE notify_archive SET counted = COALESCE((SELECT {aggregate}("  # noqa: S608
+            "CASE kind WHEN 'destination' THEN 'd' ELSE 't' END || value, :sep) "
+            "FROM notify_archive_terms t WHERE t.alert_id = notify_archive.id "
+            "AND t.kind IN ('destination', 'technology')), '')"
+        ).bindparams(sep=SEPARATOR),
+        sa.text(
+            "UPDATE notify_archive SET counted = NULL WHERE id IN (SELECT alert_id FROM "
+            "notify_archive_terms WHERE kind IN ('destination', 'technology') AND value LIKE :like)"
+        ).bindparams(like=f"%{SEPARATOR}%"),
+    ]
 
 
 def upgrade() -> None:
@@ -58,23 +77,8 @@ def upgrade() -> None:
     )
     op.execute(BACKFILL_COUNTS)
     op.add_column("notify_archive", sa.Column("counted", sa.Text, nullable=True))
-    # The same encoding as the store's ``archive_counts.encode``: 'd' or 't' and the value, joined by the
-    # unit separator; NULL (terms read instead) for the alert whose value holds that separator.
-    aggregate = "group_concat" if op.get_bind().dialect.name == "sqlite" else "string_agg"
-    op.execute(
-        sa.text(
-            f"UPDATE notify_archive SET counted = COALESCE((SELECT {aggregate}("  # noqa: S608
-            "CASE kind WHEN 'destination' THEN 'd' ELSE 't' END || value, :sep) "
-            "FROM notify_archive_terms t WHERE t.alert_id = notify_archive.id "
-            "AND t.kind IN ('destination', 'technology')), '')"
-        ).bindparams(sep=SEPARATOR)
-    )
-    op.execute(
-        sa.text(
-            "UPDATE notify_archive SET counted = NULL WHERE id IN (SELECT alert_id FROM "
-            "notify_archive_terms WHERE kind IN ('destination', 'technology') AND value LIKE :like)"
-        ).bindparams(like=f"%{SEPARATOR}%")
-    )
+    for statement in fill_counted(op.get_bind().dialect.name):
+        op.execute(statement)
     if op.get_bind().dialect.name == "postgresql":
         # Outside the metadata, like SQLite's FTS5 table: a tsvector column is PostgreSQL's own.
         op.execute(
