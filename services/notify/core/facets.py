@@ -52,7 +52,7 @@ def _monday(when: dt.datetime | None) -> tuple[bool, str | None]:
 
 def summary_query(query: AlertQuery) -> SummaryQuery | None:
     """The summary rows that answer ``query``'s facets exactly, or None when only a live count can."""
-    if query.text and query.text.strip():
+    if query.text:
         return None
     (first_ok, first), (end_ok, end) = _monday(query.since), _monday(query.until)
     if not (first_ok and end_ok):
