@@ -92,6 +92,13 @@ def upgrade() -> None:
             "CREATE INDEX ix_notify_archive_documents ON notify_archive_documents USING gin (document)"
         )
         op.execute("DROP INDEX IF EXISTS ix_notify_archive_fulltext")
+    # Fresh statistics for the planner: without them PostgreSQL guesses 500 rows for any word and joins
+    # every match instead of walking the newest alerts (0.2 s rather than 4 ms for a common word).
+    tables = ["notify_archive", "notify_archive_counts"]
+    if op.get_bind().dialect.name == "postgresql":
+        tables.append("notify_archive_documents")
+    for table in tables:
+        op.execute(f"ANALYZE {table}")
 
 
 def downgrade() -> None:
