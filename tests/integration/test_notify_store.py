@@ -30,7 +30,12 @@ def _ignored(difference: object) -> bool:
     metadata by design (SQLite's FTS5 table and its shadow tables; PostgreSQL's expression index)."""
     return any(
         name in str(difference)
-        for name in ("alembic_version", "notify_archive_fts", "ix_notify_archive_fulltext")
+        for name in (
+            "alembic_version",
+            "notify_archive_fts",
+            "ix_notify_archive_fulltext",
+            "notify_archive_documents",
+        )
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,17 +47,21 @@ from services.notify.core.archive import (
     decode_cursor,
     encode_cursor,
 )
+from services.notify.core.facets import summary_query
 from services.notify.core.routing import story_key
-from services.notify.store import tables
+from services.notify.store import archive_counts, tables
 from services.notify.store.common import FINAL
 
 TERM_KINDS = ("destination", "technology", "vendor", "control_code")
 STORY_LIMIT = 200  # copies of one story shown with an alert
 _WORD = re.compile(r"\w+", re.UNICODE)
-# Must repeat migration 0004's index expression exactly for PostgreSQL to use the index.
-_PG_MATCH = (
-    "SELECT id FROM notify_archive_texts WHERE to_tsvector('simple', title || ' ' || summary || ' ' || "
-    "evidence) @@ plainto_tsquery('simple', :fulltext)"
+# PostgreSQL's documents are stored once, at insert, in a narrow GIN-indexed table (migration 0005), so
+# a match reads small rows instead of recomputing to_tsvector over the wide texts table.
+_PG_MATCH = "SELECT id FROM notify_archive_documents WHERE document @@ plainto_tsquery('simple', :fulltext)"
+_PG_DOCUMENTS = (
+    "INSERT INTO notify_archive_documents (id, document) "
+    "SELECT id, to_tsvector('simple', title || ' ' || summary || ' ' || evidence) "
+    "FROM notify_archive_texts WHERE id IN :ids ON CONFLICT DO NOTHING"
 )
 
 
@@ -85,6 +90,7 @@ def _terms(alert: Alert) -> list[tuple[str, str]]:
 
 def _row(alert: Alert, now: dt.datetime) -> dict[str, Any]:
     return {
+        "counted": archive_counts.encode(_terms(alert)),
         "id": alert.id,
         "story_key": story_key(alert)[:320],
         "created_at": alert.created_at,
@@ -265,6 +271,37 @@ def _insert_new(conn: AsyncConnection, table: Any) -> Any:
     return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
+async def _live_facets(conn: AsyncConnection, query: AlertQuery) -> Facets:
+    """The facets of ``query`` counted over its matches in one grouped scan of the matching rows: each
+    (week, destinations and technologies) combination with its number of alerts, summed here. Alerts
+    whose values could not be encoded (``counted`` NULL, in practice none) have their terms read."""
+    a = tables.archive.c
+    t = tables.archive_terms.c
+    where = _conditions(conn, query, every=True)
+    n = func.count().label("n")
+    weeks: Counter[str] = Counter()
+    per_kind: dict[str, Counter[str]] = {"destination": Counter(), "technology": Counter()}
+    unencoded = False
+    for r in await conn.execute(select(a.week, a.counted, n).where(*where).group_by(a.week, a.counted)):
+        weeks[r.week] += int(r.n)
+        if r.counted is None:
+            unencoded = True
+            continue
+        for kind, value in archive_counts.decode(r.counted):
+            per_kind[kind][value] += int(r.n)
+    if unencoded:
+        both = tables.archive_terms.join(tables.archive, a.id == t.alert_id)
+        stmt = select(t.kind, t.value).select_from(both).where(*where, a.counted.is_(None))
+        for r in await conn.execute(stmt.where(t.kind.in_(("destination", "technology")))):
+            per_kind[r.kind][r.value] += 1
+    return Facets(
+        total=sum(weeks.values()),
+        destinations=sorted(per_kind["destination"].items(), key=lambda item: (-item[1], item[0])),
+        technologies=sorted(per_kind["technology"].items(), key=lambda item: (-item[1], item[0])),
+        weeks=[(dt.date.fromisoformat(w), weeks[w]) for w in sorted(weeks)],
+    )
+
+
 class ArchiveStore(Section):
     """The archive tables, their full-text index and the delivery audit."""
 
@@ -279,16 +316,35 @@ class ArchiveStore(Section):
         new = [alert for alert_id, alert in fresh.items() if alert_id not in seen]
         if not new:
             return
-        # ON CONFLICT DO NOTHING: another replica may archive the same alert between the check and here.
-        await conn.execute(_insert_new(conn, tables.archive), [_row(alert, now) for alert in new])
+        # ON CONFLICT DO NOTHING: another replica may archive the same alert between the check and here;
+        # RETURNING says which rows this transaction wrote, so only those are counted in the summary.
+        rows = {alert.id: _row(alert, now) for alert in new}
+        written = set(
+            (
+                await conn.execute(_insert_new(conn, tables.archive).returning(a.id), list(rows.values()))
+            ).scalars()
+        )
+        new = [alert for alert in new if alert.id in written]
+        if not new:
+            return
         await conn.execute(_insert_new(conn, tables.archive_texts), [_texts(alert) for alert in new])
+        held = {alert.id: _terms(alert) for alert in new}
         terms = [
             {"alert_id": alert.id, "kind": kind, "value": value, "created_at": alert.created_at}
             for alert in new
-            for kind, value in _terms(alert)
+            for kind, value in held[alert.id]
         ]
         if terms:
             await conn.execute(_insert_new(conn, tables.archive_terms), terms)
+        await archive_counts.change(
+            conn, [archive_counts.alert_keys(rows[alert.id], held[alert.id]) for alert in new], 1
+        )
+        if conn.dialect.name == "postgresql":
+            for start in range(0, len(new), 500):
+                await conn.execute(
+                    text(_PG_DOCUMENTS).bindparams(bindparam("ids", expanding=True)),
+                    {"ids": [alert.id for alert in new[start : start + 500]]},
+                )
         if conn.dialect.name == "sqlite":
             for start in range(0, len(new), 500):
                 chunk = [alert.id for alert in new[start : start + 500]]
@@ -329,32 +385,14 @@ class ArchiveStore(Section):
         return AlertPage(alerts=alerts, next_cursor=cursor)
 
     async def facets(self, query: AlertQuery) -> Facets:
-        """Counts per destination, technology and week of what ``query`` selects."""
-        a = tables.archive.c
-        t = tables.archive_terms.c
+        """Counts per destination, technology and week of what ``query`` selects: from the summary kept
+        ahead when it can answer exactly (no free text, at most one kind of filter, week-aligned dates),
+        else counted live over the matches."""
+        asked = summary_query(query)
         async with self.reader.connect() as conn:
-            where = _conditions(conn, query, every=True)
-            total = (
-                await conn.execute(select(func.count()).select_from(tables.archive).where(*where))
-            ).scalar_one()
-            per_kind: dict[str, list[tuple[str, int]]] = {}
-            for kind in ("destination", "technology"):
-                count = func.count().label("n")
-                stmt = select(t.value, count).where(t.kind == kind).group_by(t.value)
-                if where:
-                    stmt = stmt.where(t.alert_id.in_(select(a.id).where(*where)))
-                rows = (await conn.execute(stmt.order_by(count.desc(), t.value))).all()
-                per_kind[kind] = [(r.value, int(r.n)) for r in rows]
-            week_count = func.count().label("n")
-            weeks = (
-                await conn.execute(select(a.week, week_count).where(*where).group_by(a.week).order_by(a.week))
-            ).all()
-        return Facets(
-            total=int(total),
-            destinations=per_kind["destination"],
-            technologies=per_kind["technology"],
-            weeks=[(dt.date.fromisoformat(r.week), int(r.n)) for r in weeks],
-        )
+            if asked is not None:
+                return await archive_counts.read(conn, asked)
+            return await _live_facets(conn, query)
 
     async def get(self, alert_id: str) -> ArchivedAlert | None:
         """One alert with its story, or None."""
@@ -421,6 +459,14 @@ class ArchiveStore(Section):
             old = list((await conn.execute(select(a.id).where(a.created_at < before))).scalars())
             for start in range(0, len(old), 500):
                 chunk = old[start : start + 500]
+                await archive_counts.forget(conn, chunk)
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(
+                        text("DELETE FROM notify_archive_documents WHERE id IN :ids").bindparams(
+                            bindparam("ids", expanding=True)
+                        ),
+                        {"ids": chunk},
+                    )
                 if conn.dialect.name == "sqlite":
                     await conn.execute(
                         text(

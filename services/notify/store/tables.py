@@ -165,6 +165,9 @@ archive = Table(
     Column("source", String(128), nullable=True),
     Column("language", String(8), nullable=True),
     Column("received_at", UTCDateTime, nullable=False),
+    # The alert's destinations and technologies in one short string (``archive_counts.encode``), so a
+    # live count of many matches groups the matching rows alone instead of looking up their terms.
+    Column("counted", Text, nullable=True),
     Index("ix_notify_archive_created", "created_at", "id"),
     Index("ix_notify_archive_story", "story_key", "created_at"),
     Index("ix_notify_archive_rule", "rule", "created_at"),
@@ -217,4 +220,21 @@ archive_audit = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("detail", Text, nullable=True),
     Index("ix_notify_archive_audit_at", "at"),
+)
+
+# The facet counts kept ahead (migration 0005, vocabulary in ``services/notify/core/facets.py``): per
+# ISO week, how many alerts with one filter value (``filter_kind`` destination, technology, vendor,
+# control_code, severity (its rank), rule, event_type, source or language; '' for every alert) have one
+# counted value (``count_kind`` destination or technology; '' for the total). Kept in the same
+# transaction as the archive's inserts and retention, so a one-filter query's counts are a few hundred
+# rows rather than a count over every match.
+archive_counts = Table(
+    "notify_archive_counts",
+    metadata,
+    Column("filter_kind", String(16), primary_key=True),
+    Column("filter_value", String(128), primary_key=True),
+    Column("week", String(10), primary_key=True),
+    Column("count_kind", String(16), primary_key=True),
+    Column("count_value", String(128), primary_key=True),
+    Column("alerts", Integer, nullable=False),
 )
