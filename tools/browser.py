@@ -67,8 +67,8 @@ def sign_in(page: Page, base_url: str, token: str) -> None:
     """Sign in to the console with an API token through its form, as a researcher does."""
     page.goto(f"{base_url}/signin")
     page.get_by_label("Your API token").fill(token)
-    page.locator("#signin").click()
-    page.wait_for_load_state("load")
+    with page.expect_navigation(wait_until="load"):  # the page after sign-in, not the form still
+        page.locator("#signin").click()
 
 
 def save_screenshot(page: Page, path: Path, *, full_page: bool = True) -> Path:

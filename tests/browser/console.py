@@ -12,7 +12,7 @@ from tools.browser import sign_in
 from tools.console_stack import SeededConsole
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 HOOK_SECRET = "browser-test-signing-key-0123"
 
@@ -41,6 +41,14 @@ def alert_path(alert_id: str) -> str:
     return f"/alerts/{quote(alert_id, safe='')}"
 
 
+def submit(page: Page, control: Locator) -> None:
+    """Click a control that submits a form or follows a link, and wait until the page it leads to has
+    loaded: a bare click returns once the navigation has started, and what is read next could still be
+    the old page, or an empty new one."""
+    with page.expect_navigation(wait_until="load"):
+        control.click()
+
+
 def create_subscription(page: Page, console: SeededConsole, name: str, hook_url: str) -> str:
     """A webhook subscription to spyware alerts made through the form; its id."""
     page.goto(f"{console.url}/subscriptions")
@@ -50,7 +58,7 @@ def create_subscription(page: Page, console: SeededConsole, name: str, hook_url:
     form.get_by_label("Address (URL) of the Slack or webhook receiver").fill(hook_url)
     form.get_by_label("Signing key (webhooks, 16 characters or more)").fill(HOOK_SECRET)
     form.get_by_label("Technologies").select_option(["spyware"])
-    page.locator("#subscription-create").click()
+    submit(page, page.locator("#subscription-create"))
     row = page.locator("#subscription-table tbody tr", has_text=name)
     assert row.count() == 1, page.locator("main").inner_text()[:2000]
     row_id = row.get_attribute("id")

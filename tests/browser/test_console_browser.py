@@ -24,6 +24,7 @@ from tests.browser.console import (
     api,
     create_subscription,
     signed_in,
+    submit,
 )
 from tools.browser import save_screenshot
 from tools.console_stack import SeededConsole, publish, run_async
@@ -48,7 +49,7 @@ def test_signing_in_with_a_token_gives_a_safe_session(page: Page, archived: Seed
     page.goto(f"{archived.url}/")
     assert "/signin" in page.url, "a visitor who is not signed in is sent to the sign-in page"
     page.get_by_label("Your API token").fill("ewt_not-a-real-token")
-    page.locator("#signin").click()
+    submit(page, page.locator("#signin"))
     assert page.locator("#signin-error").is_visible()
     assert "ewt_not-a-real-token" not in page.content(), "a token typed is never shown back"
 
@@ -62,7 +63,7 @@ def test_signing_in_with_a_token_gives_a_safe_session(page: Page, archived: Seed
     assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy and "http" not in policy, "nothing inline, nothing from elsewhere"
 
-    page.locator("#signout").click()
+    submit(page, page.locator("#signout"))
     page.goto(f"{archived.url}/subscriptions")
     assert "/signin" in page.url
 
@@ -70,7 +71,7 @@ def test_signing_in_with_a_token_gives_a_safe_session(page: Page, archived: Seed
 def test_filters_and_free_text_show_what_the_archive_answers(page: Page, archived: SeededConsole) -> None:
     signed_in(page, archived)
     page.get_by_label("Destination", exact=True).select_option(["EG"])
-    page.locator("#filter-submit").click()
+    submit(page, page.locator("#filter-submit"))
     assert "destination=EG" in page.url, "the filters are in the address: a search can be bookmarked"
     shown = alert_ids_shown(page)
     expected = [a["id"] for a in api(archived, "/v1/alerts", destination="EG").json()["alerts"]]
@@ -79,7 +80,7 @@ def test_filters_and_free_text_show_what_the_archive_answers(page: Page, archive
 
     page.goto(f"{archived.url}/")
     page.get_by_label("Words to search for").fill("Predator")
-    page.locator("#filter-submit").click()
+    submit(page, page.locator("#filter-submit"))
     shown = alert_ids_shown(page)
     expected = [a["id"] for a in api(archived, "/v1/alerts", q="Predator").json()["alerts"]]
     assert shown and shown == expected
@@ -95,7 +96,7 @@ def test_an_alert_page_highlights_the_matched_words(page: Page, archived: Seeded
     alert = next(a for a in archived.alerts if a.evidence and a.event_type == "news_article")
     signed_in(page, archived)
     page.goto(f"{archived.url}/?q=Predator")
-    page.locator("#alert-table a.alert-link").first.click()
+    submit(page, page.locator("#alert-table a.alert-link").first)
     assert page.locator("#alert-title").is_visible() and page.locator("#evidence mark").count() > 0
 
     page.goto(f"{archived.url}{alert_path(alert.id)}")
@@ -117,7 +118,7 @@ def test_a_subscription_is_created_and_tested(page: Page, archived: SeededConsol
     assert HOOK_SECRET not in page.content(), "the signing key is never shown again"
     assert "spyware" in row.inner_text()
 
-    page.locator(f"#test-{sub_id}").click()
+    submit(page, page.locator(f"#test-{sub_id}"))
     assert page.locator("#notice").inner_text() == f"A test message was sent to “{name}”."
     deadline = time.monotonic() + 10
     while not sink.received and time.monotonic() < deadline:
@@ -136,17 +137,17 @@ def test_a_silence_is_created_and_ended(page: Page, archived: SeededConsole) -> 
     form.get_by_label("Technologies").select_option(["video-surveillance"])
     form.get_by_label("For how long").fill("3d")
     form.get_by_label("Why (others may see this)").fill(why)
-    page.locator("#silence-create").click()
+    submit(page, page.locator("#silence-create"))
     assert page.locator("#notice").inner_text() == "Silence created."
     row = page.locator("#silence-table tbody tr", has_text=why)
     assert row.count() == 1 and "video-surveillance" in row.inner_text()
-    row.get_by_role("button", name="End it now").click()
+    submit(page, row.get_by_role("button", name="End it now"))
     assert page.locator("#notice").inner_text() == "Silence expired."
 
     form = page.locator("#silence-form")
     form.get_by_label("For how long").fill("forever-ish")
     form.get_by_label("Why (others may see this)").fill("bad duration")
-    page.locator("#silence-create").click()
+    submit(page, page.locator("#silence-create"))
     assert page.locator("#silence-problems").is_visible(), "a wrong duration is explained"
 
 
@@ -158,7 +159,7 @@ def test_feedback_is_stored_for_its_researcher(page: Page, archived: SeededConso
     page.get_by_label("Why").select_option(index=1)
     reason = page.get_by_label("Why").input_value()
     page.get_by_label("A note (optional)").fill("The article is about a domestic contract.")
-    page.locator("#feedback-save").click()
+    submit(page, page.locator("#feedback-save"))
     assert "You said: not relevant" in page.locator("#feedback-current").inner_text()
     stored = api(archived, f"/v1/alerts/{alert.id}/feedback", owner="pi")
     assert stored.status_code == 200, stored.text
@@ -173,7 +174,7 @@ def test_a_personal_feed_is_valid_atom_and_dies_when_revoked(
 ) -> None:
     signed_in(page, archived)
     sub_id = create_subscription(page, archived, _unique("Spyware feed"), sink.url)
-    page.locator(f"#feed-create-{sub_id}").click()
+    submit(page, page.locator(f"#feed-create-{sub_id}"))
     url = page.locator("#new-feed-url").inner_text()
     assert url.startswith(f"{archived.url}/feeds/") and url.endswith(".atom")
 
@@ -183,7 +184,7 @@ def test_a_personal_feed_is_valid_atom_and_dies_when_revoked(
     assert parsed.entries, "the feed has the subscription's alerts"
 
     page.goto(f"{archived.url}/subscriptions")
-    page.locator(f"#feed-revoke-{sub_id}").click()
+    submit(page, page.locator(f"#feed-revoke-{sub_id}"))
     assert httpx.get(url, timeout=10).status_code == 404
 
 
@@ -194,7 +195,7 @@ def test_another_researchers_subscriptions_and_feeds_are_invisible(
     signed_in(mine, archived, "amnesty")
     name = _unique("Amnesty private")
     sub_id = create_subscription(mine, archived, name, sink.url)
-    mine.locator(f"#feed-create-{sub_id}").click()
+    submit(mine, mine.locator(f"#feed-create-{sub_id}"))
     assert mine.locator("#new-feed-url").is_visible()
 
     signed_in(theirs, archived, "pi")
