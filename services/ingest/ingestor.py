@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -82,6 +83,7 @@ class _Prepared:
     digest: str
     text_hash: str | None
     sketch: Sketch | None
+    bands: list[int] | None = None  # the sketch's band keys in the near-duplicate index
 
 
 @dataclass
@@ -211,23 +213,25 @@ class Ingestor:
         return chunk, self._prepare([p for p in chunk if not isinstance(p, Rejected)])
 
     def _prepare(self, events: Sequence[Event]) -> list[_Prepared]:
-        """CPU work, off the event loop: language, content hash, text hash and sketch per event."""
+        """CPU work, off the event loop and outside the lock: language, content hash, text hash, sketch and
+        its band keys per event."""
         out: list[_Prepared] = []
         for original in events:
             event = original
-            text_hash: str | None = None
-            sketch: Sketch | None = None
             if isinstance(event, NewsArticle):
                 if event.language is None and self.detector is not None:
                     event = fill_language(event, self.detector)
                 # Normalised once, for the content hash, the fingerprint and the sketch alike.
                 normalised = NormalisedArticle.of(event.title, event.body)
                 text = normalised.text
-                text_hash = fingerprint(text)
                 sketch = self.sketcher.sketch_normalised(normalised.body)
-                out.append(_Prepared(event, content_hash(event, text), text_hash, sketch))
+                out.append(_Prepared(event, content_hash(event, text), fingerprint(text), sketch))
             else:
                 out.append(_Prepared(event, content_hash(event), None, None))
+        sketched = [(i, p.sketch) for i, p in enumerate(out) if p.sketch is not None]
+        keys = self.near.band_keys([sketch for _, sketch in sketched])
+        for (i, _), bands in zip(sketched, keys, strict=True):
+            out[i] = dataclasses.replace(out[i], bands=bands)
         return out
 
     def _chunk(
@@ -315,9 +319,10 @@ class Ingestor:
                 )
                 return
             if isinstance(event, NewsArticle) and prep.sketch is not None:
-                duplicate_of = self.near.find(prep.sketch, event.published_at)
+                duplicate_of = self.near.find(prep.sketch, event.published_at, prep.bands)
                 if duplicate_of is None:
-                    self.metrics.near_evicted.inc(self.near.add(event.id, prep.sketch, event.published_at))
+                    evicted = self.near.add(event.id, prep.sketch, event.published_at, prep.bands)
+                    self.metrics.near_evicted.inc(evicted)
                     sketch = prep.sketch.to_bytes()
                     plan.indexed.append(event.id)
             if prep.text_hash is not None:

@@ -121,3 +121,15 @@ def test_identical_sketches_share_every_band() -> None:
     index.discard("first")
     assert index.find(sketch, T0) == "second"
     assert np.array_equal(sketch.hashvalues, _sketch(ALL_STORIES[0]).hashvalues)
+
+
+def test_band_keys_of_a_chunk_are_each_sketchs_own() -> None:
+    # The ingestor keys a whole chunk in one call outside the lock; find and add must see the same keys.
+    index = NearDuplicateIndex()
+    sketches = [_sketch(s) for s in ALL_STORIES[:4]]
+    keys = index.band_keys(sketches)
+    assert keys == [index.band_keys([s])[0] for s in sketches]
+    assert all(len(k) == index.bands for k in keys)
+    index.add("a", sketches[0], T0, keys[0])
+    assert index.find(sketches[1], T0, keys[1]) == index.find(sketches[1], T0) == "a"  # en/site ~ en/reuters
+    assert index.band_keys([]) == []

@@ -216,7 +216,7 @@ class Sketcher:
         words = word_hashes(body)
         if len(words) < self.min_words:
             return None
-        values = minhash(shingle_hashes(words, self.shingle_words), self.num_perm, self.seed)
+        values = minhash(shingle_hashes(words, self.shingle_words, distinct=False), self.num_perm, self.seed)
         return Sketch(
             values=values.astype(_VALUE).tobytes(), seed=self.seed, shingle_words=self.shingle_words
         )
@@ -295,13 +295,26 @@ class NearDuplicateIndex:
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._originals
 
-    def _check(self, sketch: Sketch, published_at: dt.datetime) -> None:
+    def _check_size(self, sketch: Sketch) -> None:
         if sketch.num_perm != self.num_perm:
             raise ValueError(f"sketch has {sketch.num_perm} permutations, the index {self.num_perm}")
+
+    def _check(self, sketch: Sketch, published_at: dt.datetime) -> None:
+        self._check_size(sketch)
         if published_at.tzinfo is None:
             raise ValueError("published_at must be timezone-aware")
 
-    def find(self, sketch: Sketch, published_at: dt.datetime) -> str | None:
+    def band_keys(self, sketches: list[Sketch]) -> list[list[int]]:
+        """The band keys of each sketch, in one vectorised call (a chunk's worth, computed outside any lock:
+        they depend only on the sketch and this index's fixed banding). Pass them to ``find`` and ``add``."""
+        if not sketches:
+            return []
+        for sketch in sketches:
+            self._check_size(sketch)
+        values = np.frombuffer(b"".join(s.values for s in sketches), dtype=_VALUE)
+        return band_keys(values.reshape(len(sketches), self.num_perm), self.bands, self.rows)
+
+    def find(self, sketch: Sketch, published_at: dt.datetime, keys: list[int] | None = None) -> str | None:
         """Id of the original this article is a near copy of, or None.
 
         The best match wins: highest estimated similarity, then the earliest published, then the smallest id.
@@ -310,7 +323,7 @@ class NearDuplicateIndex:
         """
         self._check(sketch, published_at)
         best: tuple[float, dt.datetime, str] | None = None  # (-similarity, published_at, id): smallest wins
-        for event_id in self._candidates(sketch):
+        for event_id in self._candidates(self._keys(sketch) if keys is None else keys):
             original = self._originals[event_id]
             if abs(original.published_at - published_at) > self.window:
                 continue
@@ -323,7 +336,9 @@ class NearDuplicateIndex:
                 best = key
         return None if best is None else best[2]
 
-    def add(self, event_id: str, sketch: Sketch, published_at: dt.datetime) -> int:
+    def add(
+        self, event_id: str, sketch: Sketch, published_at: dt.datetime, keys: list[int] | None = None
+    ) -> int:
         """Index an original article; adding an id again replaces its sketch and time (a redelivery).
         Returns how many of the earliest published originals were forgotten to stay within
         ``max_originals`` (the new one itself, when it is the earliest)."""
@@ -331,7 +346,7 @@ class NearDuplicateIndex:
         previous = self._originals.get(event_id)
         if previous is not None:
             self._unband(event_id, previous.sketch)
-        self._band(event_id, sketch)
+        self._band(event_id, self._keys(sketch) if keys is None else keys)
         self._originals[event_id] = _Original(sketch, published_at)
         heapq.heappush(self._expiry, (published_at, event_id))
         evicted = 0
@@ -367,13 +382,13 @@ class NearDuplicateIndex:
         return True
 
     def _keys(self, sketch: Sketch) -> list[int]:
-        return band_keys(sketch.hashvalues, self.bands, self.rows)
+        return band_keys(sketch.hashvalues, self.bands, self.rows)[0]
 
-    def _candidates(self, sketch: Sketch) -> set[str]:
-        """Ids of the originals sharing at least one band with the sketch."""
+    def _candidates(self, keys: list[int]) -> set[str]:
+        """Ids of the originals sharing at least one band key."""
         found: set[str] = set()
         get = self._bands.get
-        for key in self._keys(sketch):
+        for key in keys:
             held = get(key)
             if held is None:
                 continue
@@ -383,9 +398,9 @@ class NearDuplicateIndex:
                 found.update(held)
         return found
 
-    def _band(self, event_id: str, sketch: Sketch) -> None:
+    def _band(self, event_id: str, keys: list[int]) -> None:
         bands = self._bands
-        for key in self._keys(sketch):
+        for key in keys:
             held = bands.setdefault(key, event_id)
             if held is event_id or held == event_id:
                 continue

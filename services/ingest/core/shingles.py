@@ -110,8 +110,11 @@ def _position_multipliers(shingle_words: int) -> NDArray[np.uint64]:
     return values
 
 
-def shingle_hashes(words: NDArray[np.uint64], shingle_words: int) -> NDArray[np.uint64]:
-    """The distinct hashes of the word n-grams (sorted), from the words' hashes in text order."""
+def shingle_hashes(
+    words: NDArray[np.uint64], shingle_words: int, *, distinct: bool = True
+) -> NDArray[np.uint64]:
+    """The hashes of the word n-grams, from the words' hashes in text order: distinct and sorted, or (with
+    ``distinct=False``) one per position, repeats included, which is all a minimum needs."""
     count = len(words) - shingle_words + 1
     if count <= 0:
         return np.empty(0, dtype=U64)
@@ -119,7 +122,8 @@ def shingle_hashes(words: NDArray[np.uint64], shingle_words: int) -> NDArray[np.
     combined = words[:count] * multipliers[0]
     for i in range(1, shingle_words):
         combined += words[i : i + count] * multipliers[i]
-    return np.unique(_fmix(combined))
+    combined = _fmix(combined)
+    return np.unique(combined) if distinct else combined
 
 
 @cache
@@ -134,7 +138,8 @@ def permutations(num_perm: int, seed: int) -> tuple[NDArray[np.uint64], NDArray[
 
 
 def minhash(shingles: NDArray[np.uint64], num_perm: int, seed: int) -> NDArray[np.uint64]:
-    """The least permuted value of ``shingles`` (non-empty) under each of the seed's permutations."""
+    """The least permuted value of ``shingles`` (non-empty; repeats change nothing) under each of the seed's
+    permutations."""
     a, b = permutations(num_perm, seed)
     values = shingles * a  # (num_perm, shingles)
     values += b
@@ -142,15 +147,16 @@ def minhash(shingles: NDArray[np.uint64], num_perm: int, seed: int) -> NDArray[n
     return result
 
 
-def band_keys(values: NDArray[np.uint64], bands: int, rows: int) -> list[int]:
-    """One 64-bit key per band of a signature: its ``rows`` values and the band's index, hashed together,
-    so one table can hold every band and two bands match only when all their rows are equal (up to a
-    64-bit collision, which the caller's full similarity check absorbs)."""
-    grid = values[: bands * rows].reshape(bands, rows)
+def band_keys(values: NDArray[np.uint64], bands: int, rows: int) -> list[list[int]]:
+    """One 64-bit key per band of each signature (a row of ``values``, or ``values`` itself when 1-D): the
+    band's ``rows`` values and its index hashed together, so one table can hold every band and two bands
+    match only when all their rows are equal (up to a 64-bit collision, which the caller's full similarity
+    check absorbs). A whole chunk's signatures are keyed in one call."""
+    grid = values.reshape(-1, values.shape[-1])[:, : bands * rows].reshape(-1, bands, rows)
     multipliers = _position_multipliers(rows)
-    keys = grid[:, 0] * multipliers[0]
+    keys = grid[:, :, 0] * multipliers[0]
     for i in range(1, rows):
-        keys += grid[:, i] * multipliers[i]
+        keys += grid[:, :, i] * multipliers[i]
     keys += np.arange(bands, dtype=U64) * np.uint64(_LENGTH)
-    result: list[int] = _fmix(keys).tolist()
+    result: list[list[int]] = _fmix(keys).tolist()
     return result
