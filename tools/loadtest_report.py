@@ -51,7 +51,8 @@ class LoadReport:
     @property
     def ingest_ms_per_news(self) -> float:
         """Ingest's CPU from ready to the end of the run, per news article pushed (licence records and the
-        push API's own work included: the figure issue 20 tracks)."""
+        push API's own work included: the figure issue 20 tracks). The news count is the configured share
+        of the events; each event is drawn as news or licence at random, so it is within a percent."""
         news = round(self.pushed * (1 - self.cfg.licence_share))
         cpu = self.processes.get("ingest", {}).get("cpu_s", 0.0) - self.ingest_cpu_ready_s
         return 1000 * cpu / news if news and cpu > 0 else 0.0
