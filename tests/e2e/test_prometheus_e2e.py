@@ -29,6 +29,7 @@ from tools.webhook_sink import WebhookSink
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 TOKEN = "prometheus-e2e-token"
+ADMIN = "prometheus-e2e-admin-token"
 RULES = ROOT / "deploy" / "prometheus" / "rules"
 JOBS = ("ingest", "match", "notify")
 
@@ -83,6 +84,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             env = service_env(name, broker.bootstrap, port, tmp_path, sink.url, [inbox])
             env["EXPORTWATCH_INGEST_API_TOKENS"] = TOKEN
             env["EXPORTWATCH_NOTIFY_CONSOLE"] = "false"
+            env["EXPORTWATCH_NOTIFY_ADMIN_TOKEN"] = ADMIN
             procs[name] = start_service(name, env, tmp_path / f"{name}.log")
         for name, port in ports.items():
             wait_ready(f"http://127.0.0.1:{port}/healthz", procs[name], tmp_path / f"{name}.log")
@@ -231,6 +233,16 @@ def test_prometheus_scrapes_the_pipeline(stack: Stack, news_samples: dict[str, d
     stack.wait_for(f'sum(exportwatch_match_assigned_partitions{{topic="{topics.NEWS}"}})', 2)
     stack.wait_for(f'sum(exportwatch_notify_assigned_partitions{{topic="{topics.ALERTS}"}})', 2)
     stack.wait_for('exportwatch_notify_queue_notifications{state="retry"}', 0)
+
+    # A researcher's judgement of an alert: the feedback panels' series exist from the first one.
+    judged = httpx.put(
+        f"http://127.0.0.1:{stack.ports['notify']}/v1/alerts/{ids[0]}/feedback",
+        json={"relevant": True},
+        headers={"authorization": f"Bearer {ADMIN}"},
+        timeout=30,
+    )
+    assert judged.status_code == 200, judged.text
+    stack.wait_for("sum(exportwatch_notify_feedback_judgements)", 1)
 
     # Every expression of the dashboards and alert rules is valid PromQL for this server and names
     # series that exist (an expression over a misspelt metric would return nothing, forever).
