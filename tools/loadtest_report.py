@@ -103,8 +103,9 @@ def render(report: LoadReport) -> str:
         f"Events: {cfg.events:,}: {1 - cfg.licence_share:.0%} news articles of about {cfg.body_bytes} "
         f"bytes in {len(LANGUAGES)} languages, {cfg.licence_share:.0%} licence records; about "
         f"{cfg.match_share:.0%} carry a watched technology and destination. Pushed in bodies of "
-        f"{cfg.batch} by {cfg.senders} senders; {r.poison} poison messages written straight onto the "
-        "news topic.",
+        f"{cfg.batch} by {cfg.senders} senders, "
+        + (f"offered at {cfg.rate:,.0f} events/s" if cfg.rate else "as fast as ingest takes them")
+        + f"; {r.poison} poison messages written straight onto the news topic.",
         "State: SQLite files (ingest's and notify's); notify: group wait "
         f"0, concurrency {cfg.notify_concurrency}, one webhook subscription taking every alert.",
         "",
@@ -113,7 +114,9 @@ def render(report: LoadReport) -> str:
     ]
     if raw:
         lines += [
-            f"| raw aiokafka produce→consume, {raw['messages']:,.0f} messages: msg/s | {raw['per_s']:,.0f} |",
+            f"| raw aiokafka produce→consume, median of {raw.get('repeats', 1):,.0f} × "
+            f"{raw['messages']:,.0f} messages: msg/s | {raw['per_s']:,.0f} "
+            f"({raw.get('min_per_s', raw['per_s']):,.0f}–{raw.get('max_per_s', raw['per_s']):,.0f}) |",
             f"| raw aiokafka produce alone: msg/s | {raw['produce_per_s']:,.0f} |",
         ]
     lines += [
