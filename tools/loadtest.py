@@ -337,6 +337,8 @@ def _collect(report: LoadReport, procs: Processes, broker: EmbeddedBroker) -> No
     report.alerts_made = _sum(m, "exportwatch_match_alerts_total")
     report.notify_dead = _sum(n, "exportwatch_notify_dead_total")
     report.notify_in_doubt = _sum(n, "exportwatch_notify_in_doubt_total")
+    attempts = _sum(n, "exportwatch_notify_send_attempts_total")
+    report.failed_sends = attempts - _sum(n, "exportwatch_notify_send_attempts_total", result="ok")
     for name, proc in procs.procs.items():
         report.processes[name] = _proc_figures(proc.pid)
     if broker.pid is not None:

@@ -28,6 +28,7 @@ class LoadReport:
     duplicates: int = 0
     notifications: int = 0
     notification_repeats: int = 0
+    failed_sends: float = 0  # notify's send attempts that failed (and were retried), by its own counter
     unsigned: int = 0
     push_seconds: float = 0
     match_seconds: float = 0
@@ -145,6 +146,7 @@ def render(report: LoadReport) -> str:
         f"- missing {r.missing}, unexpected {r.unexpected}, duplicates by alert id {r.duplicates}, "
         f"repeated notifications {r.notification_repeats}, unsigned {r.unsigned}, dead "
         f"{r.notify_dead:.0f}, in doubt {r.notify_in_doubt:.0f}",
+        f"- send attempts that failed and were retried: {r.failed_sends:.0f}",
         "",
         "Result: " + ("everything accounted for" if not r.problems else "PROBLEMS: " + "; ".join(r.problems)),
     ]
