@@ -28,6 +28,7 @@ class LoadReport:
     duplicates: int = 0
     notifications: int = 0
     notification_repeats: int = 0
+    failed_sends: float = 0  # notify's send attempts that failed (and were retried), by its own counter
     unsigned: int = 0
     push_seconds: float = 0
     match_seconds: float = 0
@@ -113,8 +114,9 @@ def render(report: LoadReport) -> str:
         f"Events: {cfg.events:,}: {1 - cfg.licence_share:.0%} news articles of about {cfg.body_bytes} "
         f"bytes in {len(LANGUAGES)} languages, {cfg.licence_share:.0%} licence records; about "
         f"{cfg.match_share:.0%} carry a watched technology and destination. Pushed in bodies of "
-        f"{cfg.batch} by {cfg.senders} senders; {r.poison} poison messages written straight onto the "
-        "news topic.",
+        f"{cfg.batch} by {cfg.senders} senders, "
+        + (f"offered at {cfg.rate:,.0f} events/s" if cfg.rate else "as fast as ingest takes them")
+        + f"; {r.poison} poison messages written straight onto the news topic.",
         "State: SQLite files (ingest's and notify's); notify: group wait "
         f"0, concurrency {cfg.notify_concurrency}, one webhook subscription taking every alert.",
         "",
@@ -123,7 +125,9 @@ def render(report: LoadReport) -> str:
     ]
     if raw:
         lines += [
-            f"| raw aiokafka produce→consume, {raw['messages']:,.0f} messages: msg/s | {raw['per_s']:,.0f} |",
+            f"| raw aiokafka produce→consume, median of {raw.get('repeats', 1):,.0f} × "
+            f"{raw['messages']:,.0f} messages: msg/s | {raw['per_s']:,.0f} "
+            f"({raw.get('min_per_s', raw['per_s']):,.0f}–{raw.get('max_per_s', raw['per_s']):,.0f}) |",
             f"| raw aiokafka produce alone: msg/s | {raw['produce_per_s']:,.0f} |",
         ]
     lines += [
@@ -153,6 +157,7 @@ def render(report: LoadReport) -> str:
         f"- missing {r.missing}, unexpected {r.unexpected}, duplicates by alert id {r.duplicates}, "
         f"repeated notifications {r.notification_repeats}, unsigned {r.unsigned}, dead "
         f"{r.notify_dead:.0f}, in doubt {r.notify_in_doubt:.0f}",
+        f"- send attempts that failed and were retried: {r.failed_sends:.0f}",
         "",
         "Result: " + ("everything accounted for" if not r.problems else "PROBLEMS: " + "; ".join(r.problems)),
     ]

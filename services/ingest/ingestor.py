@@ -94,6 +94,9 @@ class _Plan:
     now: dt.datetime
     known: dict[str, KnownItem]
     by_text: dict[str, str]
+    # When ingest received the items (the push API: its request), stamped as their ``ingested_at`` so
+    # that the time to delivery includes any wait for the lock (issue 20 item 5a); ``now`` when unset.
+    received: dt.datetime | None = None
     results: list[ItemResult] = field(default_factory=list)
     outgoing: list[Outgoing] = field(default_factory=list)
     rows: list[ItemRow] = field(default_factory=list)
@@ -109,7 +112,7 @@ class _Plan:
         self.results.append(ItemResult("rejected", reason=item.reason, detail=item.detail, line=item.line))
 
     def publish(self, prep: _Prepared, revision: int, duplicate_of: str | None, sketch: bytes | None) -> None:
-        update: dict[str, Any] = {"ingested_at": self.now, "revision": revision}
+        update: dict[str, Any] = {"ingested_at": self.received or self.now, "revision": revision}
         if isinstance(prep.event, NewsArticle):
             update["duplicate_of"] = duplicate_of
         event = prep.event.model_copy(update=update)
@@ -179,10 +182,18 @@ class Ingestor:
         return removed
 
     async def ingest(
-        self, parsed: Iterable[Parsed], source: str, *, label: str | None = None, keep: bool = False
+        self,
+        parsed: Iterable[Parsed],
+        source: str,
+        *,
+        label: str | None = None,
+        keep: bool = False,
+        received_at: dt.datetime | None = None,
     ) -> tuple[Tally, list[ItemResult]]:
         """Publish in chunks, each acknowledged and then recorded. ``label`` is the metrics label of the
-        source; ``keep`` returns every item's result (the push API answers with them)."""
+        source; ``keep`` returns every item's result (the push API answers with them); ``received_at``,
+        when ingest took the items in, is their ``ingested_at`` (else the time their chunk is
+        published)."""
         tally = Tally()
         kept: list[ItemResult] = []
         items = iter(parsed)
@@ -201,7 +212,7 @@ class Ingestor:
                         kept.extend(results)
                 if not chunk:
                     break
-                pending = self._chunk(chunk, prepared, source, label or source)
+                pending = self._chunk(chunk, prepared, source, label or source, received_at)
         finally:
             if pending is not None:
                 # A failure while the next chunk was read: the chunk in hand still finishes (it is shielded).
@@ -235,20 +246,30 @@ class Ingestor:
         return out
 
     def _chunk(
-        self, chunk: Sequence[Parsed], prepared: list[_Prepared], source: str, label: str
+        self,
+        chunk: Sequence[Parsed],
+        prepared: list[_Prepared],
+        source: str,
+        label: str,
+        received: dt.datetime | None = None,
     ) -> asyncio.Future[list[ItemResult]]:
         # Shielded: a stop in the middle of a chunk lets it finish publishing and recording (drain()
         # waits for it), so a graceful restart republishes nothing.
-        task = asyncio.ensure_future(self._chunk_guarded(list(chunk), prepared, source, label))
+        task = asyncio.ensure_future(self._chunk_guarded(list(chunk), prepared, source, label, received))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
         return asyncio.shield(task)
 
     async def _chunk_guarded(
-        self, chunk: Sequence[Parsed], prepared: list[_Prepared], source: str, label: str
+        self,
+        chunk: Sequence[Parsed],
+        prepared: list[_Prepared],
+        source: str,
+        label: str,
+        received: dt.datetime | None,
     ) -> list[ItemResult]:
         async with self.lock:
-            return await self._chunk_locked(chunk, prepared, source, label)
+            return await self._chunk_locked(chunk, prepared, source, label, received)
 
     async def drain(self) -> None:
         """Wait for chunks in flight (called at stop, before the broker is closed)."""
@@ -256,13 +277,19 @@ class Ingestor:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
     async def _chunk_locked(
-        self, chunk: Sequence[Parsed], prepared: list[_Prepared], source: str, label: str
+        self,
+        chunk: Sequence[Parsed],
+        prepared: list[_Prepared],
+        source: str,
+        label: str,
+        received: dt.datetime | None = None,
     ) -> list[ItemResult]:
         known = await self.store.known_items([p.event.id for p in prepared])
         text_hashes = [p.text_hash for p in prepared if p.text_hash is not None]
         plan = _Plan(
             source=source,
             now=self.clock(),
+            received=received,
             known=known,
             by_text=await self.store.ids_by_text(text_hashes) if text_hashes else {},
         )
