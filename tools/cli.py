@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
         "PostgreSQL against the 200 ms target (exportwatch bench-archive --help)",
     )
     sub.add_parser(
+        "bench-notify",
+        add_help=False,
+        help="notify benchmark: CPU and SQL statements per delivery, deliveries/s against a bare HTTP "
+        "client on SQLite or PostgreSQL (exportwatch bench-notify --help)",
+    )
+    sub.add_parser(
         "load",
         add_help=False,
         help="load harness: events through the whole pipeline against a raw aiokafka ceiling, every event "
@@ -186,6 +192,7 @@ _OWN_OPTIONS = {
     "notify": ("services.notify.admin", "main"),  # operator tools on the notify database
     "bench-ingest": ("tools.bench_ingest", "main"),
     "bench-archive": ("tools.bench_archive", "main"),
+    "bench-notify": ("tools.bench_notify", "main"),
     "load": ("tools.loadtest", "main"),
     "feedback": ("tools.feedback_export", "main"),  # judged alerts as draft eval cases
 }

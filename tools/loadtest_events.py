@@ -36,6 +36,7 @@ class LoadConfig:
     timeout: float = 1800.0
     seed: int = 2026
     notify_concurrency: int = 32
+    rate: float = 0.0  # events per second offered to the push API; 0: as fast as ingest takes them
 
 
 # --- the events ---------------------------------------------------------------------------------------

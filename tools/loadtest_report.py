@@ -28,6 +28,7 @@ class LoadReport:
     duplicates: int = 0
     notifications: int = 0
     notification_repeats: int = 0
+    failed_sends: float = 0  # notify's send attempts that failed (and were retried), by its own counter
     unsigned: int = 0
     push_seconds: float = 0
     match_seconds: float = 0
@@ -36,6 +37,7 @@ class LoadReport:
     processes: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     notify_dead: float = 0
     notify_in_doubt: float = 0
+    ingest_cpu_ready_s: float = 0
     finished: bool = False
     problems: list[str] = dataclasses.field(default_factory=list)
 
@@ -46,6 +48,15 @@ class LoadReport:
     @property
     def alerts_per_s(self) -> float:
         return self.received_alerts / self.deliver_seconds if self.deliver_seconds else 0.0
+
+    @property
+    def ingest_ms_per_news(self) -> float:
+        """Ingest's CPU from ready to the end of the run, per news article pushed (licence records and the
+        push API's own work included: the figure issue 20 tracks). The news count is the configured share
+        of the events; each event is drawn as news or licence at random, so it is within a percent."""
+        news = round(self.pushed * (1 - self.cfg.licence_share))
+        cpu = self.processes.get("ingest", {}).get("cpu_s", 0.0) - self.ingest_cpu_ready_s
+        return 1000 * cpu / news if news and cpu > 0 else 0.0
 
     @property
     def ratio(self) -> float | None:
@@ -103,8 +114,9 @@ def render(report: LoadReport) -> str:
         f"Events: {cfg.events:,}: {1 - cfg.licence_share:.0%} news articles of about {cfg.body_bytes} "
         f"bytes in {len(LANGUAGES)} languages, {cfg.licence_share:.0%} licence records; about "
         f"{cfg.match_share:.0%} carry a watched technology and destination. Pushed in bodies of "
-        f"{cfg.batch} by {cfg.senders} senders; {r.poison} poison messages written straight onto the "
-        "news topic.",
+        f"{cfg.batch} by {cfg.senders} senders, "
+        + (f"offered at {cfg.rate:,.0f} events/s" if cfg.rate else "as fast as ingest takes them")
+        + f"; {r.poison} poison messages written straight onto the news topic.",
         "State: SQLite files (ingest's and notify's); notify: group wait "
         f"0, concurrency {cfg.notify_concurrency}, one webhook subscription taking every alert.",
         "",
@@ -113,7 +125,9 @@ def render(report: LoadReport) -> str:
     ]
     if raw:
         lines += [
-            f"| raw aiokafka produce→consume, {raw['messages']:,.0f} messages: msg/s | {raw['per_s']:,.0f} |",
+            f"| raw aiokafka produce→consume, median of {raw.get('repeats', 1):,.0f} × "
+            f"{raw['messages']:,.0f} messages: msg/s | {raw['per_s']:,.0f} "
+            f"({raw.get('min_per_s', raw['per_s']):,.0f}–{raw.get('max_per_s', raw['per_s']):,.0f}) |",
             f"| raw aiokafka produce alone: msg/s | {raw['produce_per_s']:,.0f} |",
         ]
     lines += [
@@ -128,6 +142,7 @@ def render(report: LoadReport) -> str:
         f" / {lat.get('p99', 0):.2f} |",
         f"| wall time: push / match / last delivery, s | {r.push_seconds:.1f} / {r.match_seconds:.1f}"
         f" / {r.deliver_seconds:.1f} |",
+        f"| ingest CPU per news event (from ready to the end), ms | {r.ingest_ms_per_news:.3f} |",
         "",
         "| process | peak memory (MiB) | CPU (s) |",
         "|---|---:|---:|",
@@ -142,6 +157,7 @@ def render(report: LoadReport) -> str:
         f"- missing {r.missing}, unexpected {r.unexpected}, duplicates by alert id {r.duplicates}, "
         f"repeated notifications {r.notification_repeats}, unsigned {r.unsigned}, dead "
         f"{r.notify_dead:.0f}, in doubt {r.notify_in_doubt:.0f}",
+        f"- send attempts that failed and were retried: {r.failed_sends:.0f}",
         "",
         "Result: " + ("everything accounted for" if not r.problems else "PROBLEMS: " + "; ".join(r.problems)),
     ]

@@ -4,6 +4,7 @@ published (the broker acknowledged them). Refusals are problem details (services
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -90,9 +91,9 @@ def push_route(settings: IngestSettings, ingestor: Ingestor, ready: Callable[[],
             raise _invalid(outcome)
         return outcome
 
-    async def publish(events: list[Event]) -> list[Any]:
+    async def publish(events: list[Event], received: dt.datetime) -> list[Any]:
         try:
-            _, results = await ingestor.ingest(events, "api", label="api", keep=True)
+            _, results = await ingestor.ingest(events, "api", label="api", keep=True, received_at=received)
         except DatabaseUnavailable as exc:
             # Not accepted, so the client sends them again; what reached the broker before the
             # database failed is published again then, with the same ids (repeats are absorbed
@@ -105,13 +106,16 @@ def push_route(settings: IngestSettings, ingestor: Ingestor, ready: Callable[[],
         return list(results)
 
     async def post_events(request: Request) -> Response:
+        # The events' ingested_at: the moment the request arrived, before its body is read or any wait
+        # for the ingestor's lock, so the end-to-end latency downstream counts both.
+        received = ingestor.clock()
         try:
             if not ready():
                 raise httpapi.try_later(503, "starting or stopping", STARTING_RETRY_SECONDS)
             if not httpapi.matches_any(httpapi.bearer_token(request), tokens):
                 raise httpapi.invalid_token()
             events = await read_events(request)
-            results = await publish(events)
+            results = await publish(events, received)
         except ApiProblem as problem:
             return problem.response(request)
         return JSONResponse(_results(events, results), status_code=202)

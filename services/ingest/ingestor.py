@@ -2,14 +2,17 @@
 duplicates, publish, wait for the broker's acknowledgement, and only then remember what was published.
 
 Remembering after the acknowledgement means a crash can only ever cause a repeat (of at most one
-chunk, which the deterministic alert ids downstream absorb), never a loss. Everything runs under one
-lock, so feeds, folders and the push API never race each other on the same ids.
+chunk, which the deterministic alert ids downstream absorb), never a loss. The check against what was
+published, the publish and the record run under one lock, so feeds, folders and the push API never race
+each other on the same ids. Preparing a chunk (language, normalised text, hashes, sketch) needs no shared
+state, so it runs outside the lock, in a worker thread, while the previous chunk is published.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import datetime as dt
 import itertools
 import logging
@@ -21,7 +24,14 @@ from schemas import DeadLetterReason, LicenceRecord, NewsArticle, topics
 from services.common.messaging.deadletters import dead_letter
 from services.common.messaging.metrics import PipelineMetrics
 from services.common.messaging.publisher import Outgoing, Publisher
-from services.ingest.core.dedup import NearDuplicateIndex, Sketch, Sketcher, text_fingerprint
+from services.ingest.core.dedup import (
+    SKETCH_VERSION,
+    NearDuplicateIndex,
+    NormalisedArticle,
+    Sketch,
+    Sketcher,
+    fingerprint,
+)
 from services.ingest.core.identity import Status, classify, content_hash
 from services.ingest.core.language import LanguageDetector, fill_language
 from services.ingest.core.results import Event, Parsed, Rejected
@@ -73,6 +83,7 @@ class _Prepared:
     digest: str
     text_hash: str | None
     sketch: Sketch | None
+    bands: list[int] | None = None  # the sketch's band keys in the near-duplicate index
 
 
 @dataclass
@@ -83,6 +94,9 @@ class _Plan:
     now: dt.datetime
     known: dict[str, KnownItem]
     by_text: dict[str, str]
+    # When ingest received the items (the push API: its request), stamped as their ``ingested_at`` so
+    # that the time to delivery includes any wait for the lock (issue 20 item 5a); ``now`` when unset.
+    received: dt.datetime | None = None
     results: list[ItemResult] = field(default_factory=list)
     outgoing: list[Outgoing] = field(default_factory=list)
     rows: list[ItemRow] = field(default_factory=list)
@@ -98,7 +112,7 @@ class _Plan:
         self.results.append(ItemResult("rejected", reason=item.reason, detail=item.detail, line=item.line))
 
     def publish(self, prep: _Prepared, revision: int, duplicate_of: str | None, sketch: bytes | None) -> None:
-        update: dict[str, Any] = {"ingested_at": self.now, "revision": revision}
+        update: dict[str, Any] = {"ingested_at": self.received or self.now, "revision": revision}
         if isinstance(prep.event, NewsArticle):
             update["duplicate_of"] = duplicate_of
         event = prep.event.model_copy(update=update)
@@ -116,6 +130,7 @@ class _Plan:
                 duplicate_of=duplicate_of,
                 seen_at=self.now,
                 sketch=sketch,
+                sketch_version=SKETCH_VERSION if sketch is not None else None,
                 published_at=event.published_at if isinstance(event, NewsArticle) else None,
             )
         )
@@ -151,7 +166,7 @@ class Ingestor:
     async def load(self) -> int:
         """Fill the near-duplicate index from the database: the originals inside the window."""
         since = self.clock() - self.near.window
-        rows = await self.store.sketches_since(since)
+        rows = await self.store.sketches_since(since, SKETCH_VERSION)
         for item_id, published_at, data in rows:
             self.metrics.near_evicted.inc(self.near.add(item_id, Sketch.from_bytes(data), published_at))
         self.metrics.near_index.set(len(self.near))
@@ -167,65 +182,114 @@ class Ingestor:
         return removed
 
     async def ingest(
-        self, parsed: Iterable[Parsed], source: str, *, label: str | None = None, keep: bool = False
+        self,
+        parsed: Iterable[Parsed],
+        source: str,
+        *,
+        label: str | None = None,
+        keep: bool = False,
+        received_at: dt.datetime | None = None,
     ) -> tuple[Tally, list[ItemResult]]:
         """Publish in chunks, each acknowledged and then recorded. ``label`` is the metrics label of the
-        source; ``keep`` returns every item's result (the push API answers with them)."""
+        source; ``keep`` returns every item's result (the push API answers with them); ``received_at``,
+        when ingest took the items in, is their ``ingested_at`` (else the time their chunk is
+        published)."""
         tally = Tally()
         kept: list[ItemResult] = []
         items = iter(parsed)
-        while True:
-            # Parsing runs in a thread, one chunk at a time: a large file or feed never blocks the
-            # event loop (health checks, the push API, other sources) and is never all in memory.
-            chunk = await asyncio.to_thread(lambda: list(itertools.islice(items, CHUNK)))
-            if not chunk:
-                break
-            results = await self._chunk(chunk, source, label or source)
-            tally.add(results)
-            if keep:
-                kept.extend(results)
+        pending: asyncio.Future[list[ItemResult]] | None = None
+        try:
+            while True:
+                # Parsing and preparing run in a thread, one chunk at a time: a large file or feed never
+                # blocks the event loop (health checks, the push API, other sources) and is never all in
+                # memory. The next chunk is prepared while the previous one is published and recorded.
+                chunk, prepared = await asyncio.to_thread(self._read_chunk, items)
+                if pending is not None:
+                    results = await pending
+                    pending = None
+                    tally.add(results)
+                    if keep:
+                        kept.extend(results)
+                if not chunk:
+                    break
+                pending = self._chunk(chunk, prepared, source, label or source, received_at)
+        finally:
+            if pending is not None:
+                # A failure while the next chunk was read: the chunk in hand still finishes (it is shielded).
+                await asyncio.gather(pending, return_exceptions=True)
         return tally, kept
 
+    def _read_chunk(self, items: Iterable[Parsed]) -> tuple[list[Parsed], list[_Prepared]]:
+        chunk = list(itertools.islice(items, CHUNK))
+        return chunk, self._prepare([p for p in chunk if not isinstance(p, Rejected)])
+
     def _prepare(self, events: Sequence[Event]) -> list[_Prepared]:
-        """CPU work, off the event loop: language, content hash, text hash and sketch per event."""
+        """CPU work, off the event loop and outside the lock: language, content hash, text hash, sketch and
+        its band keys per event."""
         out: list[_Prepared] = []
         for original in events:
             event = original
-            text_hash: str | None = None
-            sketch: Sketch | None = None
             if isinstance(event, NewsArticle):
                 if event.language is None and self.detector is not None:
                     event = fill_language(event, self.detector)
-                text_hash = text_fingerprint(event.title, event.body)
-                sketch = self.sketcher.sketch(event.title, event.body)
-            out.append(_Prepared(event, content_hash(event), text_hash, sketch))
+                # Normalised once, for the content hash, the fingerprint and the sketch alike.
+                normalised = NormalisedArticle.of(event.title, event.body)
+                text = normalised.text
+                sketch = self.sketcher.sketch_normalised(normalised.body)
+                out.append(_Prepared(event, content_hash(event, text), fingerprint(text), sketch))
+            else:
+                out.append(_Prepared(event, content_hash(event), None, None))
+        sketched = [(i, p.sketch) for i, p in enumerate(out) if p.sketch is not None]
+        keys = self.near.band_keys([sketch for _, sketch in sketched])
+        for (i, _), bands in zip(sketched, keys, strict=True):
+            out[i] = dataclasses.replace(out[i], bands=bands)
         return out
 
-    async def _chunk(self, chunk: Sequence[Parsed], source: str, label: str) -> list[ItemResult]:
+    def _chunk(
+        self,
+        chunk: Sequence[Parsed],
+        prepared: list[_Prepared],
+        source: str,
+        label: str,
+        received: dt.datetime | None = None,
+    ) -> asyncio.Future[list[ItemResult]]:
         # Shielded: a stop in the middle of a chunk lets it finish publishing and recording (drain()
         # waits for it), so a graceful restart republishes nothing.
-        task = asyncio.ensure_future(self._chunk_guarded(list(chunk), source, label))
+        task = asyncio.ensure_future(self._chunk_guarded(list(chunk), prepared, source, label, received))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
-        return await asyncio.shield(task)
+        return asyncio.shield(task)
 
-    async def _chunk_guarded(self, chunk: Sequence[Parsed], source: str, label: str) -> list[ItemResult]:
+    async def _chunk_guarded(
+        self,
+        chunk: Sequence[Parsed],
+        prepared: list[_Prepared],
+        source: str,
+        label: str,
+        received: dt.datetime | None,
+    ) -> list[ItemResult]:
         async with self.lock:
-            return await self._chunk_locked(chunk, source, label)
+            return await self._chunk_locked(chunk, prepared, source, label, received)
 
     async def drain(self) -> None:
         """Wait for chunks in flight (called at stop, before the broker is closed)."""
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
 
-    async def _chunk_locked(self, chunk: Sequence[Parsed], source: str, label: str) -> list[ItemResult]:
-        events = [p for p in chunk if not isinstance(p, Rejected)]
-        prepared = await asyncio.to_thread(self._prepare, events) if events else []
+    async def _chunk_locked(
+        self,
+        chunk: Sequence[Parsed],
+        prepared: list[_Prepared],
+        source: str,
+        label: str,
+        received: dt.datetime | None = None,
+    ) -> list[ItemResult]:
         known = await self.store.known_items([p.event.id for p in prepared])
         text_hashes = [p.text_hash for p in prepared if p.text_hash is not None]
         plan = _Plan(
             source=source,
             now=self.clock(),
+            received=received,
             known=known,
             by_text=await self.store.ids_by_text(text_hashes) if text_hashes else {},
         )
@@ -282,9 +346,10 @@ class Ingestor:
                 )
                 return
             if isinstance(event, NewsArticle) and prep.sketch is not None:
-                duplicate_of = self.near.find(prep.sketch, event.published_at)
+                duplicate_of = self.near.find(prep.sketch, event.published_at, prep.bands)
                 if duplicate_of is None:
-                    self.metrics.near_evicted.inc(self.near.add(event.id, prep.sketch, event.published_at))
+                    evicted = self.near.add(event.id, prep.sketch, event.published_at, prep.bands)
+                    self.metrics.near_evicted.inc(evicted)
                     sketch = prep.sketch.to_bytes()
                     plan.indexed.append(event.id)
             if prep.text_hash is not None:

@@ -67,8 +67,8 @@ class IngestSettings(ServiceSettings):
     near_duplicate_max_articles: int = Field(
         default=30_000,
         ge=1,
-        description="Most original articles kept in memory for near-duplicate comparison (about 16 KB "
-        "each: 30,000 take some 470 MB); past it the earliest published are forgotten before their "
+        description="Most original articles kept in memory for near-duplicate comparison (about 5 KB "
+        "each: 30,000 take some 150 MB); past it the earliest published are forgotten before their "
         "window ends. Real feeds bring a few thousand articles a day.",
     )
     languages: list[str] = Field(

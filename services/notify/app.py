@@ -293,7 +293,7 @@ def create_service(settings: NotifySettings | None = None) -> Service:
 
     async def close() -> None:
         await dispatcher.stop()
-        await http.aclose()
+        await asyncio.gather(ctx.clients.aclose(), http.aclose())
         await store.close()
 
     service.on_start.append(open_store)

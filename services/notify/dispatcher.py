@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import os
 import random
@@ -116,6 +117,7 @@ class Dispatcher:
         self._targets = Shares(self.settings.per_target or share)
         self._delivered: list[tuple[str, asyncio.Future[bool]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        self._flushing = False
         self._cycle: asyncio.Task[int] | None = None
 
     def wake(self) -> None:
@@ -211,7 +213,7 @@ class Dispatcher:
             sub = subscriptions.get(pending.subscription_id) if pending is not None else None
             task = asyncio.create_task(self._deliver(claim, pending, sub), name=f"notify-{claim.id}")
             self._inflight[claim.id] = task
-            task.add_done_callback(self._forget)
+            task.add_done_callback(functools.partial(self._forget, claim.id))
         return len(claims)
 
     async def _give_back(self, claims: list[Claim]) -> None:
@@ -220,34 +222,44 @@ class Dispatcher:
             with contextlib.suppress(Exception):
                 await self._release(claim)
 
-    async def _record_delivered(self, notification_id: str, now: dt.datetime) -> bool:
+    async def _record_delivered(self, notification_id: str) -> bool:
         """Record a delivery; deliveries finishing together share one transaction (group commit)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._delivered.append((notification_id, future))
-        if len(self._delivered) == 1:  # the first of a batch starts the flush; the others join it
-            flush = asyncio.create_task(self._flush_delivered(now))
+        if not self._flushing:  # no writer under way: start one; a running one takes it next round
+            self._flushing = True
+            flush = asyncio.create_task(self._flush_delivered())
             self._flushes.add(flush)  # a strong reference until it is done
             flush.add_done_callback(self._flushes.discard)
         return await future
 
-    async def _flush_delivered(self, now: dt.datetime) -> None:
-        await asyncio.sleep(0)  # let the sends finishing in this loop turn join the batch
-        batch, self._delivered = self._delivered, []
+    async def _flush_delivered(self) -> None:
+        """Write what finished, then what finished during that write, until nothing waits: the
+        deliveries ending while one transaction runs share the next one, without a timer."""
         try:
-            done = await self.store.deliveries.delivered_many([i for i, _ in batch], self.holder, now)
-        except Exception as exc:  # the senders see it; their leases run out and they are sent again
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for notification_id, future in batch:
-            if not future.done():
-                future.set_result(notification_id in done)
+            while True:
+                await asyncio.sleep(0)  # let the sends finishing in this loop turn join the batch
+                if not self._delivered:
+                    return
+                batch, self._delivered = self._delivered, []
+                try:
+                    ids = [i for i, _ in batch]
+                    done = await self.store.deliveries.delivered_many(ids, self.holder, self.clock())
+                except Exception as exc:  # the senders see it; their leases run out and they are sent again
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for notification_id, future in batch:
+                    if not future.done():
+                        future.set_result(notification_id in done)
+        finally:
+            self._flushing = False
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        for key, value in list(self._inflight.items()):
-            if value is task:
-                del self._inflight[key]
+    def _forget(self, claim_id: str, task: asyncio.Task[None]) -> None:
+        # By its key: a scan of every task in flight at each send's end grew with the claims held.
+        if self._inflight.get(claim_id) is task:
+            del self._inflight[claim_id]
         self._wake.set()  # capacity is free: claim more at once rather than at the next poll
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -419,7 +431,7 @@ class Dispatcher:
         now = self.clock()
         result = outcome(failure, pending.attempts, pending.first_attempt_at, self.policy, now, self.rng)
         if isinstance(result, Delivered):
-            await self._record_delivered(claim.id, now)
+            await self._record_delivered(claim.id)
             self._count_delivered(pending, kind, now)
             log.info(
                 "notification delivered",

@@ -3,6 +3,8 @@ once each, through the ingestor create_service wires (SQLite in a temporary fold
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 import shutil
 from collections.abc import AsyncIterator
@@ -16,6 +18,7 @@ from schemas import topics
 from services.common.runtime import Service
 from services.common.settings import CommonSettings
 from services.ingest.app import create_service
+from services.ingest.ingestor import Ingestor
 from services.ingest.settings import IngestSettings
 from tests.component.harness import Recorder, on_test_broker, with_broker
 from tests.conftest import BUNDLED_SAMPLES
@@ -119,3 +122,38 @@ async def test_a_feed_read_by_its_poller_is_published_on_the_news_topic(
     assert all(
         r.key == e["id"].encode() and e["url"].startswith("http") for r, e in zip(first, events, strict=True)
     )
+
+
+async def test_a_pushed_event_is_stamped_when_its_request_arrived_not_after_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The end-to-end latency is measured from ingested_at (issue 20 item 5a): a push that waits for
+    # the ingestor's lock (another chunk being published) keeps the time its request arrived.
+    service = ingest_service(tmp_path, monkeypatch)
+    out = Recorder(service.broker, topics.NEWS)
+    arrived, later = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC), dt.datetime(2026, 3, 1, 12, 5, tzinfo=dt.UTC)
+    async with on_test_broker(service):
+        ingestor: Ingestor = service.state["ingestor"]
+        clock = [arrived]
+        ingestor.clock = lambda: clock[0]
+        entered = asyncio.Event()
+        ingest = ingestor.ingest
+
+        async def ingest_noted(*args: Any, **kwargs: Any) -> Any:
+            entered.set()
+            return await ingest(*args, **kwargs)
+
+        monkeypatch.setattr(ingestor, "ingest", ingest_noted)
+        transport = httpx.ASGITransport(app=service.asgi())
+        headers = {"authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://ingest", headers=headers
+        ) as client:
+            await ingestor.lock.acquire()  # a chunk of another source is being published
+            push = asyncio.create_task(client.post("/v1/events", json=[article("late-1")]))
+            await entered.wait()
+            clock[0] = later  # the lock is released five minutes after the request arrived
+            ingestor.lock.release()
+            assert (await push).status_code == 202
+    (record,) = out.on(topics.NEWS)
+    assert dt.datetime.fromisoformat(record.json()["ingested_at"]) == arrived

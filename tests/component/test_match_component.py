@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from typing import Any
+
+import pytest
 
 from schemas import Alert, DeadLetter, topics
 from schemas.events import NewsArticle
@@ -88,3 +91,27 @@ async def test_outcomes_are_counted_on_the_service_registry(matcher: Matcher) ->
     assert value(events, {"event_type": "news_article", "outcome": "alerted"}) == 1
     assert value(events, {"event_type": "news_article", "outcome": "no_match"}) == 1
     assert value("exportwatch_match_messages_produced_total", {"topic": topics.ALERTS, "outcome": "ok"}) == 1
+
+
+async def test_faststream_does_not_decode_the_bodies_match_decodes_itself(
+    matcher: Matcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The consumer hands the raw records to match's Decoder; FastStream's JSON decoding of every body
+    # (issue 20 item 4) must not run at all.
+    from faststream.message import decode_message as original
+
+    decoded: list[str] = []
+
+    def counted(msg: Any) -> Any:
+        decoded.append(msg.raw_message.topic)
+        return original(msg)
+
+    monkeypatch.setattr("faststream.kafka.parser.decode_message", counted)
+    settings = MatchSettings(common=CommonSettings(kafka_embedded=False))
+    service = create_service(settings, matcher, sighup=False)
+    out = Recorder(service.broker, topics.ALERTS, topics.DEADLETTER)
+    async with on_test_broker(service) as broker:
+        await broker.publish(ALERTING, topic=topics.NEWS, key=b"n-1")
+    (record,) = out.on(topics.ALERTS)
+    assert Alert.model_validate_json(record.value).event_id == "n-1"
+    assert topics.NEWS not in decoded  # only the test's recorder of the alerts topic decodes

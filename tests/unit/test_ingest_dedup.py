@@ -539,7 +539,8 @@ def test_sketch_bytes_round_trip() -> None:
         ("truncated values", lambda b: b[:-8]),
         ("truncated header", lambda b: b[:10]),
         ("other magic", lambda b: b"XXXX" + b[4:]),
-        ("future version", lambda b: b[:4] + bytes([2]) + b[5:]),
+        ("future version", lambda b: b[:4] + bytes([3]) + b[5:]),
+        ("version 1 (datasketch's SHA-1 hashing)", lambda b: b[:4] + bytes([1]) + b[5:]),
         ("empty", lambda b: b""),
     ],
 )
@@ -561,14 +562,14 @@ def test_sketches_made_differently_are_not_compared(other: Sketcher) -> None:
 
 
 def test_sketch_values_are_pinned() -> None:
-    # Stored sketches outlive the process and the release: a datasketch upgrade that changes hashing (2.0
-    # changed the default permutation scheme) must fail here rather than make every stored sketch silently
-    # incomparable with new ones. Changing this digest means re-sketching the stored originals.
+    # Stored sketches outlive the process and the release: a change of the hashing (services/ingest/core/
+    # shingles.py, or numpy's integer arithmetic) must fail here rather than make every stored sketch silently
+    # incomparable with new ones. Changing this digest means a new SKETCH_VERSION and a migration.
     data = _sketch(EN_REUTERS).to_bytes()
-    # Header: magic, version 1, 3-word shingles, 128 permutations, seed 1.
-    assert data[:12] == b"EWSK\x01\x03\x80\x00\x01\x00\x00\x00"
+    # Header: magic, version 2, 3-word shingles, 128 permutations, seed 1.
+    assert data[:12] == b"EWSK\x02\x03\x80\x00\x01\x00\x00\x00"
     assert hashlib.sha256(data).hexdigest() == (
-        "ee697beaa700671b65fff84960273bbdbd8acbe5c7efc4f3d86136fadec3e814"
+        "fa24acf8d19efdb37e539a5490c8c41e8e974e5c2a4a8b755bb346f89c32a51c"
     )
 
 

@@ -41,3 +41,10 @@ def test_every_kind_of_loss_or_repeat_is_reported() -> None:
     for field, value in cases.items():
         problems = check(_report(**{field: value}))
         assert problems, f"{field}={value!r} went unnoticed"
+
+
+def test_ingest_cpu_per_news_event_leaves_start_up_out() -> None:
+    # 100 events, 25 % licence records: 75 news articles; 1.5 s spent after ready -> 20 ms each.
+    report = _report(processes={"ingest": {"cpu_s": 2.0, "peak_mib": 100.0}}, ingest_cpu_ready_s=0.5)
+    assert report.ingest_ms_per_news == 20.0
+    assert _report().ingest_ms_per_news == 0.0  # no process figures: nothing to report

@@ -18,12 +18,14 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
 
 
-def content_hash(event: NewsArticle | LicenceRecord) -> str:
+def content_hash(event: NewsArticle | LicenceRecord, normalised: str | None = None) -> str:
     """Hash of what the event says. For an article: its normalised title, body and URL, so a feed that
     re-serves an item with a new date or different markup is not an update; for a licence record: every
-    field but the ones ingest sets."""
+    field but the ones ingest sets. ``normalised`` is the article's ``normalise_text(title, body)`` when
+    the caller has it already (it is then not computed again)."""
     if isinstance(event, NewsArticle):
-        payload = "\x1f".join((event.url, normalise_text(event.title, event.body)))
+        text = normalise_text(event.title, event.body) if normalised is None else normalised
+        payload = "\x1f".join((event.url, text))
     else:
         payload = event.model_dump_json(exclude=set(_VOLATILE))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

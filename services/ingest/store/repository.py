@@ -45,6 +45,7 @@ class ItemRow:
     seen_at: dt.datetime
     sketch: bytes | None = None
     published_at: dt.datetime | None = None
+    sketch_version: int | None = None  # How the sketch was made (``SKETCH_VERSION`` in core/dedup.py).
 
 
 @dataclass
@@ -242,7 +243,12 @@ class IngestStore(Store):
                         )
                     )
             sketch_values = [
-                {"item_id": r.id, "published_at": r.published_at, "sketch": r.sketch}
+                {
+                    "item_id": r.id,
+                    "published_at": r.published_at,
+                    "sketch": r.sketch,
+                    "version": r.sketch_version or 0,
+                }
                 for r in latest.values()
                 if r.sketch is not None and r.published_at is not None
             ]
@@ -257,11 +263,13 @@ class IngestStore(Store):
             await conn.execute(delete(tables.sketches).where(false()))
 
     @_reported(write=False)
-    async def sketches_since(self, since: dt.datetime) -> list[tuple[str, dt.datetime, bytes]]:
+    async def sketches_since(self, since: dt.datetime, version: int) -> list[tuple[str, dt.datetime, bytes]]:
+        """The sketches of originals published since ``since`` and made the way ``version`` says (during a
+        rolling upgrade an older replica may still write sketches of another version: they are skipped)."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 select(tables.sketches.c.item_id, tables.sketches.c.published_at, tables.sketches.c.sketch)
-                .where(tables.sketches.c.published_at >= since)
+                .where(tables.sketches.c.published_at >= since, tables.sketches.c.version == version)
                 .order_by(tables.sketches.c.published_at)
             )
             return [(i, p, bytes(s)) for i, p, s in rows]

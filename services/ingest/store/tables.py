@@ -36,6 +36,7 @@ sketches = Table(
     Column("item_id", String(256), primary_key=True),  # An original article (not a duplicate).
     Column("published_at", UTCDateTime, nullable=False, index=True),
     Column("sketch", LargeBinary, nullable=False),  # MinHash signature of its text.
+    Column("version", Integer, nullable=False),  # How the sketch was made (core/dedup.py SKETCH_VERSION).
 )
 
 sources = Table(

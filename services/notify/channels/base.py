@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from schemas import Notification
 from services.common.addresses import TargetPolicy
+from services.notify.channels.pool import ClientPool
 
 
 class Reason(StrEnum):
@@ -82,9 +83,12 @@ def utcnow() -> dt.datetime:
 
 @dataclass
 class ChannelContext:
-    """What channels share: one HTTP client, the address policy, the mail server, the clock."""
+    """What channels share: one HTTP client (its timeouts), the kept-alive clients deliveries are sent
+    through (``clients``, closed by whoever made the context), the address policy, the mail server,
+    the clock."""
 
     http: httpx.AsyncClient
+    clients: ClientPool = field(default_factory=ClientPool)
     targets: TargetPolicy = field(default_factory=TargetPolicy)
     smtp: SmtpServer | None = None
     source: str = "urn:exportwatch:notify"  # CloudEvents `source` attribute

@@ -6,8 +6,9 @@ the query): nothing here ever puts the URL, its host, path or query into an erro
 Addresses are checked where the connection is made, by the guard notify shares with ingest
 (``services.common.outbound``: one lookup, every address checked, the connection made to a checked
 address, no environment proxies). The URL is parsed once, by the HTTP client's own parser, for the
-check and for the request. Each POST has its own connection (no pool shared between hosts), and
-redirects are not followed.
+check and for the request. Connections are kept alive per origin (``ctx.clients``,
+``services.notify.channels.pool``): a new one is checked when it is opened, a kept one only ever goes
+to its own origin and the address checked for it. Redirects are not followed.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from services.common.addresses import TargetPolicy, host_problem
-from services.common.outbound import GuardedTransport, Refused, Unresolvable, allowed_addresses
+from services.common.outbound import Refused, Unresolvable, allowed_addresses
 from services.notify.channels.base import ChannelContext, DeliveryError, Reason
 
 MAX_URL_LENGTH = 2048
@@ -191,15 +192,12 @@ async def post(ctx: ChannelContext, url: str, body: bytes, headers: dict[str, st
         raise DeliveryError(Reason.FORBIDDEN_TARGET, problem or "the URL is not valid")
     try:
         async with (
-            httpx.AsyncClient(
-                transport=GuardedTransport(ctx.targets, verify=_ssl_context()),
-                timeout=ctx.http.timeout,
-                follow_redirects=False,
-                trust_env=False,
-            ) as client,
+            ctx.clients.borrow(parsed, ctx.targets, ctx.http.timeout, _ssl_context()) as client,
             client.stream("POST", parsed, content=body, headers=headers) as response,
         ):
-            text = "" if response.is_success else await _read_some(response)
+            # Read to the end (a few kilobytes at most) even on success: only a response read to
+            # its end leaves the connection fit to be kept alive.
+            text = await _read_some(response)
     except Unresolvable as unresolvable:
         raise DeliveryError(Reason.NETWORK, unresolvable.detail) from None
     except Refused as refused:

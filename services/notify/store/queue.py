@@ -18,15 +18,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schemas import Alert
-from schemas.bounds import bound_alert
-from services.common.db import Section, dialect_insert, uncancellable
-from services.notify.core.planning import Target, joins
+from services.common.db import Section, uncancellable
 from services.notify.store import tables
-from services.notify.store.archive import ArchiveStore, keep_audit
-from services.notify.store.common import FINAL, PENDING, new_id
+from services.notify.store.archive import keep_audit
+from services.notify.store.common import FINAL, PENDING
+from services.notify.store.recording import record_batch
 from services.notify.store.records import Claim, DeadNotification, Intake, IntakeResult, Pending
 
 
@@ -37,106 +35,13 @@ class DeliveryQueue(Section):
 
     @uncancellable
     async def record(self, intakes: Sequence[Intake], now: dt.datetime) -> IntakeResult:
-        """Record consumed alerts and their deliveries in one transaction. A (alert, subscription)
-        pair seen before is counted as a duplicate and changes nothing."""
-        result = IntakeResult()
+        """Record consumed alerts and their deliveries in one transaction, in a fixed number of
+        statements (``store/recording.py``). A (alert, subscription) pair seen before is counted as a
+        duplicate and changes nothing."""
         if not intakes:
-            return result
-        n = tables.notifications.c
+            return IntakeResult()
         async with self.writing() as conn:
-            insert_alert = dialect_insert(conn, tables.alerts).on_conflict_do_nothing(index_elements=["id"])
-            insert_delivery = dialect_insert(conn, tables.deliveries).on_conflict_do_nothing(
-                index_elements=["alert_id", "subscription_id"]
-            )
-            routed = [
-                {"id": i.alert.id, "payload": i.payload, "received_at": now} for i in intakes if i.targets
-            ]
-            if routed:
-                await conn.execute(insert_alert, routed)
-            await ArchiveStore(self.store).add(conn, [bound_alert(i.alert) for i in intakes], now)
-            for intake in intakes:
-                for target in intake.targets:
-                    status = "silenced" if target.silence_id else "queued"
-                    inserted = await conn.execute(
-                        insert_delivery,
-                        {
-                            "alert_id": intake.alert.id,
-                            "subscription_id": target.subscription_id,
-                            "notification_id": None,
-                            "status": status,
-                            "silence_id": target.silence_id,
-                            "created_at": now,
-                        },
-                    )
-                    if not inserted.rowcount:
-                        result.duplicate += 1
-                        result.count(target.channel, "duplicate")
-                        continue
-                    if target.silence_id:
-                        result.silenced += 1
-                        result.count(target.channel, "silenced")
-                        continue
-                    notification_id = await self._attach(conn, target, now)
-                    await conn.execute(
-                        update(tables.deliveries)
-                        .where(
-                            tables.deliveries.c.alert_id == intake.alert.id,
-                            tables.deliveries.c.subscription_id == target.subscription_id,
-                        )
-                        .values(notification_id=notification_id)
-                    )
-                    result.queued += 1
-                    result.count(target.channel, "queued")
-            due = (
-                await conn.execute(select(func.min(n.due_at)).where(n.status == "open"))
-            ).scalar_one_or_none()
-        result.earliest_due = due
-        return result
-
-    async def _attach(self, conn: AsyncConnection, target: Target, now: dt.datetime) -> str:
-        """The open notification of the target's group, or a new one."""
-        n = tables.notifications.c
-        open_row = (
-            await conn.execute(
-                select(n.id, n.alert_count)
-                .where(
-                    n.subscription_id == target.subscription_id,
-                    n.group_key == target.group_key,
-                    n.status == "open",
-                )
-                .order_by(n.alert_count)
-                .limit(1)
-            )
-        ).first()
-        if open_row is not None and joins(target.kind, open_row.alert_count):
-            open_id = open_row.id
-            # Compare-and-set: if a dispatcher claimed it meanwhile, this changes nothing.
-            joined = await conn.execute(
-                update(tables.notifications)
-                .where(n.id == open_id, n.status == "open")
-                .values(alert_count=n.alert_count + 1)
-            )
-            if joined.rowcount:
-                return str(open_id)
-        notification_id = new_id("ntf")
-        await conn.execute(
-            tables.notifications.insert().values(
-                id=notification_id,
-                subscription_id=target.subscription_id,
-                channel=target.channel,
-                kind=target.kind,
-                group_key=target.group_key,
-                period_start=target.period_start,
-                period_end=target.period_end,
-                status="open",
-                alert_count=1,
-                due_at=target.due_at,
-                attempts=0,
-                in_doubt=0,
-                created_at=now,
-            )
-        )
-        return notification_id
+            return await record_batch(self.store, conn, intakes, now)
 
     # --- dispatch --------------------------------------------------------------------------------
 
@@ -144,57 +49,47 @@ class DeliveryQueue(Section):
     async def claim(
         self, now: dt.datetime, holder: str, lease_until: dt.datetime, limit: int, exclude: Sequence[str] = ()
     ) -> list[Claim]:
-        """Claim up to ``limit`` notifications that are due, and those whose holder's lease ran out."""
+        """Claim up to ``limit`` notifications whose holder's lease ran out (first) and that are due, in
+        two statements: each an update of the rows a subquery picks, repeating the subquery's condition
+        as a compare-and-set (PostgreSQL re-checks it on a row another transaction changed meanwhile,
+        and skips rows another claim holds locked)."""
         if limit <= 0:
             return []
         n = tables.notifications.c
-        claims: list[Claim] = []
+        claimed: list[Claim] = []
+        values: dict[str, Any] = {
+            "status": "sending",
+            "lease_owner": holder,
+            "lease_until": lease_until,
+            "last_attempt_at": now,
+            "first_attempt_at": func.coalesce(n.first_attempt_at, now),
+        }
+        stale = and_(n.status == "sending", n.lease_until < now)
+        due = and_(n.status.in_(PENDING), n.due_at <= now)
         async with self.writing() as conn:
-            due = (
-                await conn.execute(
-                    select(n.id, n.status)
-                    .where(n.status.in_(PENDING), n.due_at <= now)
-                    .order_by(n.due_at)
-                    .limit(limit + len(exclude))
-                )
-            ).all()
-            stale = (
-                await conn.execute(
-                    select(n.id, n.status)
-                    .where(n.status == "sending", n.lease_until < now)
-                    .order_by(n.lease_until)
-                    .limit(limit + len(exclude))
-                )
-            ).all()
-            skip = set(exclude)
-            for row in [*stale, *due]:
-                if len(claims) >= limit:
+            for condition, order, extra, in_doubt in (
+                (stale, n.lease_until, {"in_doubt": n.in_doubt + 1}, True),
+                (due, n.due_at, {"attempts": n.attempts + 1}, False),
+            ):
+                room = limit - len(claimed)
+                if room <= 0:
                     break
-                if row.id in skip:
-                    continue
-                in_doubt = row.status == "sending"
-                condition = (
-                    and_(n.status == "sending", n.lease_until < now)
-                    if in_doubt
-                    else and_(n.status == row.status, n.due_at <= now)
+                # The pick is a CTE, which PostgreSQL computes once: as ``id IN (subquery)`` its plan
+                # may run the subquery again per row and so claim more than ``room``.
+                pick = select(n.id).where(condition).order_by(order).limit(room)
+                if exclude:
+                    pick = pick.where(n.id.not_in(list(exclude)))
+                picked = pick.with_for_update(skip_locked=True).cte("picked")
+                rows = await conn.execute(
+                    update(tables.notifications)
+                    .where(n.id == picked.c.id, condition)
+                    .values({**values, **extra})
+                    .returning(n.id, order.label("at"), n.created_at)
                 )
-                values: dict[str, Any] = {
-                    "status": "sending",
-                    "lease_owner": holder,
-                    "lease_until": lease_until,
-                    "last_attempt_at": now,
-                    "first_attempt_at": func.coalesce(n.first_attempt_at, now),
-                }
-                if in_doubt:
-                    values["in_doubt"] = n.in_doubt + 1
-                else:
-                    values["attempts"] = n.attempts + 1
-                done = await conn.execute(
-                    update(tables.notifications).where(n.id == row.id, condition).values(values)
-                )
-                if done.rowcount:
-                    claims.append(Claim(row.id, in_doubt))
-        return claims
+                # Oldest first; the sort is stable, so ties keep the order the database returned them in.
+                found = sorted(rows.all(), key=lambda r: (r.at, r.created_at))
+                claimed += [Claim(r.id, in_doubt) for r in found]
+        return claimed
 
     async def load(self, notification_id: str) -> Pending | None:
         """A claimed notification and its alerts, oldest first."""
@@ -242,26 +137,25 @@ class DeliveryQueue(Section):
     async def delivered_many(
         self, notification_ids: Sequence[str], holder: str, now: dt.datetime
     ) -> set[str]:
-        """Record several deliveries in one transaction (group commit); the ids this holder still held."""
+        """Record several deliveries in one statement (group commit); the ids this holder still held."""
+        if not notification_ids:
+            return set()
         n = tables.notifications.c
-        done = set()
         async with self.writing() as conn:
-            for notification_id in notification_ids:
-                result = await conn.execute(
-                    update(tables.notifications)
-                    .where(n.id == notification_id, n.status == "sending", n.lease_owner == holder)
-                    .values(
-                        lease_owner=None,
-                        lease_until=None,
-                        status="delivered",
-                        finished_at=now,
-                        reason=None,
-                        detail=None,
-                    )
+            result = await conn.execute(
+                update(tables.notifications)
+                .where(n.id.in_(list(notification_ids)), n.status == "sending", n.lease_owner == holder)
+                .values(
+                    lease_owner=None,
+                    lease_until=None,
+                    status="delivered",
+                    finished_at=now,
+                    reason=None,
+                    detail=None,
                 )
-                if result.rowcount:
-                    done.add(notification_id)
-        return done
+                .returning(n.id)
+            )
+            return set(result.scalars())
 
     @uncancellable
     async def _settle(self, notification_id: str, holder: str, values: dict[str, Any]) -> bool:
