@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import yaml
 
 from schemas import Alert
-from services.notify.admin import NoDatabase, find_database
+from services.notify.admin import open_found_store
 from services.notify.core.feedback import Judgement, eval_cases
 from services.notify.store.repository import NotifyStore
 
@@ -93,11 +92,7 @@ async def collect(
     start = dt.datetime.combine(since, dt.time(), dt.UTC) if since is not None else None
     pairs: list[tuple[Alert, Judgement]] = []
     missing = 0
-    for feedback, kept in await store.feedback.judged(relevant=relevant, since=start):
-        alert = kept
-        if alert is None:  # not routed to anyone: only the archive holds it
-            archived = await store.archive.get(feedback.alert_id)
-            alert = archived.alert if archived is not None else None
+    for feedback, alert in await store.feedback.judged(relevant=relevant, since=start):
         if alert is None:
             missing += 1
             continue
@@ -106,14 +101,9 @@ async def collect(
 
 
 async def _export(args: argparse.Namespace) -> int:
-    try:
-        url, note = find_database(args.database_url, os.environ)
-    except NoDatabase as exc:
-        print(f"exportwatch feedback export: {exc}", file=sys.stderr)
+    store = await open_found_store("exportwatch feedback export", args.database_url)
+    if store is None:
         return 2
-    if note:
-        print(note, file=sys.stderr)
-    store = await NotifyStore.open(url)
     try:
         cases, missing = await collect(store, args.relevant, args.since)
     finally:

@@ -135,6 +135,20 @@ def check(path: Path) -> int:
     return 0
 
 
+async def open_found_store(command: str, given: str | None) -> NotifyStore | None:
+    """Notify's database for an operator command: the one given, or the running stack's
+    (``find_database``), with its note on stderr; None, after saying why under ``command``'s name,
+    when there is none."""
+    try:
+        url, note = find_database(given, os.environ)
+    except NoDatabase as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return None
+    if note:
+        print(note, file=sys.stderr)
+    return await NotifyStore.open(url)
+
+
 async def _run(args: argparse.Namespace) -> int:
     if args.action == "check":
         return check(args.file)
@@ -144,14 +158,9 @@ async def _run(args: argparse.Namespace) -> int:
         if not is_owner_name(args.owner):
             print(f"exportwatch notify token: owners are {OWNER_RULE}", file=sys.stderr)
             return 2
-    try:
-        url, note = find_database(args.database_url, os.environ)
-    except NoDatabase as exc:
-        print(f"exportwatch notify {args.action}: {exc}", file=sys.stderr)
+    store = await open_found_store(f"exportwatch notify {args.action}", args.database_url)
+    if store is None:
         return 2
-    if note:
-        print(note, file=sys.stderr)
-    store = await NotifyStore.open(url)
     try:
         now = dt.datetime.now(dt.UTC)
         if args.action == "dead":

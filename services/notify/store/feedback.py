@@ -114,11 +114,18 @@ class FeedbackStore(Section):
         self, *, relevant: bool | None = None, since: dt.datetime | None = None
     ) -> list[tuple[Feedback, Alert | None]]:
         """Every judgement (only relevant or not relevant ones, only those changed since ``since``) with
-        the alert judged as notify received it (None when notify no longer holds it), oldest first."""
+        the alert judged as notify received it (None when notify no longer holds it), oldest first: from
+        the archive, which holds every alert, else from the delivery queue (an alert the archive's
+        retention forgot while a notification still holds it)."""
         f = tables.feedback.c
+        archived, queued = tables.archive_texts.c, tables.alerts.c
         query = (
-            select(tables.feedback, tables.alerts.c.payload)
-            .select_from(tables.feedback.outerjoin(tables.alerts, tables.alerts.c.id == f.alert_id))
+            select(tables.feedback, func.coalesce(archived.payload, queued.payload).label("payload"))
+            .select_from(
+                tables.feedback.outerjoin(tables.archive_texts, archived.id == f.alert_id).outerjoin(
+                    tables.alerts, queued.id == f.alert_id
+                )
+            )
             .order_by(f.updated_at, f.alert_id, f.owner)
         )
         if relevant is not None:
